@@ -1,0 +1,120 @@
+//! Concrete evaluation: f64 (the reference semantics engines reason about) and f32 (what
+//! onnxruntime computes, used to replay counterexamples the way the VNN-COMP scorer does).
+
+use super::{Network, NodeId, Op};
+use ndarray::{ArrayView1, CowArray, Ix1, Ix2};
+
+/// The two float types we evaluate in.
+pub trait Scalar:
+    ndarray::LinalgScalar + PartialOrd + std::fmt::Debug + Send + Sync + 'static
+{
+    fn from_f64(v: f64) -> Self;
+    fn to_f64(self) -> f64;
+    fn sigmoid(self) -> Self;
+    fn tanh(self) -> Self;
+    /// A matrix of f64 weights in this type: borrowed for f64, rounded copies for f32.
+    fn cast2(a: &ndarray::Array2<f64>) -> CowArray<'_, Self, Ix2>;
+    /// A vector of f64 weights in this type.
+    fn cast1(a: &ndarray::Array1<f64>) -> CowArray<'_, Self, Ix1>;
+}
+
+impl Scalar for f64 {
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn sigmoid(self) -> Self {
+        1.0 / (1.0 + (-self).exp())
+    }
+    fn tanh(self) -> Self {
+        f64::tanh(self)
+    }
+    fn cast2(a: &ndarray::Array2<f64>) -> CowArray<'_, f64, Ix2> {
+        a.view().into()
+    }
+    fn cast1(a: &ndarray::Array1<f64>) -> CowArray<'_, f64, Ix1> {
+        a.view().into()
+    }
+}
+
+impl Scalar for f32 {
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn sigmoid(self) -> Self {
+        1.0 / (1.0 + (-self).exp())
+    }
+    fn tanh(self) -> Self {
+        f32::tanh(self)
+    }
+    fn cast2(a: &ndarray::Array2<f64>) -> CowArray<'_, f32, Ix2> {
+        a.mapv(|v| v as f32).into()
+    }
+    fn cast1(a: &ndarray::Array1<f64>) -> CowArray<'_, f32, Ix1> {
+        a.mapv(|v| v as f32).into()
+    }
+}
+
+impl Network {
+    /// The value of every node for input `x` (flattened row-major), in the arithmetic of `T`.
+    /// Panics if `x` has the wrong length: callers check lengths at the boundary.
+    pub fn eval_all<T: Scalar>(&self, x: &[T]) -> Vec<Vec<T>> {
+        assert_eq!(x.len(), self.input_len(), "input length");
+        let mut vals: Vec<Vec<T>> = Vec::with_capacity(self.nodes.len());
+        for node in &self.nodes {
+            let v = match node.input {
+                Some(NodeId(j)) => apply(&node.op, &vals[j]),
+                None => x.to_vec(),
+            };
+            vals.push(v);
+        }
+        vals
+    }
+
+    /// The network output for input `x`, in the arithmetic of `T`.
+    pub fn eval<T: Scalar>(&self, x: &[T]) -> Vec<T> {
+        self.eval_all(x).pop().expect("a network has nodes")
+    }
+
+    /// The output in f64.
+    pub fn eval_f64(&self, x: &[f64]) -> Vec<f64> {
+        self.eval(x)
+    }
+
+    /// The output in f32 (the input rounded to f32 first), as onnxruntime would compute it.
+    pub fn eval_f32(&self, x: &[f64]) -> Vec<f32> {
+        let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        self.eval(&x32)
+    }
+}
+
+/// One op applied to one value.
+fn apply<T: Scalar>(op: &Op, x: &[T]) -> Vec<T> {
+    match op {
+        Op::Input => unreachable!("only node 0 is an input"),
+        Op::Affine(a) => {
+            let w = T::cast2(&a.weight);
+            let b = T::cast1(&a.bias);
+            let y = w.dot(&ArrayView1::from(x)) + &b;
+            y.to_vec()
+        }
+        Op::Conv(c) => c.forward(x),
+        Op::ScaleShift(s) => x
+            .iter()
+            .zip(s.scale.iter().zip(&s.shift))
+            .map(|(&v, (&a, &b))| v * T::from_f64(a) + T::from_f64(b))
+            .collect(),
+        Op::Reshape => x.to_vec(),
+        Op::Relu => x
+            .iter()
+            .map(|&v| if v > T::zero() { v } else { T::zero() })
+            .collect(),
+        Op::Sigmoid => x.iter().map(|&v| v.sigmoid()).collect(),
+        Op::Tanh => x.iter().map(|&v| v.tanh()).collect(),
+    }
+}

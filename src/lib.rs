@@ -1,0 +1,13 @@
+//! certus: a formal neural-network verifier.
+//!
+//! A network ([`ir::Network`], imported by [`import`]) and a property ([`spec::Property`],
+//! parsed from VNN-LIB by [`spec::vnnlib`]) go into [`verify`], which combines sound bounds
+//! ([`bounds`]) and falsification ([`attack`]) into a verdict.
+
+pub mod error;
+pub mod ir;
+pub mod tolerances;
+
+pub use error::{Error, Result};
+pub mod import;
+pub mod spec;

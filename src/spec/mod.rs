@@ -1,0 +1,106 @@
+//! Properties in one normal form, shared by every engine.
+//!
+//! A [`Property`] describes the *bad* case (the VNN-COMP convention): it is violated (`sat`)
+//! when some region has an input `x` inside its box whose output `y = f(x)` satisfies one of the
+//! region's disjuncts, each a conjunction of linear constraints `a·y <= b`.
+//! A VNN-LIB `(or (and box1 ...) (and box2 ...))` over inputs becomes several regions, each
+//! keeping its own box and its own output constraints.
+
+pub mod vnnlib;
+
+use crate::ir::Network;
+use crate::{Error, Result};
+
+/// `Σ coeffs[i].1 · y[coeffs[i].0] <= rhs` over the flattened network output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinearConstraint {
+    /// Sparse coefficients `(output index, coefficient)`, indices distinct and sorted.
+    pub coeffs: Vec<(usize, f64)>,
+    pub rhs: f64,
+}
+
+impl LinearConstraint {
+    /// `a·y − b`: `<= 0` when the constraint holds at `y`.
+    pub fn slack<T: Copy + Into<f64>>(&self, y: &[T]) -> f64 {
+        self.coeffs.iter().map(|&(i, c)| c * y[i].into()).sum::<f64>() - self.rhs
+    }
+}
+
+/// A conjunction of linear output constraints; empty means "always true".
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Disjunct {
+    pub constraints: Vec<LinearConstraint>,
+}
+
+impl Disjunct {
+    /// `max_k (a_k·y − b_k)`: `<= 0` exactly when every constraint holds (the bad case is hit).
+    /// `-inf` for the empty conjunction.
+    pub fn margin<T: Copy + Into<f64>>(&self, y: &[T]) -> f64 {
+        self.constraints
+            .iter()
+            .map(|c| c.slack(y))
+            .fold(f64::NEG_INFINITY, f64::max)
+    }
+
+    /// True when `y` satisfies every constraint (with no tolerance).
+    pub fn holds<T: Copy + Into<f64>>(&self, y: &[T]) -> bool {
+        self.margin(y) <= 0.0
+    }
+}
+
+/// One input box with its own disjunction of output constraints.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Region {
+    /// Lower bounds of the flattened input, each the f64 nearest to the file's number.
+    pub lower: Vec<f64>,
+    /// Upper bounds, `lower[i] <= upper[i]`.
+    pub upper: Vec<f64>,
+    /// The bad case: any one of these is reached.
+    pub disjuncts: Vec<Disjunct>,
+}
+
+impl Region {
+    /// True when `x` lies in the box (no tolerance).
+    pub fn contains(&self, x: &[f64]) -> bool {
+        x.len() == self.lower.len()
+            && x.iter()
+                .zip(self.lower.iter().zip(&self.upper))
+                .all(|(&v, (&l, &u))| l <= v && v <= u)
+    }
+}
+
+/// A property: violated when any region's bad case is reachable.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Property {
+    /// Number of declared inputs `X_0 .. X_{n-1}`.
+    pub n_inputs: usize,
+    /// Number of declared outputs `Y_0 .. Y_{m-1}`.
+    pub n_outputs: usize,
+    pub regions: Vec<Region>,
+}
+
+impl Property {
+    /// Checks that the property talks about this network: as many declared inputs and outputs
+    /// as the network's flattened input and output.
+    pub fn check_fits(&self, net: &Network) -> Result<()> {
+        if self.n_inputs != net.input_len() {
+            return Err(Error::Invalid(format!(
+                "the property declares {} inputs (X_0..X_{}) but the network takes {} (shape {:?})",
+                self.n_inputs,
+                self.n_inputs.saturating_sub(1),
+                net.input_len(),
+                net.input_shape()
+            )));
+        }
+        if self.n_outputs != net.output_len() {
+            return Err(Error::Invalid(format!(
+                "the property declares {} outputs (Y_0..Y_{}) but the network has {} (shape {:?})",
+                self.n_outputs,
+                self.n_outputs.saturating_sub(1),
+                net.output_len(),
+                net.output_shape()
+            )));
+        }
+        Ok(())
+    }
+}

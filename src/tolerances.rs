@@ -1,0 +1,35 @@
+//! Every tolerance certus uses, in one place, each with the reason for its value.
+//!
+//! Soundness rule: a number that *proves* something (a lower bound used to refute a disjunct) is
+//! only ever moved in the safe direction by these constants; a number that *falsifies* something
+//! (a counterexample) must pass the property with no tolerance at all, in both f32 and f64.
+
+/// Unit roundoff of f64 (2^-53): the relative error of one correctly rounded operation.
+pub const F64_UNIT_ROUNDOFF: f64 = f64::EPSILON / 2.0;
+
+/// `gamma(n) = n·u / (1 − n·u)` bounds the relative error of a length-`n` dot product computed
+/// in f64 in any order (Higham, *Accuracy and Stability of Numerical Algorithms*, §3.1):
+/// `|fl(w·x) − w·x| <= gamma(n) · Σ|w_i||x_i|`. Interval and bound propagation pad every
+/// affine result outward by this much (times 2, for the second dot product `|W|·r` whose
+/// own error is absorbed by the doubling) so that the bounds hold for the exact real network.
+pub fn gamma(n: usize) -> f64 {
+    let nu = (n as f64 + 2.0) * F64_UNIT_ROUNDOFF;
+    2.0 * nu / (1.0 - nu)
+}
+
+/// Absolute padding added to every padded bound, so that underflow (subnormal products lose
+/// their relative accuracy) can never make a bound too tight. Far below any meaningful margin.
+pub const UNDERFLOW_PAD: f64 = 1e-300;
+
+/// Sigmoid and tanh are evaluated with libm's `exp`/`tanh`, which are accurate to a few ulps
+/// but not correctly rounded; their interval images are padded outward by this absolute amount
+/// (their values lie in [−1, 1], so 2^-40 is thousands of ulps and comfortably covers libm).
+pub const ACTIVATION_PAD: f64 = 1.0 / (1u64 << 40) as f64;
+
+/// A counterexample from an attack is first nudged this far (relative to the box width) into
+/// the interior of the input box before it is rounded to f32, so rounding keeps it inside.
+pub const CEX_INTERIOR_NUDGE: f64 = 1e-9;
+
+/// Relative tolerance when `certus eval` output is compared against onnxruntime's reference
+/// outputs in the tests (f32 arithmetic with another summation order differs by ~1e-7).
+pub const REFERENCE_REL_TOL: f64 = 1e-5;
