@@ -9,5 +9,9 @@ pub mod ir;
 pub mod tolerances;
 
 pub use error::{Error, Result};
+pub mod attack;
+pub mod bench;
+pub mod bounds;
 pub mod import;
 pub mod spec;
+pub mod verify;

@@ -22,7 +22,11 @@ pub struct LinearConstraint {
 impl LinearConstraint {
     /// `a·y − b`: `<= 0` when the constraint holds at `y`.
     pub fn slack<T: Copy + Into<f64>>(&self, y: &[T]) -> f64 {
-        self.coeffs.iter().map(|&(i, c)| c * y[i].into()).sum::<f64>() - self.rhs
+        self.coeffs
+            .iter()
+            .map(|&(i, c)| c * y[i].into())
+            .sum::<f64>()
+            - self.rhs
     }
 }
 

@@ -1,1 +1,42 @@
-//! ONNX import (being written).
+//! ONNX import: decodes a model with a hand-declared subset of `onnx.proto` (`proto.rs`) and
+//! lowers its graph into the core ops of [`crate::ir`]. Nothing outside this module sees an
+//! ONNX type.
+//!
+//! Lowering rules (a tensor is either a constant or a "live" value computed from the input):
+//! - `Gemm`, `MatMul` with one constant side → `Affine`; `Conv` → `Conv`;
+//! - `Add`/`Sub`/`Mul`/`Div` with one constant side, `Neg`, `BatchNormalization` → folded into
+//!   the preceding `Affine`/`Conv`/`ScaleShift` when it has no other reader, else `ScaleShift`;
+//!   an identity (`x − 0`, `x / 1`) disappears;
+//! - `Flatten`, `Reshape`, `Squeeze`, `Unsqueeze`, `Identity`, `Dropout`, `Cast` to float and
+//!   `Transpose`s that only move size-1 axes → no node (the shape changes, the row-major data
+//!   does not); a final `Reshape` node is added if the output's shape differs from its node's;
+//! - `Relu`, `Sigmoid`, `Tanh` → themselves;
+//! - any op whose inputs are all constants (including `Shape` of a live value) is folded.
+//!
+//! Everything else, and every input that does not fit, fails at load time with one message
+//! listing each offending node as `name (OpType): reason`.
+
+mod elementwise;
+mod linear;
+mod lower;
+mod proto;
+mod shape;
+mod tensor;
+mod values;
+
+use crate::ir::Network;
+use crate::{Error, Result};
+use prost::Message;
+use std::path::Path;
+
+/// Loads an ONNX model and lowers it into the IR.
+pub fn load(path: &Path) -> Result<Network> {
+    from_bytes(&Error::read(path)?, path)
+}
+
+/// Same from bytes; `path` only names the file in errors.
+pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Network> {
+    let model = proto::ModelProto::decode(bytes)
+        .map_err(|e| Error::model(path, format!("not a valid ONNX model: {e}")))?;
+    lower::lower_model(&model).map_err(|msg| Error::model(path, msg))
+}

@@ -1,0 +1,133 @@
+//! Falsification: search the input box for a point that reaches the bad case.
+//!
+//! Projected gradient descent (Madry et al., ICLR 2018) on the violation margin
+//! `m(y) = max_k (a_k·y − b_k)` of one disjunct: the bad case is reached exactly when `m <= 0`.
+//! Steps are signed gradient steps scaled per coordinate by the box width, projected back onto
+//! the box, from the centre and from random starts. Nothing found here is reported before
+//! [`crate::verify::confirm`] has replayed it on the network.
+
+mod grad;
+
+pub use grad::gradient;
+
+use crate::ir::Network;
+use crate::spec::{Disjunct, Region};
+use std::time::Instant;
+
+/// A small deterministic generator (SplitMix64): reproducible runs without a dependency.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Settings of one PGD run.
+#[derive(Clone, Debug)]
+pub struct PgdConfig {
+    /// Gradient steps per start.
+    pub steps: usize,
+    /// Random starts (the box centre is always tried first).
+    pub restarts: usize,
+    /// First step size, as a fraction of each coordinate's box width; decays linearly to 1/20 of it.
+    pub step_frac: f64,
+}
+
+impl Default for PgdConfig {
+    fn default() -> Self {
+        PgdConfig {
+            steps: 50,
+            restarts: 10,
+            step_frac: 0.1,
+        }
+    }
+}
+
+/// The margin of `d` at `x` and its gradient with respect to `x`.
+pub fn margin_and_gradient(net: &Network, d: &Disjunct, x: &[f64]) -> (f64, Vec<f64>) {
+    let vals = net.eval_all::<f64>(x);
+    let y = vals.last().expect("a network has nodes");
+    // Subgradient of the max: the coefficients of the largest slack.
+    let mut best = (f64::NEG_INFINITY, None);
+    for c in &d.constraints {
+        let s = c.slack(y);
+        if s > best.0 {
+            best = (s, Some(c));
+        }
+    }
+    let mut dy = vec![0.0; y.len()];
+    match best.1 {
+        Some(c) => c.coeffs.iter().for_each(|&(i, a)| dy[i] = a),
+        None => return (best.0, vec![0.0; x.len()]),
+    }
+    (best.0, gradient(net, &vals, &dy))
+}
+
+/// Runs PGD against disjunct `d` of `region`; calls `found(x)` for every point whose f64 margin
+/// is `<= 0` and stops as soon as it returns true (the point was confirmed). Gives up at
+/// `deadline`. Returns the smallest margin seen.
+pub fn pgd(
+    net: &Network,
+    region: &Region,
+    d: &Disjunct,
+    cfg: &PgdConfig,
+    rng: &mut Rng,
+    deadline: Instant,
+    found: &mut dyn FnMut(&[f64]) -> bool,
+) -> f64 {
+    let n = region.lower.len();
+    let width: Vec<f64> = (0..n).map(|i| region.upper[i] - region.lower[i]).collect();
+    let mut best = f64::INFINITY;
+    for start in 0..=cfg.restarts {
+        let mut x: Vec<f64> = (0..n)
+            .map(|i| match start {
+                0 => 0.5 * (region.lower[i] + region.upper[i]),
+                _ => region.lower[i] + rng.uniform() * width[i],
+            })
+            .collect();
+        for step in 0..cfg.steps {
+            if Instant::now() >= deadline {
+                return best;
+            }
+            let (m, g) = margin_and_gradient(net, d, &x);
+            best = best.min(m);
+            if m <= 0.0 && found(&x) {
+                return m;
+            }
+            let frac = cfg.step_frac * (1.0 - 0.95 * step as f64 / cfg.steps as f64);
+            for i in 0..n {
+                let s = if g[i] > 0.0 {
+                    -1.0
+                } else if g[i] < 0.0 {
+                    1.0
+                } else {
+                    0.0
+                };
+                x[i] = (x[i] + s * frac * width[i]).clamp(region.lower[i], region.upper[i]);
+            }
+        }
+        let m = margin_and_gradient(net, d, &x).0;
+        best = best.min(m);
+        if m <= 0.0 && found(&x) {
+            return m;
+        }
+    }
+    best
+}

@@ -1,0 +1,306 @@
+//! The dual network of Wong & Kolter (ICML 2018): sound linear bounds by one backward pass.
+//!
+//! To lower-bound `c·x_K` (node `K`'s value) over the input box, walk the network backwards
+//! carrying a row vector `λ` (one row per objective) with `c·x_K = λ_j·x_j + κ` on the way:
+//! - affine `x_i = W x_j + b`:  `λ_i·x_i = (λ_i W)·x_j + λ_i·b`;
+//! - element-wise `x_i = s∘x_j + t`: `λ_j = λ_i∘s`, `κ += λ_i·t`;
+//! - ReLU with pre-activation bounds `[l, u]`: active neurons pass `λ` through, inactive ones
+//!   zero it; an unstable neuron uses the triangle relaxation (see [`super::relax`]): where
+//!   `λ >= 0` the lower line `relu(z) >= α z` gives a lower bound of `λ·relu(z)`, where `λ < 0`
+//!   the upper line `relu(z) <= s (z − l)`, adding `−λ s l` to `κ`. Wong–Kolter's dual network
+//!   fixes `α = s = u/(u − l)`; any `α ∈ [0, 1]` is a valid dual point ([`Slopes`]);
+//! - sigmoid/tanh: the same with the lines of [`super::relax::SShape::lines`];
+//! - at the input box `[m − r, m + r]`: `min λ·x = λ·m − |λ|·r`.
+//!
+//! The result, `κ + λ·m − |λ|·r`, is the dual objective `J(ν)` of the paper at the dual point
+//! the pass constructs. Intermediate bounds `[l, u]` of every pre-activation node come from the
+//! same pass run from that node with `c = ±e_j`, layer by layer, intersected with interval bounds.
+//!
+//! Floating point: the identity `c·x_K = λ_j·x_j + κ` only holds exactly in real arithmetic. Each
+//! step's rounding error is bounded (Higham's `gamma(n)`, [`crate::tolerances::gamma`]) by
+//! `gamma(n) · |λ_i| · (|W|·|x_j|max + |b|)` where `|x_j|max = max(|l_j|, |u_j|)` comes from
+//! node `j`'s (sound) bounds; these terms are summed into `err` and subtracted from the final
+//! bound, together with the error of summing `κ` itself. So the returned number is a lower bound
+//! of the exact real-arithmetic network's `c·x_K`, whatever the rounding of `λ` was.
+
+use super::relax::{relu_phase, ReluPhase, SShape};
+use super::{interval::mid_rad, interval::Interval, Bounds};
+use crate::ir::{Network, NodeId, Op};
+use crate::tolerances::{gamma, UNDERFLOW_PAD};
+use ndarray::{Array1, Array2, ArrayView1, Axis};
+
+/// How the lower line `relu(z) >= α z` of unstable ReLUs is chosen.
+#[derive(Clone, Copy, Debug)]
+pub enum Slopes<'a> {
+    /// `α = u/(u − l)`, parallel to the upper line (Wong & Kolter's dual network).
+    WongKolter,
+    /// `α = 1` if `u >= −l` else `0` (the smaller-area choice of CROWN/DeepPoly).
+    Adaptive,
+    /// Per objective row and neuron: `alphas[node][[row, neuron]]` for every ReLU node.
+    PerRow(&'a [Option<Array2<f64>>]),
+}
+
+/// What one backward pass returns.
+pub struct Pass {
+    /// Sound lower bound of each objective row.
+    pub lower: Vec<f64>,
+    /// For every activation node: the `λ` arriving at it (before relaxation), whose signs
+    /// say which line was used (for slope gradients).
+    pub act_lambda: Vec<Option<Array2<f64>>>,
+    /// `λ` at the input.
+    pub input_lambda: Array2<f64>,
+}
+
+/// The dual network of one [`Network`].
+pub struct DualNetwork<'a> {
+    net: &'a Network,
+    ibp: Interval<'a>,
+    /// `feeds_activation[j]`: node `j` is the input of an activation (its bounds matter).
+    feeds_activation: Vec<bool>,
+    /// `after_nonlinearity[j]`: some activation precedes node `j` (else interval bounds are tight).
+    after_nonlinearity: Vec<bool>,
+}
+
+impl<'a> DualNetwork<'a> {
+    /// Prepares the dual network of `net`.
+    pub fn new(net: &'a Network) -> Self {
+        let nodes = net.nodes();
+        let mut feeds_activation = vec![false; nodes.len()];
+        let mut after_nonlinearity = vec![false; nodes.len()];
+        for (i, n) in nodes.iter().enumerate() {
+            if let Some(NodeId(j)) = n.input {
+                if n.op.is_activation() {
+                    feeds_activation[j] = true;
+                }
+                after_nonlinearity[i] = after_nonlinearity[j] || nodes[j].op.is_activation();
+            }
+        }
+        DualNetwork {
+            net,
+            ibp: Interval::new(net),
+            feeds_activation,
+            after_nonlinearity,
+        }
+    }
+
+    /// The network.
+    pub fn network(&self) -> &'a Network {
+        self.net
+    }
+
+    /// Bounds of every node over the box, pre-activation bounds tightened by the dual network
+    /// (with lower slopes `slopes`, which must not be [`Slopes::PerRow`]).
+    pub fn all_bounds(&self, lower: &[f64], upper: &[f64], slopes: Slopes) -> Vec<Bounds> {
+        let nodes = self.net.nodes();
+        let mut out: Vec<Bounds> = Vec::with_capacity(nodes.len());
+        for (i, node) in nodes.iter().enumerate() {
+            let mut b = match node.input {
+                None => Bounds {
+                    lower: lower.to_vec(),
+                    upper: upper.to_vec(),
+                },
+                Some(NodeId(j)) => self.ibp.step(i, &node.op, &out[j]),
+            };
+            if self.feeds_activation[i] && self.after_nonlinearity[i] {
+                self.tighten(i, &mut b, &out, slopes);
+            }
+            out.push(b);
+        }
+        out
+    }
+
+    /// Tightens node `i`'s bounds `b` with the dual network from node `i`, for the neurons
+    /// whose bounds matter: unstable ReLU inputs, every sigmoid/tanh input.
+    fn tighten(&self, i: usize, b: &mut Bounds, earlier: &[Bounds], slopes: Slopes) {
+        // Only unstable neurons' bounds matter to a ReLU; a sigmoid/tanh uses every bound.
+        let only_relu = self
+            .net
+            .nodes()
+            .iter()
+            .filter(|n| n.input == Some(NodeId(i)) && n.op.is_activation())
+            .all(|n| n.op == Op::Relu);
+        let sel: Vec<usize> = (0..b.len())
+            .filter(|&j| !only_relu || (b.lower[j] < 0.0 && b.upper[j] > 0.0))
+            .collect();
+        if sel.is_empty() {
+            return;
+        }
+        let n = b.len();
+        let mut c = Array2::zeros((2 * sel.len(), n));
+        for (r, &j) in sel.iter().enumerate() {
+            c[[r, j]] = 1.0;
+            c[[sel.len() + r, j]] = -1.0;
+        }
+        let lo = self.backward(earlier, i, c, slopes).lower;
+        for (r, &j) in sel.iter().enumerate() {
+            b.lower[j] = b.lower[j].max(lo[r]);
+            b.upper[j] = b.upper[j].min(-lo[sel.len() + r]);
+        }
+    }
+
+    /// Sound lower bounds of the rows of `c` applied to the network output, given the bounds
+    /// of every node from [`DualNetwork::all_bounds`].
+    pub fn output_lower(&self, bounds: &[Bounds], c: Array2<f64>, slopes: Slopes) -> Pass {
+        self.backward(bounds, self.net.nodes().len() - 1, c, slopes)
+    }
+
+    /// One backward pass from node `k` with objective rows `c` (see the module doc).
+    /// `bounds` must hold sound bounds of every node before `k`.
+    pub fn backward(&self, bounds: &[Bounds], k: usize, c: Array2<f64>, slopes: Slopes) -> Pass {
+        let nodes = self.net.nodes();
+        let m = c.nrows();
+        let mut lam = c;
+        let mut kappa = Array1::<f64>::zeros(m);
+        // Σ |terms added to κ|, for the error of summing κ, and the accumulated rounding error.
+        let mut kappa_mag = Array1::<f64>::zeros(m);
+        let mut err = Array1::<f64>::zeros(m);
+        let mut act_lambda: Vec<Option<Array2<f64>>> = vec![None; nodes.len()];
+        let mut cur = k;
+        let mut steps = 0usize;
+        while let Some(NodeId(j)) = nodes[cur].input {
+            steps += 1;
+            let xb = &bounds[j];
+            let mag: Array1<f64> = xb
+                .lower
+                .iter()
+                .zip(&xb.upper)
+                .map(|(l, u)| l.abs().max(u.abs()))
+                .collect();
+            match &nodes[cur].op {
+                Op::Input => unreachable!("only node 0 is an input"),
+                Op::Affine(a) => {
+                    let abs_lam = lam.mapv(f64::abs);
+                    let add = lam.dot(&a.bias);
+                    let v = a.weight.mapv(f64::abs).dot(&mag) + a.bias.mapv(f64::abs);
+                    err += &(abs_lam.dot(&v) * gamma(a.weight.nrows() + 1));
+                    kappa_mag += &add.mapv(f64::abs);
+                    kappa += &add;
+                    lam = lam.dot(&a.weight);
+                }
+                Op::Conv(cv) => {
+                    let hw = cv.out_chw[1] * cv.out_chw[2];
+                    let bias: Array1<f64> = (0..cv.out_len()).map(|o| cv.bias[o / hw]).collect();
+                    let abs_lam = lam.mapv(f64::abs);
+                    let add = lam.dot(&bias);
+                    let v = Array1::from(cv.linear(mag.as_slice().expect("contiguous"), true))
+                        + bias.mapv(f64::abs);
+                    err += &(abs_lam.dot(&v) * gamma(cv.fan_in() + cv.out_len()));
+                    kappa_mag += &add.mapv(f64::abs);
+                    kappa += &add;
+                    let mut next = Array2::zeros((m, cv.in_len()));
+                    for (r, row) in lam.axis_iter(Axis(0)).enumerate() {
+                        let t = cv.transpose(row.as_slice().expect("contiguous"));
+                        next.row_mut(r).assign(&ArrayView1::from(&t));
+                    }
+                    lam = next;
+                }
+                Op::ScaleShift(s) => {
+                    let abs_lam = lam.mapv(f64::abs);
+                    let add = lam.dot(&s.shift);
+                    let v = s.scale.mapv(f64::abs) * &mag + s.shift.mapv(f64::abs);
+                    err += &(abs_lam.dot(&v) * gamma(2 + s.scale.len()));
+                    kappa_mag += &add.mapv(f64::abs);
+                    kappa += &add;
+                    lam *= &s.scale;
+                }
+                Op::Reshape => {}
+                Op::Relu => {
+                    act_lambda[cur] = Some(lam.clone());
+                    let mut add = Array1::<f64>::zeros(m);
+                    let mut e = Array1::<f64>::zeros(m);
+                    for col in 0..lam.ncols() {
+                        let (l, u) = (xb.lower[col], xb.upper[col]);
+                        match relu_phase(l, u) {
+                            ReluPhase::Active => {}
+                            ReluPhase::Inactive => lam.column_mut(col).fill(0.0),
+                            ReluPhase::Unstable { upper_slope: s } => {
+                                for r in 0..m {
+                                    let v = lam[[r, col]];
+                                    e[r] += v.abs() * (mag[col] + (s * l).abs());
+                                    if v >= 0.0 {
+                                        let alpha = match slopes {
+                                            Slopes::WongKolter => s.min(1.0),
+                                            Slopes::Adaptive => {
+                                                if u >= -l {
+                                                    1.0
+                                                } else {
+                                                    0.0
+                                                }
+                                            }
+                                            Slopes::PerRow(a) => {
+                                                a[cur].as_ref().map_or(s.min(1.0), |a| {
+                                                    a[[r, col]].clamp(0.0, 1.0)
+                                                })
+                                            }
+                                        };
+                                        lam[[r, col]] = v * alpha;
+                                    } else {
+                                        lam[[r, col]] = v * s;
+                                        add[r] -= v * s * l;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    err += &(e * gamma(lam.ncols() + 2));
+                    kappa_mag += &add.mapv(f64::abs);
+                    kappa += &add;
+                }
+                op @ (Op::Sigmoid | Op::Tanh) => {
+                    act_lambda[cur] = Some(lam.clone());
+                    let shape = if *op == Op::Sigmoid {
+                        SShape::Sigmoid
+                    } else {
+                        SShape::Tanh
+                    };
+                    let mut add = Array1::<f64>::zeros(m);
+                    let mut e = Array1::<f64>::zeros(m);
+                    for col in 0..lam.ncols() {
+                        let ln = shape.lines(xb.lower[col], xb.upper[col]);
+                        for r in 0..m {
+                            let v = lam[[r, col]];
+                            let (a, b) = if v >= 0.0 {
+                                (ln.lo_a, ln.lo_b)
+                            } else {
+                                (ln.up_a, ln.up_b)
+                            };
+                            e[r] += v.abs() * (a.abs() * mag[col] + b.abs());
+                            lam[[r, col]] = v * a;
+                            add[r] += v * b;
+                        }
+                    }
+                    err += &(e * gamma(lam.ncols() + 2));
+                    kappa_mag += &add.mapv(f64::abs);
+                    kappa += &add;
+                }
+            }
+            cur = j;
+        }
+        // Input box: min over [m − r, m + r] of λ·x is λ·m − |λ|·r.
+        let (mid, rad) = mid_rad(&bounds[0]);
+        let (mid, rad) = (Array1::from(mid), Array1::from(rad));
+        let abs_lam = lam.mapv(f64::abs);
+        let val = &kappa + &lam.dot(&mid) - &abs_lam.dot(&rad);
+        let in_mag = abs_lam.dot(&(mid.mapv(f64::abs) + &rad));
+        let n_in = lam.ncols();
+        let lower = (0..m)
+            .map(|r| {
+                let pad = err[r] * (1.0 + 1e-9)
+                    + gamma(n_in + 2) * in_mag[r]
+                    + gamma(steps + 2) * (kappa_mag[r] + in_mag[r])
+                    + UNDERFLOW_PAD;
+                let v = val[r] - pad;
+                if v.is_nan() {
+                    f64::NEG_INFINITY
+                } else {
+                    v
+                }
+            })
+            .collect();
+        Pass {
+            lower,
+            act_lambda,
+            input_lambda: lam,
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Interval bound propagation (IBP): the loosest and cheapest engine, sound for every core op.
+
+use super::Bounds;
+use crate::ir::{Network, NodeId, Op};
+use crate::tolerances::{gamma, ACTIVATION_PAD, UNDERFLOW_PAD};
+use ndarray::{Array2, ArrayView1};
+
+/// Interval propagation with the `|W|` matrices computed once, for repeated use (branch and
+/// bound calls it on many boxes of the same network).
+pub struct Interval<'a> {
+    net: &'a Network,
+    /// `|W|` of each affine node (`None` for other nodes).
+    abs_weights: Vec<Option<Array2<f64>>>,
+}
+
+impl<'a> Interval<'a> {
+    /// Prepares interval propagation for `net`.
+    pub fn new(net: &'a Network) -> Self {
+        let abs_weights = net
+            .nodes()
+            .iter()
+            .map(|n| match &n.op {
+                Op::Affine(a) => Some(a.weight.mapv(f64::abs)),
+                _ => None,
+            })
+            .collect();
+        Interval { net, abs_weights }
+    }
+
+    /// Bounds of every node's value for inputs in `[lower, upper]`.
+    pub fn all(&self, lower: &[f64], upper: &[f64]) -> Vec<Bounds> {
+        let mut out: Vec<Bounds> = Vec::with_capacity(self.net.nodes().len());
+        for (i, node) in self.net.nodes().iter().enumerate() {
+            let b = match node.input {
+                None => Bounds {
+                    lower: lower.to_vec(),
+                    upper: upper.to_vec(),
+                },
+                Some(NodeId(j)) => self.step(i, &node.op, &out[j]),
+            };
+            out.push(b);
+        }
+        out
+    }
+
+    /// Bounds of the network output for inputs in `[lower, upper]`.
+    pub fn output(&self, lower: &[f64], upper: &[f64]) -> Bounds {
+        self.all(lower, upper).pop().expect("a network has nodes")
+    }
+
+    pub(crate) fn step(&self, i: usize, op: &Op, x: &Bounds) -> Bounds {
+        match op {
+            Op::Input => unreachable!("only node 0 is an input"),
+            // Centre/radius form: for x ∈ [m − r, m + r], W·x + b ∈ [W·m + b − |W|·r, W·m + b + |W|·r].
+            Op::Affine(a) => {
+                let (m, r) = mid_rad(x);
+                let c = a.weight.dot(&ArrayView1::from(&m)) + &a.bias;
+                let abs_w = self.abs_weights[i].as_ref().expect("cached |W|");
+                let rad = abs_w.dot(&ArrayView1::from(&r));
+                // Magnitude for the rounding pad: |W|·(|m| + r) + |b| ≥ Σ|w||x| of both products.
+                let mag_in: Vec<f64> = m.iter().zip(&r).map(|(m, r)| m.abs() + r).collect();
+                let mag = abs_w.dot(&ArrayView1::from(&mag_in)) + &a.bias.mapv(f64::abs);
+                padded(
+                    c.iter(),
+                    rad.iter(),
+                    mag.iter(),
+                    gamma(a.weight.ncols() + 1),
+                )
+            }
+            Op::Conv(conv) => {
+                let (m, r) = mid_rad(x);
+                let hw = conv.out_chw[1] * conv.out_chw[2];
+                let mut c = conv.linear(&m, false);
+                c.iter_mut()
+                    .enumerate()
+                    .for_each(|(k, v)| *v += conv.bias[k / hw]);
+                let rad = conv.linear(&r, true);
+                let mag_in: Vec<f64> = m.iter().zip(&r).map(|(m, r)| m.abs() + r).collect();
+                let mut mag = conv.linear(&mag_in, true);
+                mag.iter_mut()
+                    .enumerate()
+                    .for_each(|(k, v)| *v += conv.bias[k / hw].abs());
+                padded(c.iter(), rad.iter(), mag.iter(), gamma(conv.fan_in() + 1))
+            }
+            // y = s·x + t: the endpoints s·l + t and s·u + t, swapped when s < 0, padded by
+            // gamma(2)·(|s·x| + |t|) for the product and the sum.
+            Op::ScaleShift(s) => {
+                let n = x.len();
+                let (mut lo, mut hi) = (Vec::with_capacity(n), Vec::with_capacity(n));
+                for k in 0..n {
+                    let (a, t) = (s.scale[k], s.shift[k]);
+                    let (p, q) = (a * x.lower[k] + t, a * x.upper[k] + t);
+                    let mag = (a * x.lower[k]).abs().max((a * x.upper[k]).abs()) + t.abs();
+                    let pad = gamma(2) * mag + UNDERFLOW_PAD;
+                    lo.push(p.min(q) - pad);
+                    hi.push(p.max(q) + pad);
+                }
+                Bounds {
+                    lower: lo,
+                    upper: hi,
+                }
+            }
+            Op::Reshape => x.clone(),
+            // ReLU is monotone and max(0, ·) is exact in floating point.
+            Op::Relu => Bounds {
+                lower: x.lower.iter().map(|&v| v.max(0.0)).collect(),
+                upper: x.upper.iter().map(|&v| v.max(0.0)).collect(),
+            },
+            // Monotone; libm is not correctly rounded, so pad by ACTIVATION_PAD and clamp to
+            // the function's range.
+            Op::Sigmoid => monotone(x, crate::ir::Scalar::sigmoid, 0.0, 1.0),
+            Op::Tanh => monotone(x, f64::tanh, -1.0, 1.0),
+        }
+    }
+}
+
+/// Interval bounds of every node (convenience wrapper around [`Interval`]).
+pub fn interval_bounds(net: &Network, lower: &[f64], upper: &[f64]) -> Vec<Bounds> {
+    Interval::new(net).all(lower, upper)
+}
+
+/// Centre and radius with `[m − r, m + r] ⊇ [l, u]` exactly: `r` is rounded up (`next_up`) after
+/// taking the larger of the two rounded half-widths.
+pub(crate) fn mid_rad(x: &Bounds) -> (Vec<f64>, Vec<f64>) {
+    let m: Vec<f64> = x
+        .lower
+        .iter()
+        .zip(&x.upper)
+        .map(|(&l, &u)| if l == u { l } else { 0.5 * l + 0.5 * u })
+        .collect();
+    let r = x
+        .lower
+        .iter()
+        .zip(&x.upper)
+        .zip(&m)
+        .map(|((&l, &u), &m)| {
+            if l == u {
+                0.0
+            } else {
+                (u - m).max(m - l).next_up()
+            }
+        })
+        .collect();
+    (m, r)
+}
+
+/// `[c − r − pad, c + r + pad]` with `pad = g · mag + UNDERFLOW_PAD`: `g = gamma(n)` bounds the
+/// rounding error of the dot products that produced `c`, `r` and the final subtraction.
+fn padded<'x>(
+    c: impl Iterator<Item = &'x f64>,
+    r: impl Iterator<Item = &'x f64>,
+    mag: impl Iterator<Item = &'x f64>,
+    g: f64,
+) -> Bounds {
+    let (mut lo, mut hi) = (Vec::new(), Vec::new());
+    for ((&c, &r), &mag) in c.zip(r).zip(mag) {
+        let pad = g * mag + UNDERFLOW_PAD;
+        lo.push(c - r - pad);
+        hi.push(c + r + pad);
+    }
+    Bounds {
+        lower: lo,
+        upper: hi,
+    }
+}
+
+fn monotone(x: &Bounds, f: impl Fn(f64) -> f64, min: f64, max: f64) -> Bounds {
+    Bounds {
+        lower: x
+            .lower
+            .iter()
+            .map(|&v| (f(v) - ACTIVATION_PAD).max(min))
+            .collect(),
+        upper: x
+            .upper
+            .iter()
+            .map(|&v| (f(v) + ACTIVATION_PAD).min(max))
+            .collect(),
+    }
+}

@@ -1,0 +1,105 @@
+//! Linear relaxations of the activations, shared by every engine that needs them
+//! (the dual network, optimised slopes, the LP).
+
+use crate::tolerances::ACTIVATION_PAD;
+
+/// A ReLU neuron's phase over its pre-activation bounds `[l, u]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ReluPhase {
+    /// `l >= 0`: `relu(z) = z`.
+    Active,
+    /// `u <= 0`: `relu(z) = 0`.
+    Inactive,
+    /// `l < 0 < u`: the triangle `ẑ >= 0, ẑ >= z, ẑ <= s·(z − l)` with `s = u/(u − l)`.
+    /// `upper_slope` is `s` rounded up, so the upper line is valid in exact arithmetic:
+    /// a line through `(l, 0)` lies above the ReLU on `[l, u]` iff its slope is `>= u/(u − l)`.
+    Unstable { upper_slope: f64 },
+}
+
+/// The phase of a ReLU with pre-activation bounds `[l, u]`.
+pub fn relu_phase(l: f64, u: f64) -> ReluPhase {
+    if l >= 0.0 {
+        ReluPhase::Active
+    } else if u <= 0.0 {
+        ReluPhase::Inactive
+    } else {
+        // fl(u − l) may round up; next_down makes the divisor <= the exact u − l, and next_up
+        // the quotient >= the exact s.
+        ReluPhase::Unstable {
+            upper_slope: (u / (u - l).next_down()).next_up(),
+        }
+    }
+}
+
+/// Linear bounds `lo_a·z + lo_b <= f(z) <= up_a·z + up_b` for all `z ∈ [l, u]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Lines {
+    pub lo_a: f64,
+    pub lo_b: f64,
+    pub up_a: f64,
+    pub up_b: f64,
+}
+
+/// Which S-shaped activation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SShape {
+    Sigmoid,
+    Tanh,
+}
+
+impl SShape {
+    /// The function.
+    pub fn f(self, z: f64) -> f64 {
+        match self {
+            SShape::Sigmoid => 1.0 / (1.0 + (-z).exp()),
+            SShape::Tanh => z.tanh(),
+        }
+    }
+
+    /// Its derivative.
+    pub fn df(self, z: f64) -> f64 {
+        match self {
+            SShape::Sigmoid => {
+                let s = self.f(z);
+                s * (1.0 - s)
+            }
+            SShape::Tanh => 1.0 - z.tanh().powi(2),
+        }
+    }
+
+    /// Sound linear bounds on `[l, u]`. Sigmoid and tanh are convex on `z <= 0` and concave
+    /// on `z >= 0`, with the derivative largest at 0:
+    /// - `u <= 0` (convex): the chord is above, the tangent at the midpoint below;
+    /// - `l >= 0` (concave): the chord is below, the tangent at the midpoint above;
+    /// - otherwise both lines take the slope `a = min(f'(l), f'(u))`, the smallest derivative on
+    ///   `[l, u]`, so `f(z) − a·z` is non-decreasing and lies between its values at `l` and `u`.
+    ///
+    /// libm's `exp`/`tanh` and the rounding of slopes and intercepts are covered by padding both
+    /// intercepts outward by `ACTIVATION_PAD · (1 + max(|l|, |u|))` (the lines' error grows with
+    /// `|z|` because a rounded slope is multiplied by it).
+    pub fn lines(self, l: f64, u: f64) -> Lines {
+        let pad = ACTIVATION_PAD * (1.0 + l.abs().max(u.abs()));
+        let (fl, fu) = (self.f(l), self.f(u));
+        let (lo_a, lo_b, up_a, up_b) = if u - l <= 1e-9 || (u - l).is_nan() {
+            (0.0, fl.min(fu), 0.0, fl.max(fu))
+        } else {
+            let chord = (fu - fl) / (u - l);
+            let m = 0.5 * (l + u);
+            let (tan_a, tan_b) = (self.df(m), self.f(m) - self.df(m) * m);
+            if u <= 0.0 {
+                (tan_a, tan_b, chord, fl - chord * l)
+            } else if l >= 0.0 {
+                (chord, fl - chord * l, tan_a, tan_b)
+            } else {
+                let a = self.df(l).min(self.df(u));
+                (a, fl - a * l, a, fu - a * u)
+            }
+        };
+        Lines {
+            lo_a,
+            lo_b: lo_b - pad,
+            up_a,
+            up_b: up_b + pad,
+        }
+    }
+}

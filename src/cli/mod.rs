@@ -1,0 +1,66 @@
+//! Argument parsing and the subcommands. Each subcommand returns its exit code; an `Err` is
+//! printed as one `error: ...` line on stderr and exits with [`EXIT_ERROR`].
+
+mod bench;
+mod eval;
+mod inspect;
+mod verify;
+
+use certus::import::nnet::Normalization;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Exit code for bad input or any other error.
+pub const EXIT_ERROR: u8 = 2;
+
+/// certus: a formal neural-network verifier for ONNX / .nnet networks and VNN-LIB properties.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How to read `.nnet` files (ignored for ONNX).
+#[derive(clap::Args, Debug, Clone)]
+pub struct NetArgs {
+    /// Network file: ONNX (`.onnx`) or the ACAS Xu text format (`.nnet`).
+    pub network: PathBuf,
+    /// For `.nnet` files: `off` uses the weights alone (the same function as the VNN-COMP ONNX
+    /// files, whose properties are normalised); `on` adds the header's input normalisation and
+    /// output de-normalisation so the network reads raw units.
+    #[arg(long, value_enum, default_value_t = Normalization::Off)]
+    pub nnet_normalize: Normalization,
+}
+
+impl NetArgs {
+    fn load(&self) -> certus::Result<certus::ir::Network> {
+        certus::import::load_network(&self.network, self.nnet_normalize)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Decide a VNN-LIB property: prints `sat`, `unsat`, `unknown`, `timeout` or `error` on the
+    /// first line of stdout; after `sat`, the replayed counterexample in VNN-COMP format.
+    /// Exit codes: 0 unsat (property holds), 1 sat (violated), 2 error, 3 unknown/timeout.
+    Verify(verify::Args),
+    /// Evaluate the network on input vectors (one per line, numbers separated by whitespace
+    /// or commas, flattened row-major); prints one output vector per line.
+    Eval(eval::Args),
+    /// Print the lowered IR as a table: node, op, input shape, output shape, parameters.
+    Inspect(inspect::Args),
+    /// Run a VNN-COMP benchmark folder (`instances.csv`, optional `expected.csv`) and score it.
+    /// Exit code 1 if any answer contradicts `expected.csv`.
+    Bench(bench::Args),
+}
+
+/// Runs the parsed command and returns its exit code.
+pub fn run(cli: Cli) -> certus::Result<u8> {
+    match cli.command {
+        Command::Verify(a) => verify::run(a),
+        Command::Eval(a) => eval::run(a),
+        Command::Inspect(a) => inspect::run(a),
+        Command::Bench(a) => bench::run(a),
+    }
+}

@@ -1,0 +1,96 @@
+//! `certus verify`.
+
+use super::{NetArgs, EXIT_ERROR};
+use certus::verify::{verify, Engine, Options, Verdict};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// VNN-LIB property describing the bad case.
+    pub property: PathBuf,
+    /// Wall-clock budget in seconds (loading excluded).
+    #[arg(long, default_value_t = 60.0)]
+    pub timeout: f64,
+    /// Sound bound engine used by branch and bound.
+    #[arg(long, value_enum, default_value_t = Engine::default())]
+    pub engine: Engine,
+    /// Write the result (first line and counterexample) to this file too (VNN-COMP result file).
+    #[arg(long)]
+    pub result_file: Option<PathBuf>,
+    /// Seed for the attack's random starts.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// Exit codes of `verify`.
+pub fn exit_code(v: &Verdict) -> u8 {
+    match v {
+        Verdict::Unsat => 0,
+        Verdict::Sat(_) => 1,
+        Verdict::Unknown(_) | Verdict::Timeout => 3,
+    }
+}
+
+/// The result text: the verdict word, then the counterexample after `sat`.
+pub fn result_text(v: &Verdict) -> String {
+    match v {
+        Verdict::Sat(cex) => format!("sat\n{}\n", cex.vnncomp_text()),
+        other => format!("{}\n", other.word()),
+    }
+}
+
+pub fn run(a: Args) -> certus::Result<u8> {
+    if !(a.timeout > 0.0 && a.timeout.is_finite()) {
+        return Err(certus::Error::Invalid(format!(
+            "--timeout must be a positive number of seconds, got {}",
+            a.timeout
+        )));
+    }
+    let loaded = (|| {
+        let net = a.net.load()?;
+        let prop = certus::spec::vnnlib::parse_file(&a.property)?;
+        prop.check_fits(&net)?;
+        Ok::<_, certus::Error>((net, prop))
+    })();
+    let (net, prop) = match loaded {
+        Ok(v) => v,
+        Err(e) => {
+            // VNN-COMP expects a result word even on error.
+            println!("error");
+            eprintln!("error: {e}");
+            if let Some(f) = &a.result_file {
+                let _ = std::fs::write(f, "error\n");
+            }
+            return Ok(EXIT_ERROR);
+        }
+    };
+    let opts = Options {
+        timeout: Duration::from_secs_f64(a.timeout),
+        engine: a.engine,
+        seed: a.seed,
+        ..Options::default()
+    };
+    let t = Instant::now();
+    let verdict = verify(&net, &prop, &opts);
+    let text = result_text(&verdict);
+    print!("{text}");
+    match &verdict {
+        Verdict::Unknown(why) => eprintln!("unknown: {why}"),
+        Verdict::Sat(cex) => eprintln!(
+            "counterexample in region {} violates disjunct {} (margin f32 {:e}, f64 {:e})",
+            cex.region, cex.disjunct, cex.margin_f32, cex.margin_f64
+        ),
+        _ => {}
+    }
+    eprintln!("time: {:.3} s", t.elapsed().as_secs_f64());
+    if let Some(f) = &a.result_file {
+        std::fs::write(f, &text).map_err(|source| certus::Error::Io {
+            path: f.clone(),
+            source,
+        })?;
+    }
+    Ok(exit_code(&verdict))
+}

@@ -1,0 +1,291 @@
+//! Linear layers: `Gemm` and `MatMul` (with one constant operand) become `Affine` nodes on the
+//! flattened value, `Conv` becomes a `Conv` node. A following constant `Add`, `Mul`, ... or
+//! `BatchNormalization` is folded into them later by [`super::elementwise::scale_shift`].
+
+use super::tensor::{broadcast_flat, checked_numel, Const, MAX_ELEMS};
+use super::values::{Builder, Cx, Live, Value};
+use crate::ir::{numel, Affine, Conv2d, Op, Shape};
+use ndarray::{s, Array1, Array2, Ix2, Ix4};
+
+const BOTH_LIVE: &str = "both operands are computed values; one must be a constant";
+
+/// Largest stride, dilation or padding accepted, so that no geometry arithmetic can overflow.
+const MAX_GEOMETRY: i64 = 1 << 20;
+
+/// A rank-2 constant as a matrix.
+fn matrix(c: &Const, what: &str) -> Result<Array2<f64>, String> {
+    c.data
+        .view()
+        .into_dimensionality::<Ix2>()
+        .map(|v| v.to_owned())
+        .map_err(|_| format!("{what} must be 2-D, has shape {:?}", c.shape()))
+}
+
+/// `kron(I_p, w)`: the matrix applying `w` to each of `p` consecutive blocks of the flattened
+/// input, for a product whose rows (`M` of `[M, K]·[K, N]`, or batch dimensions) exceed 1.
+fn block_diag(w: Array2<f64>, p: usize) -> Result<Array2<f64>, String> {
+    if p == 1 {
+        return Ok(w);
+    }
+    let (n, k) = w.dim();
+    let size = p
+        .checked_mul(n)
+        .zip(p.checked_mul(k))
+        .and_then(|(r, c)| r.checked_mul(c));
+    if size.is_none_or(|s| s > MAX_ELEMS) {
+        return Err(format!(
+            "applying a {n}×{k} weight to {p} rows needs a too large block-diagonal matrix"
+        ));
+    }
+    let mut big = Array2::zeros((p * n, p * k));
+    for i in 0..p {
+        big.slice_mut(s![i * n..(i + 1) * n, i * k..(i + 1) * k])
+            .assign(&w);
+    }
+    Ok(big)
+}
+
+/// `Gemm`: `Y = alpha·A·op(B) + beta·C` with `A` live (`transA = 0`), `B` and `C` constant,
+/// i.e. `W = alpha·op(B)ᵀ` and `b = beta·C` broadcast to `[M, N]`.
+pub(super) fn gemm(b: &mut Builder, cx: &Cx) -> Result<Value, String> {
+    cx.arity(2, 3)?;
+    let x = match cx.input(0)? {
+        Value::Live(x) => x,
+        Value::Const(_) => {
+            return Err("A (input 0) is a constant; only a computed A is supported".into())
+        }
+    };
+    if cx.attrs.int("transA", 0) != 0 {
+        return Err("transA=1 on a computed A is not supported".into());
+    }
+    let &[m, k] = x.shape.as_slice() else {
+        return Err(format!("A must be 2-D, has shape {:?}", x.shape));
+    };
+    let bm = matrix(cx.constant(1, "B")?, "B")?;
+    let mut w = if cx.attrs.int("transB", 0) != 0 {
+        bm
+    } else {
+        bm.t().as_standard_layout().into_owned()
+    };
+    if w.ncols() != k {
+        return Err(format!(
+            "A has shape {:?} but B has shape {:?}",
+            x.shape,
+            cx.input(1)?.shape()
+        ));
+    }
+    let alpha = cx.attrs.float("alpha", 1.0) as f64;
+    let beta = cx.attrs.float("beta", 1.0) as f64;
+    if alpha != 1.0 {
+        w.mapv_inplace(|v| v * alpha);
+    }
+    let n = w.nrows();
+    let bias = match cx.opt(2) {
+        None => vec![0.0; m * n],
+        Some(Value::Const(c)) => broadcast_flat(c, &[m, n])?
+            .into_iter()
+            .map(|v| v * beta)
+            .collect(),
+        Some(Value::Live(_)) => return Err("C (input 2) must be a constant".into()),
+    };
+    let affine = Affine {
+        weight: block_diag(w, m)?,
+        bias: Array1::from(bias),
+    };
+    Ok(b.push(cx.name, Op::Affine(affine), x, vec![m, n]))
+}
+
+/// `MatMul` with numpy semantics, one side constant.
+pub(super) fn matmul(b: &mut Builder, cx: &Cx) -> Result<Value, String> {
+    cx.arity(2, 2)?;
+    match (cx.input(0)?, cx.input(1)?) {
+        (Value::Live(x), Value::Const(c)) => live_times_const(b, cx.name, x, c),
+        (Value::Const(a), Value::Live(x)) => const_times_live(b, cx.name, a, x),
+        (Value::Const(p), Value::Const(q)) => {
+            let (p, q) = (matrix(p, "A")?, matrix(q, "B")?);
+            if p.ncols() != q.nrows() {
+                return Err(format!("shapes {:?} and {:?} do not fit", p.dim(), q.dim()));
+            }
+            checked_numel(&[p.nrows(), q.ncols()])?;
+            Ok(Value::Const(Const::float(p.dot(&q).into_dyn())))
+        }
+        (Value::Live(_), Value::Live(_)) => Err(BOTH_LIVE.into()),
+    }
+}
+
+/// `x·C` for live `x` of shape `[batch.., M, K]` (or `[K]`) and constant `C` of shape `[K, N]`
+/// (or `[K]`, or with leading 1s): `W = Cᵀ` on each of the `batch·M` rows.
+fn live_times_const(b: &mut Builder, name: &str, x: &Live, c: &Const) -> Result<Value, String> {
+    let (xs, cs) = (x.shape.as_slice(), c.shape());
+    let (batch, m, k) = match xs.len() {
+        0 => return Err("MatMul needs operands of rank ≥ 1".into()),
+        1 => (&xs[..0], None, xs[0]),
+        r => (&xs[..r - 2], Some(xs[r - 2]), xs[r - 1]),
+    };
+    let (kc, n) = match cs.len() {
+        0 => return Err("MatMul needs operands of rank ≥ 1".into()),
+        1 => (cs[0], None),
+        r if cs[..r - 2].iter().all(|&d| d == 1) => (cs[r - 2], Some(cs[r - 1])),
+        _ => {
+            return Err(format!(
+                "a constant operand with batch dimensions {cs:?} is not supported"
+            ))
+        }
+    };
+    if k != kc {
+        return Err(format!("shapes {xs:?} and {cs:?} do not fit"));
+    }
+    let cm = c.reshaped(&[k, n.unwrap_or(1)])?;
+    let cm = matrix(&cm, "B")?;
+    let w = cm.t().as_standard_layout().into_owned();
+    let mut out: Shape = vec![1; cs.len().saturating_sub(2).saturating_sub(batch.len())];
+    out.extend_from_slice(batch);
+    out.extend(m);
+    out.extend(n);
+    let p = numel(batch) * m.unwrap_or(1);
+    let weight = block_diag(w, p)?;
+    let bias = Array1::zeros(weight.nrows());
+    Ok(b.push(name, Op::Affine(Affine { weight, bias }), x, out))
+}
+
+/// `A·x` for constant `A` of shape `[M, K]` (or `[K]`) and live `x` of shape `[K, N]` (or `[K]`,
+/// or with leading 1s): `y[m, n] = Σ_k A[m, k]·x[k, n]`, so `W[(m, n), (k, n)] = A[m, k]`.
+fn const_times_live(b: &mut Builder, name: &str, a: &Const, x: &Live) -> Result<Value, String> {
+    let xs = x.shape.as_slice();
+    let (lead, k, n) = match xs.len() {
+        0 => return Err("MatMul needs operands of rank ≥ 1".into()),
+        1 => (&xs[..0], xs[0], None),
+        r => (&xs[..r - 2], xs[r - 2], Some(xs[r - 1])),
+    };
+    if lead.iter().any(|&d| d != 1) {
+        return Err(format!(
+            "a computed right operand with batch dimensions {xs:?} is not supported"
+        ));
+    }
+    let (m, ka) = match *a.shape() {
+        [ka] => (None, ka),
+        [m, ka] => (Some(m), ka),
+        ref s => {
+            return Err(format!(
+                "a constant left operand of shape {s:?} is not supported"
+            ))
+        }
+    };
+    if ka != k {
+        return Err(format!("shapes {:?} and {xs:?} do not fit", a.shape()));
+    }
+    let (m1, n1) = (m.unwrap_or(1), n.unwrap_or(1));
+    checked_numel(&[m1 * n1, k, n1])?;
+    let av: Vec<f64> = a.data.iter().copied().collect();
+    let mut weight = Array2::zeros((m1 * n1, k * n1));
+    for mi in 0..m1 {
+        for ki in 0..k {
+            for j in 0..n1 {
+                weight[[mi * n1 + j, ki * n1 + j]] = av[mi * k + ki];
+            }
+        }
+    }
+    let mut out: Shape = lead.to_vec();
+    out.extend(m);
+    out.extend(n);
+    let bias = Array1::zeros(weight.nrows());
+    Ok(b.push(name, Op::Affine(Affine { weight, bias }), x, out))
+}
+
+/// A 2-element `[h, w]` attribute (strides, dilations), each at least 1.
+fn pair(cx: &Cx, name: &str) -> Result<[usize; 2], String> {
+    match cx.attrs.ints(name) {
+        None => Ok([1, 1]),
+        Some(&[h, w]) if (1..=MAX_GEOMETRY).contains(&h) && (1..=MAX_GEOMETRY).contains(&w) => {
+            Ok([h as usize, w as usize])
+        }
+        Some(v) => Err(format!(
+            "{name} {v:?} is not supported (two values ≥ 1 expected)"
+        )),
+    }
+}
+
+/// `Conv`: 2-D, group 1, explicit or VALID padding, input `[1, C, H, W]` or `[C, H, W]`.
+pub(super) fn conv(b: &mut Builder, cx: &Cx) -> Result<Value, String> {
+    cx.arity(2, 3)?;
+    let x = cx.live(0)?;
+    let w = cx.constant(1, "the weight")?;
+    let group = cx.attrs.int("group", 1);
+    if group != 1 {
+        return Err(format!("group={group} is not supported (only 1)"));
+    }
+    let auto_pad = cx.attrs.string("auto_pad").unwrap_or_default();
+    if !matches!(auto_pad.as_str(), "" | "NOTSET" | "VALID") {
+        return Err(format!(
+            "auto_pad={auto_pad} is not supported (only NOTSET and VALID)"
+        ));
+    }
+    let weight = w.data.clone().into_dimensionality::<Ix4>().map_err(|_| {
+        format!(
+            "only 2-D convolutions are supported (weight {:?})",
+            w.shape()
+        )
+    })?;
+    let (co, ci, kh, kw) = weight.dim();
+    let in_chw = match *x.shape.as_slice() {
+        [1, c, h, w] | [c, h, w] => [c, h, w],
+        _ => {
+            return Err(format!(
+                "input shape {:?} is not [1, C, H, W] or [C, H, W]",
+                x.shape
+            ))
+        }
+    };
+    if ci != in_chw[0] {
+        return Err(format!(
+            "the weight {:?} expects {ci} input channels, the input {:?} has {}",
+            w.shape(),
+            x.shape,
+            in_chw[0]
+        ));
+    }
+    if let Some(ks) = cx.attrs.ints("kernel_shape") {
+        if ks != [kh as i64, kw as i64] {
+            return Err(format!(
+                "kernel_shape {ks:?} differs from the weight {:?}",
+                w.shape()
+            ));
+        }
+    }
+    let pads = match cx.attrs.ints("pads") {
+        _ if auto_pad == "VALID" => [0; 4],
+        None => [0; 4],
+        Some(&[t, l, bo, r]) if [t, l, bo, r].iter().all(|p| (0..=MAX_GEOMETRY).contains(p)) => {
+            [t as usize, l as usize, bo as usize, r as usize]
+        }
+        Some(p) => return Err(format!("pads {p:?} are not supported (four values ≥ 0)")),
+    };
+    let bias = match cx.opt(2) {
+        None => Array1::zeros(co),
+        Some(_) => {
+            let c = cx.constant(2, "the bias")?;
+            if c.data.len() != co {
+                return Err(format!(
+                    "the bias has shape {:?}, expected [{co}]",
+                    c.shape()
+                ));
+            }
+            c.data.iter().copied().collect()
+        }
+    };
+    let (stride, dilation) = (pair(cx, "strides")?, pair(cx, "dilations")?);
+    let conv = Conv2d::new(weight, bias, stride, pads, dilation, in_chw).ok_or_else(|| {
+        format!(
+            "the {kh}×{kw} kernel does not fit the input {:?} with its padding",
+            x.shape
+        )
+    })?;
+    let [oc, oh, ow] = conv.out_chw;
+    let out = if x.shape.len() == 4 {
+        vec![1, oc, oh, ow]
+    } else {
+        vec![oc, oh, ow]
+    };
+    checked_numel(&out)?;
+    Ok(b.push(cx.name, Op::Conv(conv), x, out))
+}

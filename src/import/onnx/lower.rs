@@ -1,0 +1,410 @@
+//! The graph walk: ONNX nodes in topological order, every tensor name bound to a constant or
+//! to a live IR value, each node lowered by its op family ([`super::shape`],
+//! [`super::elementwise`], [`super::linear`]).
+//!
+//! Problems are collected, not returned at the first one: a model that uses three unsupported
+//! ops fails once, listing all three. A node that fails poisons its outputs, and nodes fed by a
+//! poisoned value are skipped silently (their cause is already listed), except that every
+//! unsupported op is listed whatever its inputs.
+
+use super::proto::{DimensionValue, GraphProto, ModelProto, NodeProto, TypeValue, ValueInfoProto};
+use super::tensor::{self, checked_numel, Attrs};
+use super::values::{Builder, Cx, Live, Value};
+use super::{elementwise, linear, shape};
+use crate::ir::{numel, Network, Node, NodeId, Op, Shape};
+use std::collections::{BTreeSet, HashMap};
+
+/// Ops the importer lowers (default ONNX domain).
+const SUPPORTED: &[&str] = &[
+    "Add",
+    "BatchNormalization",
+    "Cast",
+    "Concat",
+    "Constant",
+    "Conv",
+    "Div",
+    "Dropout",
+    "Flatten",
+    "Gather",
+    "Gemm",
+    "Identity",
+    "MatMul",
+    "Mul",
+    "Neg",
+    "Relu",
+    "Reshape",
+    "Shape",
+    "Sigmoid",
+    "Squeeze",
+    "Sub",
+    "Tanh",
+    "Transpose",
+    "Unsqueeze",
+];
+
+/// Lowers one node of a supported op.
+fn dispatch(b: &mut Builder, op: &str, cx: &Cx) -> Result<Value, String> {
+    match op {
+        "Identity" | "Dropout" => shape::identity(cx),
+        "Constant" => shape::constant(cx),
+        "Cast" => shape::cast(cx),
+        "Shape" => shape::shape_of(cx),
+        "Gather" => shape::gather(cx),
+        "Concat" => shape::concat(cx),
+        "Flatten" => shape::flatten(cx),
+        "Reshape" => shape::reshape(cx),
+        "Squeeze" => shape::squeeze(cx),
+        "Unsqueeze" => shape::unsqueeze(cx),
+        "Transpose" => shape::transpose(cx),
+        "Add" | "Sub" | "Mul" | "Div" => elementwise::binary(b, op, cx),
+        "Neg" => elementwise::neg(b, cx),
+        "Relu" | "Sigmoid" | "Tanh" => elementwise::activation(b, op, cx),
+        "BatchNormalization" => elementwise::batch_norm(b, cx),
+        "Gemm" => linear::gemm(b, cx),
+        "MatMul" => linear::matmul(b, cx),
+        "Conv" => linear::conv(b, cx),
+        _ => Err("unsupported op".into()),
+    }
+}
+
+/// A tensor name's binding; `Failed` poisons the nodes that read it.
+enum Slot {
+    Value(Value),
+    Failed,
+}
+
+/// Lowers a decoded model into a network.
+pub(super) fn lower_model(model: &ModelProto) -> Result<Network, String> {
+    let graph = model
+        .graph
+        .as_ref()
+        .ok_or("not an ONNX model: the file holds no graph")?;
+    if !model
+        .opset_import
+        .iter()
+        .any(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+    {
+        return Err(
+            "not a valid ONNX model: it imports no version of the standard operator \
+                    set (the file may be truncated)"
+                .into(),
+        );
+    }
+    let mut errors: Vec<String> = Vec::new();
+    let mut values: HashMap<&str, Slot> = HashMap::new();
+    for t in &graph.initializer {
+        let slot = match tensor::decode(t) {
+            Ok(c) => Slot::Value(Value::Const(c)),
+            Err(e) => {
+                errors.push(format!("initializer {e}"));
+                Slot::Failed
+            }
+        };
+        values.insert(&t.name, slot);
+    }
+
+    // Older IR versions list the initializers among the graph inputs: skip those.
+    let inputs: Vec<&ValueInfoProto> = graph
+        .input
+        .iter()
+        .filter(|i| !values.contains_key(i.name.as_str()))
+        .collect();
+    let input = match inputs.as_slice() {
+        [one] => *one,
+        [] => return Err("the graph has no input (all its inputs are initializers)".into()),
+        many => {
+            let names: Vec<&str> = many.iter().map(|i| i.name.as_str()).collect();
+            return Err(format!(
+                "the graph has {} inputs ({}); only single-input networks are supported",
+                many.len(),
+                names.join(", ")
+            ));
+        }
+    };
+    let in_shape = declared_shape(input)?
+        .ok_or_else(|| format!("graph input `{}` has no tensor shape", input.name))?;
+    checked_numel(&in_shape)?;
+    let mut b = Builder::new(Node {
+        name: input.name.clone(),
+        op: Op::Input,
+        input: None,
+        shape: in_shape.clone(),
+    });
+    let live_in = Live {
+        id: NodeId(0),
+        shape: in_shape,
+        exclusive: false,
+    };
+    values.insert(&input.name, Slot::Value(Value::Live(live_in)));
+
+    // Readers of each tensor name. `Shape` reads no data, so it does not keep a `Conv` from
+    // absorbing the `BatchNormalization` after it in `x.view(x.size(0), -1)` exports.
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    let read = graph
+        .node
+        .iter()
+        .filter(|n| n.op_type != "Shape")
+        .flat_map(|n| &n.input);
+    for name in read.chain(graph.output.iter().map(|o| &o.name)) {
+        *uses.entry(name.as_str()).or_default() += 1;
+    }
+    let uses_of = |name: &str| uses.get(name).copied().unwrap_or(0);
+
+    for i in topological_order(graph) {
+        let node = &graph.node[i];
+        let label = node_label(node, i);
+        let result = match lower_node(&mut b, node, &label, &values, &uses_of) {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(None), // fed by a failed node: already reported
+            Err(e) => Err(Some(e)),
+        };
+        match result {
+            Ok(mut v) => {
+                let out = node.output[0].as_str();
+                if let Value::Live(x) = &mut v {
+                    x.exclusive &= uses_of(out) == 1;
+                }
+                values.insert(out, Slot::Value(v));
+            }
+            Err(e) => {
+                if let Some(e) = e {
+                    errors.push(format!("{label} ({}): {e}", node.op_type));
+                }
+                for o in &node.output {
+                    values.insert(o, Slot::Failed);
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        let s = if errors.len() == 1 { "" } else { "s" };
+        return Err(format!(
+            "cannot import the model ({} problem{s}): {}",
+            errors.len(),
+            errors.join("; ")
+        ));
+    }
+    let nodes = finish(b, graph, &values)?;
+    Network::new(nodes).map_err(|e| format!("the lowered network is inconsistent: {e}"))
+}
+
+/// Lowers one node; `Ok(None)` when an input comes from a failed node.
+fn lower_node(
+    b: &mut Builder,
+    node: &NodeProto,
+    label: &str,
+    values: &HashMap<&str, Slot>,
+    uses_of: &dyn Fn(&str) -> usize,
+) -> Result<Option<Value>, String> {
+    let op = node.op_type.as_str();
+    if !(node.domain.is_empty() || node.domain == "ai.onnx") {
+        return Err(format!("unsupported op (custom domain `{}`)", node.domain));
+    }
+    if !SUPPORTED.contains(&op) {
+        return Err("unsupported op".into());
+    }
+    if node.output.first().is_none_or(|o| o.is_empty()) {
+        return Err("the node has no output".into());
+    }
+    if let Some(o) = node.output[1..]
+        .iter()
+        .find(|o| !o.is_empty() && uses_of(o) > 0)
+    {
+        return Err(format!(
+            "its extra output `{o}` is used; only the first output is supported"
+        ));
+    }
+    let mut inputs = Vec::with_capacity(node.input.len());
+    for name in &node.input {
+        if name.is_empty() {
+            inputs.push(None);
+            continue;
+        }
+        match values.get(name.as_str()) {
+            Some(Slot::Value(v)) => inputs.push(Some(v)),
+            Some(Slot::Failed) => return Ok(None),
+            None => {
+                return Err(format!(
+                    "input `{name}` is not produced by any node, initializer or graph input"
+                ))
+            }
+        }
+    }
+    let cx = Cx {
+        name: label,
+        attrs: Attrs(&node.attribute),
+        inputs,
+    };
+    dispatch(b, op, &cx).map(Some)
+}
+
+/// Picks the graph output, checks its declared size, appends a final `Reshape` when the output
+/// was reshaped after its last op, and drops nodes the output does not depend on.
+fn finish(
+    mut b: Builder,
+    graph: &GraphProto,
+    values: &HashMap<&str, Slot>,
+) -> Result<Vec<Node>, String> {
+    let out = match graph.output.as_slice() {
+        [one] => one,
+        [] => return Err("the graph declares no output".into()),
+        many => {
+            let names: Vec<&str> = many.iter().map(|o| o.name.as_str()).collect();
+            return Err(format!(
+                "the graph has {} outputs ({}); only single-output networks are supported",
+                many.len(),
+                names.join(", ")
+            ));
+        }
+    };
+    let x = match values.get(out.name.as_str()) {
+        Some(Slot::Value(Value::Live(x))) => x.clone(),
+        Some(Slot::Value(Value::Const(_))) => {
+            return Err(format!(
+                "the output `{}` is a constant: it does not depend on the input",
+                out.name
+            ))
+        }
+        _ => {
+            return Err(format!(
+                "the output `{}` is not produced by any node",
+                out.name
+            ))
+        }
+    };
+    if let Some(declared) = declared_shape(out)? {
+        if checked_numel(&declared)? != numel(&x.shape) {
+            return Err(format!(
+                "the graph declares output `{}` with shape {declared:?}, but it computes shape {:?}",
+                out.name, x.shape
+            ));
+        }
+    }
+    let mut id = x.id;
+    if b.nodes[id.0].shape != x.shape {
+        b.nodes.push(Node {
+            name: out.name.clone(),
+            op: Op::Reshape,
+            input: Some(x.id),
+            shape: x.shape,
+        });
+        id = NodeId(b.nodes.len() - 1);
+    }
+    let nodes = prune(b.nodes, id);
+    if let Some(node) = nodes.iter().find(|n| !finite_params(&n.op)) {
+        return Err(format!(
+            "node `{}` ({}) has a NaN or infinite weight",
+            node.name,
+            node.op.name()
+        ));
+    }
+    Ok(nodes)
+}
+
+/// True when every parameter of `op` is finite (a NaN weight would poison every bound).
+fn finite_params(op: &Op) -> bool {
+    fn all<'a>(v: impl IntoIterator<Item = &'a f64>) -> bool {
+        v.into_iter().all(|w| w.is_finite())
+    }
+    match op {
+        Op::Affine(a) => all(&a.weight) && all(&a.bias),
+        Op::Conv(c) => all(&c.weight) && all(&c.bias),
+        Op::ScaleShift(s) => all(&s.scale) && all(&s.shift),
+        Op::Input | Op::Reshape | Op::Relu | Op::Sigmoid | Op::Tanh => true,
+    }
+}
+
+/// The chain of nodes from the input to `out`, renumbered (dead branches dropped).
+fn prune(nodes: Vec<Node>, out: NodeId) -> Vec<Node> {
+    let mut keep = vec![false; nodes.len()];
+    let mut cur = Some(out);
+    while let Some(NodeId(i)) = cur {
+        keep[i] = true;
+        cur = nodes[i].input;
+    }
+    let mut new_id = vec![0; nodes.len()];
+    let mut kept = Vec::new();
+    for (i, mut node) in nodes.into_iter().enumerate() {
+        if keep[i] {
+            new_id[i] = kept.len();
+            node.input = node.input.map(|NodeId(j)| NodeId(new_id[j]));
+            kept.push(node);
+        }
+    }
+    kept
+}
+
+/// Node order: the file's order where it is already topological (the ONNX rule), otherwise
+/// the earliest ready node first (Kahn). Nodes on a cycle come last and fail on their inputs.
+fn topological_order(graph: &GraphProto) -> Vec<usize> {
+    let n = graph.node.len();
+    let mut producer: HashMap<&str, usize> = HashMap::new();
+    for (i, node) in graph.node.iter().enumerate() {
+        for o in node.output.iter().filter(|o| !o.is_empty()) {
+            producer.entry(o.as_str()).or_insert(i);
+        }
+    }
+    let mut pending = vec![0usize; n];
+    let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, node) in graph.node.iter().enumerate() {
+        for name in &node.input {
+            if let Some(&p) = producer.get(name.as_str()) {
+                if p != i {
+                    pending[i] += 1;
+                    consumers[p].push(i);
+                }
+            }
+        }
+    }
+    let mut ready: BTreeSet<usize> = (0..n).filter(|&i| pending[i] == 0).collect();
+    let mut done = vec![false; n];
+    let mut order = Vec::with_capacity(n);
+    while let Some(i) = ready.pop_first() {
+        order.push(i);
+        done[i] = true;
+        for &c in &consumers[i] {
+            pending[c] -= 1;
+            if pending[c] == 0 {
+                ready.insert(c);
+            }
+        }
+    }
+    order.extend((0..n).filter(|&i| !done[i]));
+    order
+}
+
+/// A node's name for messages and IR nodes: its name, else its first output, else its index.
+fn node_label(node: &NodeProto, i: usize) -> String {
+    if !node.name.is_empty() {
+        node.name.clone()
+    } else if let Some(o) = node.output.iter().find(|o| !o.is_empty()) {
+        o.clone()
+    } else {
+        format!("#{i}")
+    }
+}
+
+/// The declared shape of a graph input or output, `None` if it declares none. Symbolic,
+/// zero and unknown dimensions (a batch size) resolve to 1.
+fn declared_shape(v: &ValueInfoProto) -> Result<Option<Shape>, String> {
+    let Some(TypeValue::TensorType(t)) = v.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+        return Ok(None);
+    };
+    // UNDEFINED, FLOAT, FLOAT16, DOUBLE, BFLOAT16.
+    if ![0, 1, 10, 11, 16].contains(&t.elem_type) {
+        return Err(format!(
+            "`{}` has element type {}; only floating-point values are supported",
+            v.name,
+            tensor::dtype_name(t.elem_type)
+        ));
+    }
+    Ok(t.shape.as_ref().map(|s| {
+        s.dim
+            .iter()
+            .map(|d| match d.value {
+                Some(DimensionValue::DimValue(n)) if n > 0 => n as usize,
+                _ => 1,
+            })
+            .collect()
+    }))
+}

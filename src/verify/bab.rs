@@ -1,0 +1,205 @@
+//! Input-space branch and bound (see the module doc of [`crate::verify`]).
+
+use super::{confirm, Bounder, Counterexample, Options, Verdict};
+use crate::attack::margin_and_gradient;
+use crate::ir::Network;
+use crate::spec::Property;
+use rayon::prelude::*;
+use std::time::Instant;
+
+/// Boxes processed in parallel per round.
+const BATCH: usize = 32;
+
+/// One box of one region, with the disjuncts not yet refuted on it.
+struct Item {
+    region: usize,
+    lower: Vec<f64>,
+    upper: Vec<f64>,
+    open: Vec<usize>,
+    depth: usize,
+}
+
+enum Step {
+    Refuted,
+    Falsified(Box<Counterexample>),
+    Split(Item, Item),
+    /// At the depth limit, neither refuted nor falsified.
+    Stuck,
+}
+
+/// Runs branch and bound until every box is refuted, a counterexample is confirmed, or the
+/// deadline passes.
+pub(super) fn search(net: &Network, prop: &Property, opts: &Options, deadline: Instant) -> Verdict {
+    let bounder = Bounder::new(net, opts.engine);
+    // The boxes hold the f64 nearest to the file's decimals; widen each by one ulp outward so
+    // that the proof also covers the exact decimal box.
+    let mut stack: Vec<Item> = prop
+        .regions
+        .iter()
+        .enumerate()
+        .map(|(r, reg)| Item {
+            region: r,
+            lower: reg.lower.iter().map(|v| v.next_down()).collect(),
+            upper: reg.upper.iter().map(|v| v.next_up()).collect(),
+            open: (0..reg.disjuncts.len()).collect(),
+            depth: 0,
+        })
+        .collect();
+    let mut stuck = 0usize;
+    while !stack.is_empty() {
+        if Instant::now() >= deadline {
+            return Verdict::Timeout;
+        }
+        let take = stack.len().min(BATCH);
+        let batch: Vec<Item> = stack.split_off(stack.len() - take);
+        let steps: Vec<Step> = batch
+            .into_par_iter()
+            .map(|item| step(net, prop, &bounder, opts, item))
+            .collect();
+        for s in steps {
+            match s {
+                Step::Refuted => {}
+                Step::Falsified(cex) => return Verdict::Sat(cex),
+                Step::Split(a, b) => {
+                    stack.push(a);
+                    stack.push(b);
+                }
+                Step::Stuck => stuck += 1,
+            }
+        }
+    }
+    if stuck > 0 {
+        Verdict::Unknown(format!(
+            "{stuck} input boxes reached the split depth limit ({}) without being refuted or falsified",
+            opts.max_depth
+        ))
+    } else {
+        Verdict::Unsat
+    }
+}
+
+/// Up to this many inputs, the split is chosen by trying every input (two interval passes each).
+const SMART_SPLIT_MAX_INPUTS: usize = 32;
+
+/// For each open disjunct of `item` over the box `[lower, upper]`: the best lower bound among
+/// its constraints (the disjunct is refuted when it is `> 0`).
+fn disjunct_bounds(
+    prop: &Property,
+    bounder: &Bounder,
+    item: &Item,
+    lower: &[f64],
+    upper: &[f64],
+) -> Vec<f64> {
+    let ds = &prop.regions[item.region].disjuncts;
+    let cons: Vec<_> = item.open.iter().flat_map(|&d| &ds[d].constraints).collect();
+    let lb = bounder.lower_bounds(lower, upper, &cons);
+    let mut k = 0;
+    item.open
+        .iter()
+        .map(|&d| {
+            let n = ds[d].constraints.len();
+            k += n;
+            lb[k - n..k]
+                .iter()
+                .copied()
+                .fold(f64::NEG_INFINITY, f64::max)
+        })
+        .collect()
+}
+
+/// The input whose bisection most improves the worse child's closest-to-refuted disjunct
+/// (ReluVal-style "smart" split, affordable for a handful of inputs).
+fn best_split(prop: &Property, bounder: &Bounder, item: &Item) -> Option<usize> {
+    let closeness = |lo: &[f64], hi: &[f64]| {
+        disjunct_bounds(prop, bounder, item, lo, hi)
+            .into_iter()
+            .fold(f64::INFINITY, f64::min)
+    };
+    let mut best: Option<(usize, f64)> = None;
+    for dim in 0..item.lower.len() {
+        let (l, u) = (item.lower[dim], item.upper[dim]);
+        let mid = 0.5 * l + 0.5 * u;
+        if !(l < mid && mid < u) {
+            continue;
+        }
+        let mut hi = item.upper.clone();
+        hi[dim] = mid;
+        let left = closeness(&item.lower, &hi);
+        let mut lo = item.lower.clone();
+        lo[dim] = mid;
+        let right = closeness(&lo, &item.upper);
+        let v = left.min(right);
+        if best.is_none_or(|(_, b)| v > b) {
+            best = Some((dim, v));
+        }
+    }
+    best.map(|(d, _)| d)
+}
+
+/// The input with the largest width × |margin gradient|, or the widest when that is all zero.
+fn gradient_split(score: &[f64], width: &[f64]) -> Option<usize> {
+    let pick = |v: &[f64]| {
+        (0..v.len())
+            .filter(|&i| width[i] > 0.0)
+            .max_by(|&a, &b| v[a].total_cmp(&v[b]))
+    };
+    pick(score)
+        .filter(|&i| score[i] > 0.0)
+        .or_else(|| pick(width))
+}
+
+fn step(net: &Network, prop: &Property, bounder: &Bounder, opts: &Options, mut item: Item) -> Step {
+    let lb = disjunct_bounds(prop, bounder, &item, &item.lower, &item.upper);
+    let mut k = 0;
+    item.open.retain(|_| {
+        k += 1;
+        lb[k - 1] <= 0.0
+    });
+    if item.open.is_empty() {
+        return Step::Refuted;
+    }
+    // Try the centre; the margin's gradient there also picks the split.
+    let n = item.lower.len();
+    let centre: Vec<f64> = (0..n)
+        .map(|i| 0.5 * item.lower[i] + 0.5 * item.upper[i])
+        .collect();
+    let width: Vec<f64> = (0..n).map(|i| item.upper[i] - item.lower[i]).collect();
+    let mut score = vec![0.0; n];
+    for &d in &item.open {
+        let disjunct = &prop.regions[item.region].disjuncts[d];
+        let (m, g) = margin_and_gradient(net, disjunct, &centre);
+        if m <= 0.0 {
+            if let Some(cex) = confirm(net, prop, &centre) {
+                return Step::Falsified(Box::new(cex));
+            }
+        }
+        let gmax = g.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        if gmax > 0.0 {
+            (0..n).for_each(|i| score[i] += width[i] * g[i].abs() / gmax);
+        }
+    }
+    if item.depth >= opts.max_depth {
+        return Step::Stuck;
+    }
+    let dim = if n <= SMART_SPLIT_MAX_INPUTS {
+        best_split(prop, bounder, &item)
+    } else {
+        gradient_split(&score, &width)
+    };
+    let Some(dim) = dim else { return Step::Stuck };
+    let mid = centre[dim];
+    if !(item.lower[dim] < mid && mid < item.upper[dim]) {
+        return Step::Stuck; // the box cannot be split further in floating point
+    }
+    let mut left = Item {
+        region: item.region,
+        lower: item.lower.clone(),
+        upper: item.upper.clone(),
+        open: item.open.clone(),
+        depth: item.depth + 1,
+    };
+    left.upper[dim] = mid;
+    item.lower[dim] = mid;
+    item.depth += 1;
+    Step::Split(left, item)
+}

@@ -1,0 +1,70 @@
+//! One interface over the bound engines for the verifier: sound lower bounds of `a·y − b` for a
+//! list of output constraints over an input box.
+
+use crate::bounds::alpha::{optimise, AlphaConfig};
+use crate::bounds::dual::DualNetwork;
+use crate::bounds::{constraint_lower_bound, interval::Interval, Method};
+use crate::ir::Network;
+use crate::spec::LinearConstraint;
+use ndarray::Array2;
+
+/// The engines of one network, prepared once.
+pub struct Bounder<'a> {
+    method: Method,
+    ibp: Interval<'a>,
+    dual: DualNetwork<'a>,
+    n_out: usize,
+}
+
+impl<'a> Bounder<'a> {
+    /// Prepares `method` for `net`.
+    pub fn new(net: &'a Network, method: Method) -> Self {
+        Bounder {
+            method,
+            ibp: Interval::new(net),
+            dual: DualNetwork::new(net),
+            n_out: net.output_len(),
+        }
+    }
+
+    /// Sound lower bounds of `a_k·y − b_k` for each constraint, over inputs in `[lower, upper]`.
+    /// Every method also takes the interval bound and keeps the larger (both are sound).
+    pub fn lower_bounds(
+        &self,
+        lower: &[f64],
+        upper: &[f64],
+        cons: &[&LinearConstraint],
+    ) -> Vec<f64> {
+        let out = self.ibp.output(lower, upper);
+        let mut lb: Vec<f64> = cons
+            .iter()
+            .map(|c| constraint_lower_bound(c, &out))
+            .collect();
+        if self.method == Method::Interval || cons.is_empty() {
+            return lb;
+        }
+        let slopes = self.method.intermediate_slopes();
+        let all = self.dual.all_bounds(lower, upper, slopes);
+        // Also the interval bound over the tightened output bounds.
+        let last = all.last().expect("a network has nodes");
+        for (v, c) in lb.iter_mut().zip(cons) {
+            *v = v.max(constraint_lower_bound(c, last));
+        }
+        let mut rows = Array2::zeros((cons.len(), self.n_out));
+        for (r, c) in cons.iter().enumerate() {
+            for &(i, a) in &c.coeffs {
+                rows[[r, i]] = a;
+            }
+        }
+        let ay = match self.method {
+            Method::Alpha => optimise(&self.dual, &all, &rows, &AlphaConfig::default()),
+            _ => self.dual.output_lower(&all, rows, slopes).lower,
+        };
+        for ((v, c), a) in lb.iter_mut().zip(cons).zip(ay) {
+            // lb(a·y) − b, rounded down: the difference of two floats is exact to within
+            // half an ulp, so one `next_down` keeps it a lower bound.
+            *v = v.max((a - c.rhs).next_down());
+        }
+        lb
+    }
+}

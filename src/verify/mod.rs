@@ -1,0 +1,149 @@
+//! Verification: a network and a property in, a [`Verdict`] out.
+//!
+//! 1. Falsification first: PGD against every disjunct of every region, within a share of the
+//!    time budget; every hit is replayed by [`confirm`] before it counts.
+//! 2. Then input-space branch and bound with a sound bound engine: a box's disjunct is refuted
+//!    when some constraint's lower bound is `> 0`; a box whose disjuncts are all refuted is done;
+//!    otherwise its centre is tried as a counterexample and it is split in two along the input
+//!    that matters most (box width × |gradient of the margin at the centre|).
+//! 3. `unsat` when every box of every region is done; `sat` on a confirmed counterexample;
+//!    `timeout` when the deadline passes first; `unknown` when boxes shrink to nothing
+//!    without being refuted or falsified.
+
+mod bab;
+mod bounder;
+mod replay;
+
+pub use bounder::Bounder;
+pub use replay::{confirm, Counterexample};
+
+use crate::attack::{pgd, PgdConfig, Rng};
+use crate::ir::Network;
+use crate::spec::Property;
+use std::time::{Duration, Instant};
+
+/// The answer to "is the bad case reachable?".
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    /// The property holds: no input in any region reaches the bad case.
+    Unsat,
+    /// The bad case is reachable; the counterexample has been replayed.
+    Sat(Box<Counterexample>),
+    /// No answer, with the reason.
+    Unknown(String),
+    /// The time budget ran out.
+    Timeout,
+}
+
+impl Verdict {
+    /// The VNN-COMP word for this verdict.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Verdict::Unsat => "unsat",
+            Verdict::Sat(_) => "sat",
+            Verdict::Unknown(_) => "unknown",
+            Verdict::Timeout => "timeout",
+        }
+    }
+}
+
+pub use crate::bounds::Method as Engine;
+
+/// Verification settings.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Wall-clock budget for the whole query.
+    pub timeout: Duration,
+    pub engine: Engine,
+    /// Share of the budget spent on the initial attack (the rest goes to branch and bound,
+    /// which keeps trying box centres).
+    pub attack_share: f64,
+    pub pgd: PgdConfig,
+    /// Seed of the attack's random starts.
+    pub seed: u64,
+    /// Split at most this deep along one branch (2^depth boxes); deeper boxes are `unknown`.
+    pub max_depth: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            timeout: Duration::from_secs(60),
+            engine: Engine::default(),
+            attack_share: 0.1,
+            pgd: PgdConfig::default(),
+            seed: 0,
+            max_depth: 200,
+        }
+    }
+}
+
+/// Decides `prop` on `net`. The property must fit the network ([`Property::check_fits`]).
+pub fn verify(net: &Network, prop: &Property, opts: &Options) -> Verdict {
+    let start = Instant::now();
+    let deadline = start + opts.timeout;
+    if prop.regions.is_empty() {
+        return Verdict::Unsat;
+    }
+    if let Some(cex) = attack(
+        net,
+        prop,
+        opts,
+        start + opts.timeout.mul_f64(opts.attack_share),
+    ) {
+        return Verdict::Sat(Box::new(cex));
+    }
+    bab::search(net, prop, opts, deadline)
+}
+
+/// Runs PGD against every disjunct of every region, round robin over restarts, until a
+/// counterexample is confirmed or `until` passes.
+pub fn attack(
+    net: &Network,
+    prop: &Property,
+    opts: &Options,
+    until: Instant,
+) -> Option<Counterexample> {
+    let mut rng = Rng::new(opts.seed);
+    let mut cex = None;
+    // Two rounds: one short restart budget first so that every disjunct gets tried quickly.
+    for restarts in [0, opts.pgd.restarts] {
+        let cfg = PgdConfig {
+            restarts,
+            ..opts.pgd.clone()
+        };
+        for region in &prop.regions {
+            for d in &region.disjuncts {
+                if Instant::now() >= until {
+                    return None;
+                }
+                pgd(net, region, d, &cfg, &mut rng, until, &mut |x| {
+                    cex = confirm(net, prop, x);
+                    cex.is_some()
+                });
+                if cex.is_some() {
+                    return cex;
+                }
+            }
+        }
+    }
+    None
+}
+
+/// True when one bound computation with `method` over each region's whole box refutes every
+/// disjunct (no splitting): the property is `unsat` by that method alone.
+pub fn refuted_by_one_pass(net: &Network, prop: &Property, method: Engine) -> bool {
+    let bounder = Bounder::new(net, method);
+    prop.regions.iter().all(|r| {
+        let lower: Vec<f64> = r.lower.iter().map(|v| v.next_down()).collect();
+        let upper: Vec<f64> = r.upper.iter().map(|v| v.next_up()).collect();
+        let cons: Vec<_> = r.disjuncts.iter().flat_map(|d| &d.constraints).collect();
+        let lb = bounder.lower_bounds(&lower, &upper, &cons);
+        let mut k = 0;
+        r.disjuncts.iter().all(|d| {
+            let any = lb[k..k + d.constraints.len()].iter().any(|&v| v > 0.0);
+            k += d.constraints.len();
+            any
+        })
+    })
+}
