@@ -2,6 +2,7 @@
 //! printed as one `error: ...` line on stderr and exits with [`EXIT_ERROR`].
 
 mod bench;
+mod bounds;
 mod eval;
 mod inspect;
 mod verify;
@@ -50,6 +51,8 @@ pub enum Command {
     Eval(eval::Args),
     /// Print the lowered IR as a table: node, op, input shape, output shape, parameters.
     Inspect(inspect::Args),
+    /// Sound lower and upper bounds of every output over each input box of a VNN-LIB property.
+    Bounds(bounds::Args),
     /// Run a VNN-COMP benchmark folder (`instances.csv`, optional `expected.csv`) and score it.
     /// Exit code 1 if any answer contradicts `expected.csv`.
     Bench(bench::Args),
@@ -62,5 +65,6 @@ pub fn run(cli: Cli) -> certus::Result<u8> {
         Command::Eval(a) => eval::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Bounds(a) => bounds::run(a),
     }
 }

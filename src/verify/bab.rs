@@ -2,6 +2,7 @@
 
 use super::{confirm, Bounder, Counterexample, Options, Verdict};
 use crate::attack::margin_and_gradient;
+use crate::bounds::Method;
 use crate::ir::Network;
 use crate::spec::Property;
 use rayon::prelude::*;
@@ -29,8 +30,14 @@ enum Step {
 
 /// Runs branch and bound until every box is refuted, a counterexample is confirmed, or the
 /// deadline passes.
-pub(super) fn search(net: &Network, prop: &Property, opts: &Options, deadline: Instant) -> Verdict {
-    let bounder = Bounder::new(net, opts.engine);
+pub(super) fn search(
+    net: &Network,
+    prop: &Property,
+    method: Method,
+    opts: &Options,
+    deadline: Instant,
+) -> Verdict {
+    let bounder = Bounder::new(net, method);
     // The boxes hold the f64 nearest to the file's decimals; widen each by one ulp outward so
     // that the proof also covers the exact decimal box.
     let mut stack: Vec<Item> = prop

@@ -18,6 +18,7 @@ pub use bounder::Bounder;
 pub use replay::{confirm, Counterexample};
 
 use crate::attack::{pgd, PgdConfig, Rng};
+use crate::bounds::Method;
 use crate::ir::Network;
 use crate::spec::Property;
 use std::time::{Duration, Instant};
@@ -47,7 +48,32 @@ impl Verdict {
     }
 }
 
-pub use crate::bounds::Method as Engine;
+/// How `verify` decides a property. The bound engines run falsification, then branch and bound
+/// over the input box with that bound method; the others are complete procedures of their own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    /// Branch and bound with interval bounds.
+    Interval,
+    /// Branch and bound with Wong–Kolter's dual network (fixed lower slopes).
+    Dual,
+    /// Branch and bound with the dual network and adaptive (CROWN) lower slopes.
+    #[default]
+    Crown,
+    /// Branch and bound with optimised lower slopes.
+    Alpha,
+}
+
+impl Engine {
+    /// The bound method behind branch and bound, for the bound engines.
+    pub fn bound_method(self) -> Option<Method> {
+        match self {
+            Engine::Interval => Some(Method::Interval),
+            Engine::Dual => Some(Method::Dual),
+            Engine::Crown => Some(Method::Crown),
+            Engine::Alpha => Some(Method::Alpha),
+        }
+    }
+}
 
 /// Verification settings.
 #[derive(Clone, Debug)]
@@ -85,15 +111,16 @@ pub fn verify(net: &Network, prop: &Property, opts: &Options) -> Verdict {
     if prop.regions.is_empty() {
         return Verdict::Unsat;
     }
-    if let Some(cex) = attack(
-        net,
-        prop,
-        opts,
-        start + opts.timeout.mul_f64(opts.attack_share),
-    ) {
-        return Verdict::Sat(Box::new(cex));
+    match opts.engine {
+        Engine::Interval | Engine::Dual | Engine::Crown | Engine::Alpha => {
+            let method = opts.engine.bound_method().expect("a bound engine");
+            let attack_until = start + opts.timeout.mul_f64(opts.attack_share);
+            if let Some(cex) = attack(net, prop, opts, attack_until) {
+                return Verdict::Sat(Box::new(cex));
+            }
+            bab::search(net, prop, method, opts, deadline)
+        }
     }
-    bab::search(net, prop, opts, deadline)
 }
 
 /// Runs PGD against every disjunct of every region, round robin over restarts, until a
@@ -132,7 +159,7 @@ pub fn attack(
 
 /// True when one bound computation with `method` over each region's whole box refutes every
 /// disjunct (no splitting): the property is `unsat` by that method alone.
-pub fn refuted_by_one_pass(net: &Network, prop: &Property, method: Engine) -> bool {
+pub fn refuted_by_one_pass(net: &Network, prop: &Property, method: Method) -> bool {
     let bounder = Bounder::new(net, method);
     prop.regions.iter().all(|r| {
         let lower: Vec<f64> = r.lower.iter().map(|v| v.next_down()).collect();

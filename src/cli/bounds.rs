@@ -1,0 +1,82 @@
+//! `certus bounds`.
+
+use super::NetArgs;
+use certus::bounds::{output_bounds, Method};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// VNN-LIB property: only its input boxes (regions) are used.
+    pub property: PathBuf,
+    /// Bound engine.
+    #[arg(long, value_enum, default_value_t = Method::default())]
+    pub method: Method,
+    /// Print JSON: `{"regions":[{"outputs":[{"lower":..,"upper":..}]}]}`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(serde::Serialize)]
+struct OutputBound {
+    lower: f64,
+    upper: f64,
+}
+
+#[derive(serde::Serialize)]
+struct RegionBounds {
+    outputs: Vec<OutputBound>,
+}
+
+#[derive(serde::Serialize)]
+struct Report {
+    method: Method,
+    regions: Vec<RegionBounds>,
+}
+
+pub fn run(a: Args) -> certus::Result<u8> {
+    let net = a.net.load()?;
+    let prop = certus::spec::vnnlib::parse_file(&a.property)?;
+    prop.check_fits(&net)?;
+    let mut regions = Vec::new();
+    for (r, region) in prop.regions.iter().enumerate() {
+        // Widen the box by one ulp so the bounds cover the file's exact decimal box.
+        let lower: Vec<f64> = region.lower.iter().map(|v| v.next_down()).collect();
+        let upper: Vec<f64> = region.upper.iter().map(|v| v.next_up()).collect();
+        let t = Instant::now();
+        let b = output_bounds(&net, &lower, &upper, a.method);
+        let secs = t.elapsed().as_secs_f64();
+        if !a.json {
+            println!(
+                "region {r}: {:?} bounds in {:.3} ms, mean width {:.6}",
+                a.method,
+                secs * 1e3,
+                b.mean_width()
+            );
+            for (j, (l, u)) in b.lower.iter().zip(&b.upper).enumerate() {
+                println!("  Y_{j:<4} [{l:>14.6e}, {u:>14.6e}]");
+            }
+        }
+        regions.push(RegionBounds {
+            outputs: b
+                .lower
+                .iter()
+                .zip(&b.upper)
+                .map(|(&lower, &upper)| OutputBound { lower, upper })
+                .collect(),
+        });
+    }
+    if a.json {
+        let report = Report {
+            method: a.method,
+            regions,
+        };
+        println!(
+            "{}",
+            serde_json::to_string(&report).expect("bounds serialise")
+        );
+    }
+    Ok(0)
+}

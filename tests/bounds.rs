@@ -1,0 +1,206 @@
+//! The bound engines: values computed on paper, soundness by sampling (random networks and the
+//! shared benchmarks' reference outputs), and the order of tightness.
+
+mod common;
+
+use certus::attack::Rng;
+use certus::bounds::alpha::{optimise, AlphaConfig};
+use certus::bounds::dual::{DualNetwork, Slopes};
+use certus::bounds::{output_bounds, plus_minus_identity, Bounds, Method};
+use certus::ir::{Network, Node, Op};
+use common::{mlp, shared_benchmarks, vee, Layer};
+use proptest::prelude::*;
+
+const METHODS: [Method; 4] = [Method::Interval, Method::Dual, Method::Crown, Method::Alpha];
+
+/// Raw output bounds of one slope choice (not intersected with interval bounds).
+fn raw(net: &Network, lo: &[f64], hi: &[f64], inter: Slopes, out: Slopes) -> Bounds {
+    let dn = DualNetwork::new(net);
+    let all = dn.all_bounds(lo, hi, inter);
+    let n = net.output_len();
+    let r = dn.output_lower(&all, plus_minus_identity(n), out).lower;
+    Bounds {
+        lower: r[..n].to_vec(),
+        upper: r[n..].iter().map(|v| -v).collect(),
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+#[test]
+fn vee_bounds_match_paper() {
+    // y = relu(x0+x1) + relu(x0−x1) on [0,1]²; z1 = x0−x1 ∈ [−1,1] is unstable with s = 1/2, so
+    // y <= (x0+x1) + (x0−x1+1)/2 = 1.5 x0 + 0.5 x1 + 0.5 <= 2.5; the lower line (α = 1/2 or 1)
+    // gives y >= 1.5 x0 + 0.5 x1 >= 0 or y >= 2 x0 >= 0. Interval: [0, 3].
+    let net = vee();
+    let i = output_bounds(&net, &[0.0, 0.0], &[1.0, 1.0], Method::Interval);
+    assert!(close(i.lower[0], 0.0) && close(i.upper[0], 3.0), "{i:?}");
+    for m in [Method::Dual, Method::Crown, Method::Alpha] {
+        let b = output_bounds(&net, &[0.0, 0.0], &[1.0, 1.0], m);
+        assert!(
+            close(b.lower[0], 0.0) && close(b.upper[0], 2.5),
+            "{m:?}: {b:?}"
+        );
+        assert!(b.lower[0] <= 0.0 && b.upper[0] >= 2.5, "rounded outward");
+    }
+}
+
+/// `y = relu(x)` on `x ∈ [−1, 2]`: the lower line `α x` is minimised at `x = −1`, so the lower
+/// bound is `−α`: Wong–Kolter's `α = 2/3` gives −2/3, the adaptive `α = 1` (u >= −l) gives −1,
+/// and the optimal `α = 0` gives 0. The upper line `2/3 (x + 1)` gives 2 at `x = 2`.
+#[test]
+fn relu_slopes_match_paper() {
+    let net = mlp(1, &[(vec![vec![1.0]], vec![0.0], true)]);
+    let (lo, hi) = ([-1.0], [2.0]);
+    let wk = raw(&net, &lo, &hi, Slopes::WongKolter, Slopes::WongKolter);
+    assert!(
+        close(wk.lower[0], -2.0 / 3.0) && close(wk.upper[0], 2.0),
+        "{wk:?}"
+    );
+    let ad = raw(&net, &lo, &hi, Slopes::Adaptive, Slopes::Adaptive);
+    assert!(close(ad.lower[0], -1.0), "{ad:?}");
+    let dn = DualNetwork::new(&net);
+    let all = dn.all_bounds(&lo, &hi, Slopes::Adaptive);
+    let opt = optimise(&dn, &all, &plus_minus_identity(1), &AlphaConfig::default());
+    assert!(
+        opt[0] <= 0.0 && opt[0] > -1e-9,
+        "optimised lower bound {}",
+        opt[0]
+    );
+    assert!(close(-opt[1], 2.0));
+}
+
+fn random_net(rng: &mut Rng, n_in: usize, hidden: &[usize], n_out: usize, act: Op) -> Network {
+    let mut layers: Vec<Layer> = Vec::new();
+    let mut prev = n_in;
+    for (k, &h) in hidden.iter().chain(std::iter::once(&n_out)).enumerate() {
+        let w = (0..h)
+            .map(|_| (0..prev).map(|_| 2.0 * rng.uniform() - 1.0).collect())
+            .collect();
+        let b = (0..h).map(|_| rng.uniform() - 0.5).collect();
+        layers.push((w, b, k < hidden.len()));
+        prev = h;
+    }
+    let net = mlp(n_in, &layers);
+    if act == Op::Relu {
+        return net;
+    }
+    let nodes: Vec<Node> = net
+        .nodes()
+        .iter()
+        .map(|n| Node {
+            op: if n.op == Op::Relu {
+                act.clone()
+            } else {
+                n.op.clone()
+            },
+            ..n.clone()
+        })
+        .collect();
+    Network::new(nodes).unwrap()
+}
+
+fn sample_check(
+    net: &Network,
+    rng: &mut Rng,
+    lo: &[f64],
+    hi: &[f64],
+    b: &Bounds,
+    what: &str,
+) -> Result<(), TestCaseError> {
+    for _ in 0..100 {
+        let x: Vec<f64> = (0..lo.len())
+            .map(|i| lo[i] + rng.uniform() * (hi[i] - lo[i]))
+            .collect();
+        let y = net.eval_f64(&x);
+        prop_assert!(b.contains(&y), "{what}: {y:?} not in {b:?}");
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Every method's bounds (raw, not intersected) contain sampled outputs, for ReLU, sigmoid
+    /// and tanh networks; optimised slopes are never looser than their starting point.
+    #[test]
+    fn bounds_contain_samples(seed in any::<u64>(), n_in in 1usize..4, h1 in 1usize..7, h2 in 1usize..7, act in 0usize..3) {
+        let act = [Op::Relu, Op::Sigmoid, Op::Tanh][act].clone();
+        let mut rng = Rng::new(seed);
+        let net = random_net(&mut rng, n_in, &[h1, h2], 3, act);
+        let lo: Vec<f64> = (0..n_in).map(|_| rng.uniform() * 2.0 - 1.0).collect();
+        let hi: Vec<f64> = lo.iter().map(|l| l + 2.0 * rng.uniform()).collect();
+        for m in METHODS {
+            let b = output_bounds(&net, &lo, &hi, m);
+            sample_check(&net, &mut rng, &lo, &hi, &b, &format!("{m:?}"))?;
+        }
+        let wk = raw(&net, &lo, &hi, Slopes::WongKolter, Slopes::WongKolter);
+        sample_check(&net, &mut rng, &lo, &hi, &wk, "raw dual")?;
+        let ad = raw(&net, &lo, &hi, Slopes::Adaptive, Slopes::Adaptive);
+        sample_check(&net, &mut rng, &lo, &hi, &ad, "raw crown")?;
+        // Interval ⊇ each method (they are intersected with it), and alpha ⊆ crown.
+        let i = output_bounds(&net, &lo, &hi, Method::Interval);
+        let c = output_bounds(&net, &lo, &hi, Method::Crown);
+        let a = output_bounds(&net, &lo, &hi, Method::Alpha);
+        for j in 0..3 {
+            prop_assert!(i.lower[j] <= c.lower[j] && c.upper[j] <= i.upper[j]);
+            prop_assert!(c.lower[j] <= a.lower[j] && a.upper[j] <= c.upper[j]);
+        }
+    }
+}
+
+/// On every shared benchmark network, each method's bounds over the first instance's box contain
+/// the onnxruntime reference outputs (whose inputs lie in that box), up to f32 rounding.
+#[test]
+fn bounds_contain_benchmark_reference_outputs() {
+    let Some(root) = shared_benchmarks() else {
+        return;
+    };
+    let mut checked = 0;
+    for bench in ["acasxu", "mnistfc", "eran"] {
+        let dir = root.join(bench);
+        let instances = certus::bench::read_instances(&dir).unwrap();
+        let refs = std::fs::read_to_string(dir.join("reference_outputs.jsonl")).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for line in refs.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let onnx = v["onnx"].as_str().unwrap().to_string();
+            // Networks with many reference lines: check the first few networks of each benchmark.
+            if !seen.contains(&onnx) && seen.len() >= 3 {
+                continue;
+            }
+            seen.insert(onnx.clone());
+            let f = |k: &str| -> Vec<f64> {
+                v[k].as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap())
+                    .collect()
+            };
+            let (x, y) = (f("input"), f("output"));
+            let inst = instances.iter().find(|i| i.onnx == onnx).unwrap();
+            let net =
+                certus::import::load_network(&dir.join(&inst.onnx), Default::default()).unwrap();
+            let prop = certus::spec::vnnlib::parse_file(&dir.join(&inst.vnnlib)).unwrap();
+            let Some(region) = prop.regions.iter().find(|r| r.contains(&x)) else {
+                continue;
+            };
+            for m in METHODS {
+                let b = output_bounds(&net, &region.lower, &region.upper, m);
+                for (j, &yj) in y.iter().enumerate() {
+                    let tol = 1e-5 * (1.0 + yj.abs());
+                    assert!(
+                        b.lower[j] - tol <= yj && yj <= b.upper[j] + tol,
+                        "{bench} {onnx} {m:?}: Y_{j} = {yj} not in [{}, {}]",
+                        b.lower[j],
+                        b.upper[j]
+                    );
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "only {checked} reference points checked");
+}
