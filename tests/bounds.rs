@@ -11,7 +11,13 @@ use certus::ir::{Network, Node, Op};
 use common::{mlp, shared_benchmarks, vee, Layer};
 use proptest::prelude::*;
 
-const METHODS: [Method; 4] = [Method::Interval, Method::Dual, Method::Crown, Method::Alpha];
+const METHODS: [Method; 5] = [
+    Method::Interval,
+    Method::Dual,
+    Method::Crown,
+    Method::Alpha,
+    Method::Lp,
+];
 
 /// Raw output bounds of one slope choice (not intersected with interval bounds).
 fn raw(net: &Network, lo: &[f64], hi: &[f64], inter: Slopes, out: Slopes) -> Bounds {
@@ -37,7 +43,7 @@ fn vee_bounds_match_paper() {
     let net = vee();
     let i = output_bounds(&net, &[0.0, 0.0], &[1.0, 1.0], Method::Interval);
     assert!(close(i.lower[0], 0.0) && close(i.upper[0], 3.0), "{i:?}");
-    for m in [Method::Dual, Method::Crown, Method::Alpha] {
+    for m in [Method::Dual, Method::Crown, Method::Alpha, Method::Lp] {
         let b = output_bounds(&net, &[0.0, 0.0], &[1.0, 1.0], m);
         assert!(
             close(b.lower[0], 0.0) && close(b.upper[0], 2.5),
@@ -140,13 +146,15 @@ proptest! {
         sample_check(&net, &mut rng, &lo, &hi, &wk, "raw dual")?;
         let ad = raw(&net, &lo, &hi, Slopes::Adaptive, Slopes::Adaptive);
         sample_check(&net, &mut rng, &lo, &hi, &ad, "raw crown")?;
-        // Interval ⊇ each method (they are intersected with it), and alpha ⊆ crown.
+        // Interval ⊇ each method (they are intersected with it), alpha ⊆ crown, LP ⊆ crown.
         let i = output_bounds(&net, &lo, &hi, Method::Interval);
         let c = output_bounds(&net, &lo, &hi, Method::Crown);
         let a = output_bounds(&net, &lo, &hi, Method::Alpha);
+        let l = output_bounds(&net, &lo, &hi, Method::Lp);
         for j in 0..3 {
             prop_assert!(i.lower[j] <= c.lower[j] && c.upper[j] <= i.upper[j]);
             prop_assert!(c.lower[j] <= a.lower[j] && a.upper[j] <= c.upper[j]);
+            prop_assert!(c.lower[j] <= l.lower[j] && l.upper[j] <= c.upper[j]);
         }
     }
 }
@@ -188,6 +196,10 @@ fn bounds_contain_benchmark_reference_outputs() {
                 continue;
             };
             for m in METHODS {
+                // The LP on the 784-input networks takes seconds per output: ACAS Xu only.
+                if m == Method::Lp && bench != "acasxu" {
+                    continue;
+                }
                 let b = output_bounds(&net, &region.lower, &region.upper, m);
                 for (j, &yj) in y.iter().enumerate() {
                     let tol = 1e-5 * (1.0 + yj.abs());

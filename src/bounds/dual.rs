@@ -45,7 +45,7 @@ pub struct Pass {
     /// Sound lower bound of each objective row.
     pub lower: Vec<f64>,
     /// For every activation node: the `λ` arriving at it (before relaxation), whose signs
-    /// say which line was used (for slope gradients).
+    /// say which line was used (for slope gradients). Kept only with [`Slopes::PerRow`].
     pub act_lambda: Vec<Option<Array2<f64>>>,
     /// `λ` at the input.
     pub input_lambda: Array2<f64>,
@@ -154,6 +154,8 @@ impl<'a> DualNetwork<'a> {
         // Σ |terms added to κ|, for the error of summing κ, and the accumulated rounding error.
         let mut kappa_mag = Array1::<f64>::zeros(m);
         let mut err = Array1::<f64>::zeros(m);
+        // λ at the activations is only needed for slope gradients.
+        let keep_lambda = matches!(slopes, Slopes::PerRow(_));
         let mut act_lambda: Vec<Option<Array2<f64>>> = vec![None; nodes.len()];
         let mut cur = k;
         let mut steps = 0usize;
@@ -169,24 +171,19 @@ impl<'a> DualNetwork<'a> {
             match &nodes[cur].op {
                 Op::Input => unreachable!("only node 0 is an input"),
                 Op::Affine(a) => {
-                    let abs_lam = lam.mapv(f64::abs);
-                    let add = lam.dot(&a.bias);
-                    let v = a.weight.mapv(f64::abs).dot(&mag) + a.bias.mapv(f64::abs);
-                    err += &(abs_lam.dot(&v) * gamma(a.weight.nrows() + 1));
-                    kappa_mag += &add.mapv(f64::abs);
-                    kappa += &add;
-                    lam = lam.dot(&a.weight);
+                    let abs_w = self.ibp.abs_weight(cur).expect("cached |W|");
+                    let v = abs_w.dot(&mag) + a.bias.mapv(f64::abs);
+                    let g = gamma(a.weight.nrows() + 1);
+                    accumulate(&lam, &a.bias, &v, g, &mut kappa, &mut kappa_mag, &mut err);
+                    lam = backward_affine(&lam, &a.weight);
                 }
                 Op::Conv(cv) => {
                     let hw = cv.out_chw[1] * cv.out_chw[2];
                     let bias: Array1<f64> = (0..cv.out_len()).map(|o| cv.bias[o / hw]).collect();
-                    let abs_lam = lam.mapv(f64::abs);
-                    let add = lam.dot(&bias);
+                    let g = gamma(cv.fan_in() + cv.out_len());
                     let v = Array1::from(cv.linear(mag.as_slice().expect("contiguous"), true))
                         + bias.mapv(f64::abs);
-                    err += &(abs_lam.dot(&v) * gamma(cv.fan_in() + cv.out_len()));
-                    kappa_mag += &add.mapv(f64::abs);
-                    kappa += &add;
+                    accumulate(&lam, &bias, &v, g, &mut kappa, &mut kappa_mag, &mut err);
                     let mut next = Array2::zeros((m, cv.in_len()));
                     for (r, row) in lam.axis_iter(Axis(0)).enumerate() {
                         let t = cv.transpose(row.as_slice().expect("contiguous"));
@@ -195,78 +192,92 @@ impl<'a> DualNetwork<'a> {
                     lam = next;
                 }
                 Op::ScaleShift(s) => {
-                    let abs_lam = lam.mapv(f64::abs);
-                    let add = lam.dot(&s.shift);
                     let v = s.scale.mapv(f64::abs) * &mag + s.shift.mapv(f64::abs);
-                    err += &(abs_lam.dot(&v) * gamma(2 + s.scale.len()));
-                    kappa_mag += &add.mapv(f64::abs);
-                    kappa += &add;
+                    let g = gamma(2 + s.scale.len());
+                    accumulate(&lam, &s.shift, &v, g, &mut kappa, &mut kappa_mag, &mut err);
                     lam *= &s.scale;
                 }
                 Op::Reshape => {}
                 Op::Relu => {
-                    act_lambda[cur] = Some(lam.clone());
-                    let mut add = Array1::<f64>::zeros(m);
-                    let mut e = Array1::<f64>::zeros(m);
-                    for col in 0..lam.ncols() {
+                    if keep_lambda {
+                        act_lambda[cur] = Some(lam.clone());
+                    }
+                    // Per neuron: 0 = active (λ passes), 1 = inactive (λ zeroed), 2 = unstable
+                    // with upper slope s and the default lower slope α.
+                    let n = lam.ncols();
+                    let (mut kind, mut up, mut alpha0) = (vec![0u8; n], vec![0.0; n], vec![0.0; n]);
+                    for col in 0..n {
                         let (l, u) = (xb.lower[col], xb.upper[col]);
                         match relu_phase(l, u) {
                             ReluPhase::Active => {}
-                            ReluPhase::Inactive => lam.column_mut(col).fill(0.0),
+                            ReluPhase::Inactive => kind[col] = 1,
                             ReluPhase::Unstable { upper_slope: s } => {
-                                for r in 0..m {
-                                    let v = lam[[r, col]];
-                                    e[r] += v.abs() * (mag[col] + (s * l).abs());
-                                    if v >= 0.0 {
-                                        let alpha = match slopes {
-                                            Slopes::WongKolter => s.min(1.0),
-                                            Slopes::Adaptive => {
-                                                if u >= -l {
-                                                    1.0
-                                                } else {
-                                                    0.0
-                                                }
-                                            }
-                                            Slopes::PerRow(a) => {
-                                                a[cur].as_ref().map_or(s.min(1.0), |a| {
-                                                    a[[r, col]].clamp(0.0, 1.0)
-                                                })
-                                            }
-                                        };
-                                        lam[[r, col]] = v * alpha;
+                                kind[col] = 2;
+                                up[col] = s;
+                                alpha0[col] = match slopes {
+                                    Slopes::Adaptive if u >= -l => 1.0,
+                                    Slopes::Adaptive => 0.0,
+                                    Slopes::WongKolter | Slopes::PerRow(_) => s.min(1.0),
+                                };
+                            }
+                        }
+                    }
+                    let per_row = match slopes {
+                        Slopes::PerRow(a) => a[cur].as_ref(),
+                        _ => None,
+                    };
+                    let mut add = Array1::<f64>::zeros(m);
+                    let mut e = Array1::<f64>::zeros(m);
+                    for (r, mut row) in lam.rows_mut().into_iter().enumerate() {
+                        let arow = per_row.map(|a| a.row(r));
+                        for (col, v) in row.iter_mut().enumerate() {
+                            match kind[col] {
+                                0 => {}
+                                1 => *v = 0.0,
+                                _ => {
+                                    let l = xb.lower[col];
+                                    e[r] += v.abs() * (mag[col] + (up[col] * l).abs());
+                                    if *v >= 0.0 {
+                                        let a =
+                                            arow.map_or(alpha0[col], |a| a[col].clamp(0.0, 1.0));
+                                        *v *= a;
                                     } else {
-                                        lam[[r, col]] = v * s;
-                                        add[r] -= v * s * l;
+                                        add[r] -= *v * up[col] * l;
+                                        *v *= up[col];
                                     }
                                 }
                             }
                         }
                     }
-                    err += &(e * gamma(lam.ncols() + 2));
+                    err += &(e * gamma(n + 2));
                     kappa_mag += &add.mapv(f64::abs);
                     kappa += &add;
                 }
                 op @ (Op::Sigmoid | Op::Tanh) => {
-                    act_lambda[cur] = Some(lam.clone());
+                    if keep_lambda {
+                        act_lambda[cur] = Some(lam.clone());
+                    }
                     let shape = if *op == Op::Sigmoid {
                         SShape::Sigmoid
                     } else {
                         SShape::Tanh
                     };
+                    let lines: Vec<_> = (0..lam.ncols())
+                        .map(|col| shape.lines(xb.lower[col], xb.upper[col]))
+                        .collect();
                     let mut add = Array1::<f64>::zeros(m);
                     let mut e = Array1::<f64>::zeros(m);
-                    for col in 0..lam.ncols() {
-                        let ln = shape.lines(xb.lower[col], xb.upper[col]);
-                        for r in 0..m {
-                            let v = lam[[r, col]];
-                            let (a, b) = if v >= 0.0 {
+                    for (r, mut row) in lam.rows_mut().into_iter().enumerate() {
+                        for (col, v) in row.iter_mut().enumerate() {
+                            let ln = &lines[col];
+                            let (a, b) = if *v >= 0.0 {
                                 (ln.lo_a, ln.lo_b)
                             } else {
                                 (ln.up_a, ln.up_b)
                             };
                             e[r] += v.abs() * (a.abs() * mag[col] + b.abs());
-                            lam[[r, col]] = v * a;
-                            add[r] += v * b;
+                            add[r] += *v * b;
+                            *v *= a;
                         }
                     }
                     err += &(e * gamma(lam.ncols() + 2));
@@ -302,5 +313,57 @@ impl<'a> DualNetwork<'a> {
             act_lambda,
             input_lambda: lam,
         }
+    }
+}
+
+/// `λ·W` for the rows of `λ`, skipping the columns of `λ` that are zero in every row (inactive
+/// ReLUs, stable neurons after pruning) and splitting the rows over both cores when there are many.
+fn backward_affine(lam: &Array2<f64>, w: &Array2<f64>) -> Array2<f64> {
+    let live: Vec<usize> = (0..lam.ncols())
+        .filter(|&j| lam.column(j).iter().any(|&v| v != 0.0))
+        .collect();
+    let (lam_c, w_c);
+    let (lam_v, w_v) = if live.len() * 4 < lam.ncols() * 3 {
+        lam_c = lam.select(Axis(1), &live);
+        w_c = w.select(Axis(0), &live);
+        (lam_c.view(), w_c.view())
+    } else {
+        (lam.view(), w.view())
+    };
+    let m = lam_v.nrows();
+    if m < 64 || m * lam_v.ncols() * w_v.ncols() < 4_000_000 {
+        return lam_v.dot(&w_v);
+    }
+    let (top, bottom) = lam_v.split_at(Axis(0), m / 2);
+    let (a, b) = rayon::join(|| top.dot(&w_v), || bottom.dot(&w_v));
+    ndarray::concatenate(Axis(0), &[a.view(), b.view()]).expect("same widths")
+}
+
+/// One linear step's bookkeeping: `κ += λ·b`, `κmag += |λ·b|`, `err += g · |λ|·v`, row by row
+/// without temporaries.
+fn accumulate(
+    lam: &Array2<f64>,
+    b: &Array1<f64>,
+    v: &Array1<f64>,
+    g: f64,
+    kappa: &mut Array1<f64>,
+    kappa_mag: &mut Array1<f64>,
+    err: &mut Array1<f64>,
+) {
+    let lam = lam.as_standard_layout();
+    let (b, v) = (
+        b.as_slice().expect("contiguous"),
+        v.as_slice().expect("contiguous"),
+    );
+    for (r, row) in lam.rows().into_iter().enumerate() {
+        let row = row.as_slice().expect("row-major");
+        let (mut add, mut e) = (0.0, 0.0);
+        for ((&l, &bb), &vv) in row.iter().zip(b).zip(v) {
+            add += l * bb;
+            e += l.abs() * vv;
+        }
+        kappa[r] += add;
+        kappa_mag[r] += add.abs();
+        err[r] += g * e;
     }
 }

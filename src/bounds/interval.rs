@@ -27,6 +27,11 @@ impl<'a> Interval<'a> {
         Interval { net, abs_weights }
     }
 
+    /// `|W|` of affine node `i` (`None` for other nodes).
+    pub(crate) fn abs_weight(&self, i: usize) -> Option<&Array2<f64>> {
+        self.abs_weights[i].as_ref()
+    }
+
     /// Bounds of every node's value for inputs in `[lower, upper]`.
     pub fn all(&self, lower: &[f64], upper: &[f64]) -> Vec<Bounds> {
         let mut out: Vec<Bounds> = Vec::with_capacity(self.net.nodes().len());

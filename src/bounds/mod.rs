@@ -7,6 +7,7 @@
 pub mod alpha;
 pub mod dual;
 pub mod interval;
+pub mod lp;
 pub mod relax;
 
 use crate::spec::LinearConstraint;
@@ -82,6 +83,18 @@ pub enum Method {
     /// Adaptive slopes for intermediate bounds, then per-objective optimised lower slopes for
     /// the output (projected gradient ascent on the bound).
     Alpha,
+    /// The triangle LP relaxation over the `crown` intermediate bounds, solved through good_lp;
+    /// its bound is recomputed from the solver's duals (see [`lp`]).
+    Lp,
+}
+
+/// Settings of the dearer methods.
+#[derive(Clone, Debug, Default)]
+pub struct BoundConfig {
+    pub alpha: alpha::AlphaConfig,
+    pub lp_backend: lp::Backend,
+    /// Re-tighten every unstable ReLU's pre-activation bounds with LPs first (slow, tighter).
+    pub lp_retighten: bool,
 }
 
 impl Method {
@@ -89,7 +102,7 @@ impl Method {
     pub fn intermediate_slopes(self) -> dual::Slopes<'static> {
         match self {
             Method::Interval | Method::Dual => dual::Slopes::WongKolter,
-            Method::Crown | Method::Alpha => dual::Slopes::Adaptive,
+            Method::Crown | Method::Alpha | Method::Lp => dual::Slopes::Adaptive,
         }
     }
 }
@@ -114,6 +127,17 @@ pub fn output_bounds(
     upper: &[f64],
     method: Method,
 ) -> Bounds {
+    output_bounds_with(net, lower, upper, method, &BoundConfig::default())
+}
+
+/// [`output_bounds`] with explicit settings.
+pub fn output_bounds_with(
+    net: &crate::ir::Network,
+    lower: &[f64],
+    upper: &[f64],
+    method: Method,
+    cfg: &BoundConfig,
+) -> Bounds {
     let ibp = interval::Interval::new(net).output(lower, upper);
     if method == Method::Interval {
         return ibp;
@@ -124,10 +148,13 @@ pub fn output_bounds(
     let n = net.output_len();
     let c = plus_minus_identity(n);
     let rows = match method {
-        Method::Alpha => alpha::optimise(&dn, &all, &c, &alpha::AlphaConfig::default()),
+        Method::Alpha => alpha::optimise(&dn, &all, &c, &cfg.alpha),
         _ => dn.output_lower(&all, c, slopes).lower,
     };
-    let last = all.last().expect("a network has nodes");
+    let mut last = all.last().expect("a network has nodes").clone();
+    if method == Method::Lp {
+        last = lp::output_bounds(net, &all, cfg.lp_backend, cfg.lp_retighten);
+    }
     Bounds {
         lower: (0..n)
             .map(|j| rows[j].max(last.lower[j]).max(ibp.lower[j]))

@@ -1,7 +1,8 @@
 //! `certus bounds`.
 
 use super::NetArgs;
-use certus::bounds::{output_bounds, Method};
+use certus::bounds::lp::Backend;
+use certus::bounds::{output_bounds_with, BoundConfig, Method};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -14,6 +15,12 @@ pub struct Args {
     /// Bound engine.
     #[arg(long, value_enum, default_value_t = Method::default())]
     pub method: Method,
+    /// LP backend for `--method lp` (`highs` needs the `highs` cargo feature).
+    #[arg(long, value_enum, default_value_t = Backend::default())]
+    pub lp_backend: Backend,
+    /// For `--method lp`: first re-tighten every unstable ReLU's input bounds with LPs.
+    #[arg(long)]
+    pub lp_retighten: bool,
     /// Print JSON: `{"regions":[{"outputs":[{"lower":..,"upper":..}]}]}`.
     #[arg(long)]
     pub json: bool,
@@ -40,13 +47,18 @@ pub fn run(a: Args) -> certus::Result<u8> {
     let net = a.net.load()?;
     let prop = certus::spec::vnnlib::parse_file(&a.property)?;
     prop.check_fits(&net)?;
+    let cfg = BoundConfig {
+        lp_backend: a.lp_backend,
+        lp_retighten: a.lp_retighten,
+        ..BoundConfig::default()
+    };
     let mut regions = Vec::new();
     for (r, region) in prop.regions.iter().enumerate() {
         // Widen the box by one ulp so the bounds cover the file's exact decimal box.
         let lower: Vec<f64> = region.lower.iter().map(|v| v.next_down()).collect();
         let upper: Vec<f64> = region.upper.iter().map(|v| v.next_up()).collect();
         let t = Instant::now();
-        let b = output_bounds(&net, &lower, &upper, a.method);
+        let b = output_bounds_with(&net, &lower, &upper, a.method, &cfg);
         let secs = t.elapsed().as_secs_f64();
         if !a.json {
             println!(

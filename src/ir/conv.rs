@@ -66,7 +66,7 @@ impl Conv2d {
     /// Calls `f(out_index, in_index, weight)` for every (output, input, kernel tap) triple that
     /// lies inside the image. Forward, transpose and absolute-value maps are all this loop.
     #[inline]
-    fn for_each_tap(&self, mut f: impl FnMut(usize, usize, f64)) {
+    pub fn for_each_tap(&self, mut f: impl FnMut(usize, usize, f64)) {
         let [ci_n, h_in, w_in] = self.in_chw;
         let [co_n, h_out, w_out] = self.out_chw;
         let (_, _, kh, kw) = self.weight.dim();

@@ -3,6 +3,7 @@
 
 use crate::bounds::alpha::{optimise, AlphaConfig};
 use crate::bounds::dual::DualNetwork;
+use crate::bounds::lp::{Backend, TriangleLp};
 use crate::bounds::{constraint_lower_bound, interval::Interval, Method};
 use crate::ir::Network;
 use crate::spec::LinearConstraint;
@@ -58,6 +59,15 @@ impl<'a> Bounder<'a> {
         }
         let ay = match self.method {
             Method::Alpha => optimise(&self.dual, &all, &rows, &AlphaConfig::default()),
+            Method::Lp => {
+                let lp = TriangleLp::new(self.dual.network(), &all);
+                let crown = self.dual.output_lower(&all, rows.clone(), slopes).lower;
+                rows.rows()
+                    .into_iter()
+                    .zip(crown)
+                    .map(|(r, c)| lp.lower_bound(&r.to_vec(), Backend::default()).max(c))
+                    .collect()
+            }
             _ => self.dual.output_lower(&all, rows, slopes).lower,
         };
         for ((v, c), a) in lb.iter_mut().zip(cons).zip(ay) {

@@ -61,6 +61,8 @@ pub enum Engine {
     Crown,
     /// Branch and bound with optimised lower slopes.
     Alpha,
+    /// Branch and bound with the triangle LP (slow; for small networks).
+    Lp,
 }
 
 impl Engine {
@@ -71,6 +73,7 @@ impl Engine {
             Engine::Dual => Some(Method::Dual),
             Engine::Crown => Some(Method::Crown),
             Engine::Alpha => Some(Method::Alpha),
+            Engine::Lp => Some(Method::Lp),
         }
     }
 }
@@ -112,7 +115,7 @@ pub fn verify(net: &Network, prop: &Property, opts: &Options) -> Verdict {
         return Verdict::Unsat;
     }
     match opts.engine {
-        Engine::Interval | Engine::Dual | Engine::Crown | Engine::Alpha => {
+        Engine::Interval | Engine::Dual | Engine::Crown | Engine::Alpha | Engine::Lp => {
             let method = opts.engine.bound_method().expect("a bound engine");
             let attack_until = start + opts.timeout.mul_f64(opts.attack_share);
             if let Some(cex) = attack(net, prop, opts, attack_until) {

@@ -1,0 +1,258 @@
+//! The triangle relaxation as explicit sparse rows, independent of any solver.
+//!
+//! Invariant: every row holds *exactly* (in real arithmetic) at the values the exact network
+//! takes, and every variable's box `[lower, upper]` contains that value. The solver gets a copy
+//! of these rows; the bound we return is recomputed from these rows alone
+//! ([`super::lagrangian`]), so nothing here may be rounded in the unsafe direction.
+
+use super::super::relax::{relu_phase, ReluPhase, SShape};
+use super::super::Bounds;
+use crate::ir::{Network, NodeId, Op};
+
+/// How a row compares its left side with its right side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sense {
+    Eq,
+    Ge,
+    Le,
+}
+
+/// One constraint `Σ a_v·x_v (sense) rhs`.
+#[derive(Clone, Debug)]
+pub(crate) struct Row {
+    pub terms: Vec<(usize, f64)>,
+    pub sense: Sense,
+    pub rhs: f64,
+}
+
+/// Where one element of a node's value lives in the LP.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Slot {
+    /// An LP variable.
+    Var(usize),
+    /// The constant 0 (the output of an inactive ReLU, and whatever aliases it).
+    Zero,
+}
+
+/// Variables with their boxes, rows, and the slot of every element of every encoded node.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Model {
+    pub lower: Vec<f64>,
+    pub upper: Vec<f64>,
+    pub rows: Vec<Row>,
+    /// `slots[i][e]`: element `e` of node `i`'s value, for the nodes `0..=last` encoded.
+    pub slots: Vec<Vec<Slot>>,
+}
+
+impl Model {
+    /// Encodes nodes `0..=last` of `net`, given sound bounds of every node (`bounds[i]`).
+    pub fn build(net: &Network, bounds: &[Bounds], last: usize) -> Model {
+        let mut m = Model::default();
+        for (i, node) in net.nodes()[..=last].iter().enumerate() {
+            let b = &bounds[i];
+            let x: Vec<Slot> = node
+                .input
+                .map_or_else(Vec::new, |NodeId(j)| m.slots[j].clone());
+            let slots = match &node.op {
+                Op::Input => (0..b.len()).map(|e| Slot::Var(m.var(b, e))).collect(),
+                // y_o = Σ_i W_oi·x_i + b_o  ⇔  y_o − Σ_i W_oi·x_i = b_o. Exact: W and b are the
+                // network's own f64 values and negation is exact.
+                Op::Affine(a) => (0..a.weight.nrows())
+                    .map(|o| {
+                        let y = m.var(b, o);
+                        let mut terms = vec![(y, 1.0)];
+                        for (&w, &s) in a.weight.row(o).iter().zip(&x) {
+                            push_term(&mut terms, s, -w);
+                        }
+                        m.eq(terms, a.bias[o]);
+                        Slot::Var(y)
+                    })
+                    .collect(),
+                // The same equality, one row per output, over the kernel taps.
+                Op::Conv(cv) => {
+                    let hw = cv.out_chw[1] * cv.out_chw[2];
+                    let mut rows: Vec<Vec<(usize, f64)>> = (0..cv.out_len())
+                        .map(|o| vec![(m.var(b, o), 1.0)])
+                        .collect();
+                    cv.for_each_tap(|o, inp, w| push_term(&mut rows[o], x[inp], -w));
+                    rows.into_iter()
+                        .enumerate()
+                        .map(|(o, terms)| {
+                            let y = terms[0].0;
+                            m.eq(terms, cv.bias[o / hw]);
+                            Slot::Var(y)
+                        })
+                        .collect()
+                }
+                // y_e = s_e·x_e + t_e  ⇔  y_e − s_e·x_e = t_e.
+                Op::ScaleShift(s) => (0..b.len())
+                    .map(|e| {
+                        let y = m.var(b, e);
+                        let mut terms = vec![(y, 1.0)];
+                        push_term(&mut terms, x[e], -s.scale[e]);
+                        m.eq(terms, s.shift[e]);
+                        Slot::Var(y)
+                    })
+                    .collect(),
+                // Same values: alias, and intersect the box with this node's (also sound) bounds.
+                Op::Reshape => (0..b.len()).map(|e| m.alias(x[e], b, e)).collect(),
+                Op::Relu => (0..b.len()).map(|e| m.relu(x[e], b, e)).collect(),
+                Op::Sigmoid => (0..b.len())
+                    .map(|e| m.s_shape(SShape::Sigmoid, x[e], b, e))
+                    .collect(),
+                Op::Tanh => (0..b.len())
+                    .map(|e| m.s_shape(SShape::Tanh, x[e], b, e))
+                    .collect(),
+            };
+            m.slots.push(slots);
+        }
+        m
+    }
+
+    /// True when every coefficient, right-hand side and variable bound is finite (the solver
+    /// and the recomputation are only meaningful then).
+    pub fn is_finite(&self) -> bool {
+        self.lower.iter().chain(&self.upper).all(|v| v.is_finite())
+            && self
+                .rows
+                .iter()
+                .all(|r| r.rhs.is_finite() && r.terms.iter().all(|t| t.1.is_finite()))
+    }
+
+    /// The objective `Σ_e c_e·(node value)_e` of node `node` as sparse terms over variables.
+    /// A `Zero` slot contributes `c_e·0 = 0` exactly.
+    pub fn objective(&self, node: usize, c: &[f64]) -> Vec<(usize, f64)> {
+        let slots = &self.slots[node];
+        assert_eq!(c.len(), slots.len(), "objective length");
+        let mut terms = Vec::new();
+        for (&s, &ce) in slots.iter().zip(c) {
+            push_term(&mut terms, s, ce);
+        }
+        terms
+    }
+
+    /// A new variable boxed by element `e` of `b`.
+    fn var(&mut self, b: &Bounds, e: usize) -> usize {
+        self.lower.push(b.lower[e]);
+        self.upper.push(b.upper[e]);
+        self.lower.len() - 1
+    }
+
+    fn eq(&mut self, terms: Vec<(usize, f64)>, rhs: f64) {
+        self.rows.push(Row {
+            terms,
+            sense: Sense::Eq,
+            rhs,
+        });
+    }
+
+    /// `x`'s slot for a node whose value equals `x`'s, its box tightened by `b[e]`.
+    fn alias(&mut self, x: Slot, b: &Bounds, e: usize) -> Slot {
+        if let Slot::Var(v) = x {
+            self.lower[v] = self.lower[v].max(b.lower[e]);
+            self.upper[v] = self.upper[v].min(b.upper[e]);
+        }
+        x
+    }
+
+    /// `ŷ = relu(z)` with `z ∈ [l, u]` (`z`'s box, itself sound):
+    /// - `l >= 0`: `ŷ = z` (alias); `u <= 0`: `ŷ = 0`;
+    /// - `l < 0 < u`, the triangle: `ŷ >= 0` (in `ŷ`'s box), `ŷ − z >= 0`, and
+    ///   `ŷ <= s·(z − l)`, i.e. `ŷ − s·z <= s·(−l)`, with `s` [`relu_phase`]'s rounded-up slope.
+    ///   The right side `s·(−l) > 0` is rounded up by `next_up`, which only loosens the row.
+    fn relu(&mut self, x: Slot, b: &Bounds, e: usize) -> Slot {
+        let Slot::Var(z) = x else {
+            return Slot::Zero;
+        };
+        let (l, u) = (self.lower[z], self.upper[z]);
+        match relu_phase(l, u) {
+            ReluPhase::Active => self.alias(x, b, e),
+            ReluPhase::Inactive => Slot::Zero,
+            ReluPhase::Unstable { upper_slope: s } => {
+                let y = self.var(b, e);
+                self.lower[y] = self.lower[y].max(0.0);
+                self.rows.push(Row {
+                    terms: vec![(y, 1.0), (z, -1.0)],
+                    sense: Sense::Ge,
+                    rhs: 0.0,
+                });
+                self.rows.push(Row {
+                    terms: vec![(y, 1.0), (z, -s)],
+                    sense: Sense::Le,
+                    rhs: (s * -l).next_up(),
+                });
+                Slot::Var(y)
+            }
+        }
+    }
+
+    /// `y = f(z)`, `z ∈ [l, u]`, between the lines of [`SShape::lines`] (sound in exact
+    /// arithmetic with their f64 coefficients): `y − lo_a·z >= lo_b`, `y − up_a·z <= up_b`.
+    /// A `Zero` input is `z ∈ [0, 0]`.
+    fn s_shape(&mut self, shape: SShape, x: Slot, b: &Bounds, e: usize) -> Slot {
+        let (l, u) = match x {
+            Slot::Var(z) => (self.lower[z], self.upper[z]),
+            Slot::Zero => (0.0, 0.0),
+        };
+        let ln = shape.lines(l, u);
+        let y = self.var(b, e);
+        let mut lo = vec![(y, 1.0)];
+        push_term(&mut lo, x, -ln.lo_a);
+        let mut up = vec![(y, 1.0)];
+        push_term(&mut up, x, -ln.up_a);
+        self.rows.push(Row {
+            terms: lo,
+            sense: Sense::Ge,
+            rhs: ln.lo_b,
+        });
+        self.rows.push(Row {
+            terms: up,
+            sense: Sense::Le,
+            rhs: ln.up_b,
+        });
+        Slot::Var(y)
+    }
+}
+
+/// Appends `a·x` to a row; a `Zero` slot or a zero coefficient adds exactly nothing.
+fn push_term(terms: &mut Vec<(usize, f64)>, x: Slot, a: f64) {
+    if let Slot::Var(v) = x {
+        if a != 0.0 {
+            terms.push((v, a));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ir::Conv2d;
+    use ndarray::{Array1, Array4};
+
+    /// The conv taps, summed at a point, reproduce `Conv2d::forward`.
+    #[test]
+    fn conv_rows_match_forward() {
+        let w = Array4::from_shape_fn((2, 2, 3, 2), |(a, b, c, d)| {
+            (a + 2 * b) as f64 - 0.5 * (c * d) as f64 + 0.25
+        });
+        let cv = Conv2d::new(
+            w,
+            Array1::from(vec![0.5, -1.0]),
+            [2, 1],
+            [1, 0, 1, 1],
+            [1, 2],
+            [2, 4, 5],
+        )
+        .unwrap();
+        let x: Vec<f64> = (0..cv.in_len())
+            .map(|k| ((k * 7) % 11) as f64 - 5.0)
+            .collect();
+        let want = cv.forward(&x);
+        let mut got = vec![0.0; cv.out_len()];
+        cv.for_each_tap(|o, i, w| got[o] += w * x[i]);
+        let hw = cv.out_chw[1] * cv.out_chw[2];
+        for (o, g) in got.iter_mut().enumerate() {
+            *g += cv.bias[o / hw];
+        }
+        assert_eq!(got, want);
+    }
+}
