@@ -13,5 +13,7 @@ pub mod attack;
 pub mod bench;
 pub mod bounds;
 pub mod import;
+pub mod radius;
+pub mod report;
 pub mod spec;
 pub mod verify;

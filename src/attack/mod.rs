@@ -6,9 +6,16 @@
 //! the box, from the centre and from random starts. Nothing found here is reported before
 //! [`crate::verify::confirm`] has replayed it on the network.
 
+pub mod cw;
+pub mod fgsm;
+pub mod goal;
 mod grad;
+pub mod jsma;
+pub mod search;
 
+pub use goal::{pgd_goal, Goal};
 pub use grad::gradient;
+pub use search::{find_counterexamples, AttackMethod, SearchOptions};
 
 use crate::ir::Network;
 use crate::spec::{Disjunct, Region};

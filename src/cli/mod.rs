@@ -1,10 +1,12 @@
 //! Argument parsing and the subcommands. Each subcommand returns its exit code; an `Err` is
 //! printed as one `error: ...` line on stderr and exits with [`EXIT_ERROR`].
 
+mod attack;
 mod bench;
 mod bounds;
 mod eval;
 mod inspect;
+mod radius;
 mod verify;
 
 use certus::import::nnet::Normalization;
@@ -56,6 +58,13 @@ pub enum Command {
     /// Run a VNN-COMP benchmark folder (`instances.csv`, optional `expected.csv`) and score it.
     /// Exit code 1 if any answer contradicts `expected.csv`.
     Bench(bench::Args),
+    /// Certified robustness radii of labelled inputs (ERAN CSV): per input, the largest L∞ ε an
+    /// engine proves and the smallest ε an attack breaks; `--report DIR` writes radius.json,
+    /// radius.csv, report.html and the counterexamples.
+    Radius(radius::Args),
+    /// Search for counterexamples with one attack method and write every distinct confirmed
+    /// one. Exit codes: 1 found (violated), 3 none found, 2 error.
+    Attack(attack::Args),
 }
 
 /// Runs the parsed command and returns its exit code.
@@ -66,5 +75,7 @@ pub fn run(cli: Cli) -> certus::Result<u8> {
         Command::Inspect(a) => inspect::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Bounds(a) => bounds::run(a),
+        Command::Radius(a) => radius::run(a),
+        Command::Attack(a) => attack::run(a),
     }
 }

@@ -23,6 +23,10 @@ pub struct Args {
     /// Seed for the attack's random starts.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// After `sat`, write the counterexample here as cex.txt (VNN-COMP), cex.json and, for
+    /// image inputs, cex.png.
+    #[arg(long)]
+    pub cex_dir: Option<PathBuf>,
 }
 
 /// Exit codes of `verify`.
@@ -91,6 +95,10 @@ pub fn run(a: Args) -> certus::Result<u8> {
             path: f.clone(),
             source,
         })?;
+    }
+    if let (Some(dir), Verdict::Sat(cex)) = (&a.cex_dir, &verdict) {
+        let shape = net.input_shape();
+        certus::report::write_counterexample(dir, "cex", cex, &prop, shape, "verify", None)?;
     }
     Ok(exit_code(&verdict))
 }

@@ -1,0 +1,213 @@
+//! `certus radius`.
+
+use super::NetArgs;
+use certus::radius::{
+    load_csv, run as run_radius, write_report, Engine, Preprocess, RadiusOptions, RadiusReport,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The perturbation norm (only L∞ for now).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Norm {
+    #[default]
+    Linf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// Labelled inputs in the ERAN CSV format: `label,v0,v1,...` per line (multi-channel images
+    /// channels last, `r,g,b,r,g,b,...`).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Use the first N lines only.
+    #[arg(long)]
+    pub count: Option<usize>,
+    /// Perturbation norm.
+    #[arg(long, value_enum, default_value_t = Norm::Linf)]
+    pub norm: Norm,
+    /// Engine that certifies the radius; repeat to compare engines (`--engine dual --engine
+    /// alpha`). `complete` runs the verifier (attack, then branch and bound) within
+    /// `--time-budget` per input.
+    #[arg(long, value_enum, default_values_t = vec![Engine::Crown])]
+    pub engine: Vec<Engine>,
+    /// Largest ε searched (pixel space); a radius equal to it means "at least this".
+    #[arg(long, default_value_t = 0.1)]
+    pub eps_max: f64,
+    /// Bisection stops when the bracket is this narrow.
+    #[arg(long, default_value_t = 0.001)]
+    pub tolerance: f64,
+    /// ε values (comma-separated) for certified and empirical accuracy; each is decided exactly.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![0.005, 0.01, 0.02, 0.03, 0.05, 0.1])]
+    pub eps_grid: Vec<f64>,
+    /// Raw values are divided by this; the result must lie in [0, 1] (the ε-ball is clipped there).
+    #[arg(long, default_value_t = 255.0)]
+    pub scale: f64,
+    /// Per-channel means subtracted after scaling (one value, or one per channel), for networks
+    /// that expect normalised inputs and do not normalise themselves.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![0.0])]
+    pub mean: Vec<f64>,
+    /// Per-channel standard deviations divided by after the mean.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![1.0])]
+    pub std: Vec<f64>,
+    /// Seconds per input for the `complete` engine.
+    #[arg(long, default_value_t = 10.0)]
+    pub time_budget: f64,
+    /// Write radius.json, radius.csv, report.html and cex/ into this folder.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Seed of the attack's random starts.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Worker threads (inputs run in parallel); default: one per core.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+}
+
+fn invalid(msg: String) -> certus::Error {
+    certus::Error::Invalid(msg)
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".into())
+}
+
+pub fn run(a: Args) -> certus::Result<u8> {
+    if !(a.eps_max > 0.0 && a.eps_max.is_finite()) {
+        return Err(invalid(format!(
+            "--eps-max must be positive, got {}",
+            a.eps_max
+        )));
+    }
+    if !(a.tolerance > 0.0 && a.tolerance.is_finite()) {
+        return Err(invalid(format!(
+            "--tolerance must be positive, got {}",
+            a.tolerance
+        )));
+    }
+    if let Some(e) = a.eps_grid.iter().find(|&&e| !(e > 0.0 && e <= a.eps_max)) {
+        return Err(invalid(format!(
+            "--eps-grid values must lie in (0, --eps-max = {}], got {e}",
+            a.eps_max
+        )));
+    }
+    if !(a.time_budget > 0.0 && a.time_budget.is_finite()) {
+        return Err(invalid(format!(
+            "--time-budget must be positive, got {}",
+            a.time_budget
+        )));
+    }
+    let mut engines: Vec<Engine> = Vec::new();
+    for e in &a.engine {
+        if !engines.contains(e) {
+            engines.push(*e);
+        }
+    }
+    let net = a.net.load()?;
+    let pre = Preprocess::new(a.scale, a.mean.clone(), a.std.clone(), net.input_shape())?;
+    let samples = load_csv(&a.data, a.count, net.input_len(), net.output_len(), &pre)?;
+    let mut grid = a.eps_grid.clone();
+    grid.sort_by(f64::total_cmp);
+    grid.dedup();
+    let opts = RadiusOptions {
+        engines,
+        eps_max: a.eps_max,
+        tolerance: a.tolerance,
+        eps_grid: grid,
+        time_budget_s: a.time_budget,
+        seed: a.seed,
+        ..RadiusOptions::default()
+    };
+    let bar = ProgressBar::new(samples.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} inputs ({eta} left)",
+        )
+        .expect("progress template")
+        .progress_chars("=> "),
+    );
+    let t = Instant::now();
+    let work = || run_radius(&net, &samples, &pre, &opts, &|| bar.inc(1));
+    let (inputs, summary) = match a.jobs {
+        Some(j) => rayon::ThreadPoolBuilder::new()
+            .num_threads(j.max(1))
+            .build()
+            .map_err(|e| invalid(format!("cannot start {j} threads: {e}")))?
+            .install(work),
+        None => work(),
+    };
+    bar.finish_and_clear();
+    let names: Vec<&str> = opts.engines.iter().map(|e| e.name()).collect();
+    println!("index label prediction {} attack gap", names.join(" "));
+    for r in &inputs {
+        let radii: Vec<String> = r.radii.iter().map(|e| format!("{:.4}", e.radius)).collect();
+        println!(
+            "{} {} {} {} {} {}",
+            r.index,
+            r.label,
+            r.prediction,
+            radii.join(" "),
+            opt(r.attack_radius),
+            opt(r.gap())
+        );
+    }
+    let eps: Vec<String> = summary.eps_grid.iter().map(|e| format!("{e}")).collect();
+    println!(
+        "clean accuracy {}/{}; certified accuracy at eps = {}:",
+        summary.correct,
+        summary.count,
+        eps.join(", ")
+    );
+    for e in &summary.engines {
+        let acc: Vec<String> = e
+            .certified_accuracy
+            .iter()
+            .map(|v| format!("{:.1}%", 100.0 * v))
+            .collect();
+        println!(
+            "  {:<8} {}  median radius {}  median gap {}  {} s/input",
+            e.engine.name(),
+            acc.join(" "),
+            opt(e.median_radius),
+            opt(e.median_gap),
+            opt(e.time_per_input_s)
+        );
+    }
+    let acc: Vec<String> = summary
+        .empirical_robust_accuracy
+        .iter()
+        .map(|v| format!("{:.1}%", 100.0 * v))
+        .collect();
+    println!(
+        "  {:<8} {}  median radius {}  ({} attacked, {} s/input)",
+        "attack",
+        acc.join(" "),
+        opt(summary.median_attack_radius),
+        summary.attacked,
+        opt(summary.attack_time_per_input_s)
+    );
+    if summary.soundness_violations > 0 {
+        eprintln!(
+            "warning: {} inputs have a certified radius not below their attack radius (a bug)",
+            summary.soundness_violations
+        );
+    }
+    eprintln!("time: {:.3} s", t.elapsed().as_secs_f64());
+    if let Some(dir) = &a.report {
+        let rep = RadiusReport {
+            network: a.net.network.display().to_string(),
+            data: a.data.display().to_string(),
+            input_shape: net.input_shape().to_vec(),
+            preprocess: pre,
+            options: opts,
+            inputs,
+            summary,
+        };
+        write_report(dir, &rep)?;
+        eprintln!("report: {}", dir.join("report.html").display());
+    }
+    Ok(0)
+}

@@ -1,0 +1,507 @@
+//! Certified radii: for each labelled input, the largest L∞ ε at which an engine *proves* that
+//! no other class's logit reaches the label's, and the smallest ε at which an attack *finds* an
+//! input (replayed by [`confirm`]) where one does.
+//!
+//! At radius ε the question is the VNN-COMP robustness property over the clipped box
+//! `B(ε) = [max(0, p − ε), min(1, p + ε)]` in pixel space ([`data`]): one region, one disjunct
+//! `y_label − y_j <= 0` per other class `j`. Certified at ε: every disjunct refuted, i.e. a sound
+//! lower bound of every `y_label − y_j` over `B(ε)` is `> 0`. Since `B(ε) ⊆ B(ε')` for
+//! `ε <= ε'`, a proof at ε covers every smaller ε, and a counterexample at ε lies in every
+//! larger box: a sound engine's certified radius is always below the attack radius.
+//!
+//! Both radii come from [`boundary`]: the ε grid is scanned upward to the first failure, then
+//! that bracket is bisected to `tolerance`. Certified accuracy at a grid ε is
+//! `certified_radius >= ε`, so the grid numbers are exactly the engine's answers at those ε.
+
+pub mod csv;
+pub mod data;
+pub mod html;
+pub mod json;
+mod summary;
+mod svg;
+
+pub use data::{load_csv, Preprocess, Sample};
+pub use summary::{EngineSummary, Summary};
+
+use crate::attack::{fgsm, pgd_goal, Goal, PgdConfig, Rng};
+use crate::bounds::Method;
+use crate::ir::Network;
+use crate::spec::{Disjunct, LinearConstraint, Property, Region};
+use crate::verify::{confirm, verify, Bounder, Counterexample, Options};
+use rayon::prelude::*;
+use std::time::{Duration, Instant};
+
+/// How a radius is certified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// One pass of Wong–Kolter's dual network.
+    Dual,
+    /// One pass of the dual network with adaptive (CROWN) slopes.
+    Crown,
+    /// One pass with optimised slopes (α-CROWN), each bound floored by the `dual` one.
+    /// `bounds::Method::Alpha` optimises the output slopes over CROWN intermediate bounds, which
+    /// are not always tighter than Wong–Kolter's; α-CROWN's slope space contains the
+    /// Wong–Kolter slopes, so taking the larger of the two (both sound) keeps the promised
+    /// order `dual <= alpha` on every input.
+    Alpha,
+    /// One pass of the triangle LP relaxation over CROWN intermediate bounds (slow).
+    Lp,
+    /// The complete verifier ([`verify`]: attack, then branch and bound), within the per-input
+    /// time budget.
+    Complete,
+}
+
+impl Engine {
+    /// The lower-case name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Dual => "dual",
+            Engine::Crown => "crown",
+            Engine::Alpha => "alpha",
+            Engine::Lp => "lp",
+            Engine::Complete => "complete",
+        }
+    }
+
+    /// The bound methods whose per-constraint maximum this engine takes (none: `complete`).
+    fn methods(self) -> &'static [Method] {
+        match self {
+            Engine::Dual => &[Method::Dual],
+            Engine::Crown => &[Method::Crown],
+            Engine::Alpha => &[Method::Alpha, Method::Dual],
+            Engine::Lp => &[Method::Lp],
+            Engine::Complete => &[],
+        }
+    }
+}
+
+/// Settings of a radius run.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RadiusOptions {
+    pub engines: Vec<Engine>,
+    /// The largest ε searched; a radius equal to it means "at least this".
+    pub eps_max: f64,
+    /// Bisection stops when the bracket is this narrow.
+    pub tolerance: f64,
+    /// The ε at which certified and empirical robust accuracy are reported.
+    pub eps_grid: Vec<f64>,
+    /// Per-input wall-clock budget of the `complete` engine, in seconds.
+    pub time_budget_s: f64,
+    /// The attack: FGSM from the clean input, then PGD from it and from `attack_restarts`
+    /// random starts, on the untargeted margin `min_j (y_label − y_j)`.
+    pub pgd_steps: usize,
+    pub pgd_step_frac: f64,
+    pub attack_restarts: usize,
+    pub seed: u64,
+}
+
+impl Default for RadiusOptions {
+    fn default() -> Self {
+        RadiusOptions {
+            engines: vec![Engine::Crown],
+            eps_max: 0.1,
+            tolerance: 1e-3,
+            eps_grid: vec![0.005, 0.01, 0.02, 0.03, 0.05, 0.1],
+            time_budget_s: 10.0,
+            pgd_steps: 50,
+            pgd_step_frac: 0.1,
+            attack_restarts: 1,
+            seed: 0,
+        }
+    }
+}
+
+/// One engine's radius for one input.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct EngineRadius {
+    pub engine: Engine,
+    pub radius: f64,
+    /// Seconds spent by this engine on this input.
+    pub time_s: f64,
+    /// Number of ε at which it was asked.
+    pub queries: usize,
+}
+
+/// Everything found for one input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputResult {
+    pub index: usize,
+    pub label: usize,
+    /// Arg max of the f64 output on the clean input (lowest index on ties).
+    pub prediction: usize,
+    /// One per engine, in the order asked.
+    pub radii: Vec<EngineRadius>,
+    /// The largest of the engines' radii (each is sound, so the largest is).
+    pub certified_radius: f64,
+    /// The smallest ε at which a replayed counterexample was found; `None` when none was up to
+    /// `eps_max`.
+    pub attack_radius: Option<f64>,
+    pub attack_time_s: f64,
+    /// The counterexample found at `attack_radius` (network space).
+    pub counterexample: Option<Counterexample>,
+    /// The clean input in pixel space (network order).
+    pub pixels: Vec<f64>,
+}
+
+impl InputResult {
+    /// `prediction == label`.
+    pub fn correct(&self) -> bool {
+        self.prediction == self.label
+    }
+
+    /// `attack_radius − certified_radius`, for correctly classified inputs with an attack.
+    pub fn gap(&self) -> Option<f64> {
+        self.attack_radius
+            .filter(|_| self.correct())
+            .map(|a| a - self.certified_radius)
+    }
+}
+
+/// A whole run: the settings, every input, and the summary.
+#[derive(Clone, Debug)]
+pub struct RadiusReport {
+    /// Free-form description of the run (network and data paths).
+    pub network: String,
+    pub data: String,
+    pub input_shape: Vec<usize>,
+    pub preprocess: Preprocess,
+    pub options: RadiusOptions,
+    pub inputs: Vec<InputResult>,
+    pub summary: Summary,
+}
+
+/// The robustness property of `label` over the box `[lower, upper]` for an `n_out`-class
+/// network: the bad case is `y_label − y_j <= 0` for some `j ≠ label` (one disjunct per `j`).
+pub fn robustness_property(
+    lower: Vec<f64>,
+    upper: Vec<f64>,
+    label: usize,
+    n_out: usize,
+) -> Property {
+    let disjuncts = (0..n_out)
+        .filter(|&j| j != label)
+        .map(|j| {
+            let mut coeffs = vec![(label, 1.0), (j, -1.0)];
+            coeffs.sort_by_key(|c| c.0);
+            Disjunct {
+                constraints: vec![LinearConstraint { coeffs, rhs: 0.0 }],
+            }
+        })
+        .collect();
+    Property {
+        n_inputs: lower.len(),
+        n_outputs: n_out,
+        regions: vec![Region {
+            lower,
+            upper,
+            disjuncts,
+        }],
+    }
+}
+
+/// Searches `(0, eps_max]` for the boundary of a predicate that holds for small ε and fails for
+/// large ones: scans the grid points below `eps_max` and then `eps_max` upward until the first
+/// failure, then bisects that bracket until it is at most `tol` wide *and* no grid point lies
+/// strictly inside it. Returns the last ε where it held (0 if none) and the first where it failed
+/// (`None` if it held at `eps_max`). `holds` answers `None` to stop early (out of time); the
+/// first value is then still one where it held, the second only where the search stopped.
+pub fn boundary(
+    grid: &[f64],
+    eps_max: f64,
+    tol: f64,
+    mut holds: impl FnMut(f64) -> Option<bool>,
+) -> (f64, Option<f64>) {
+    let mut points: Vec<f64> = grid
+        .iter()
+        .copied()
+        .filter(|&e| e > 0.0 && e < eps_max)
+        .collect();
+    points.sort_by(f64::total_cmp);
+    points.dedup();
+    points.push(eps_max);
+    let mut lo = 0.0;
+    let mut hi = None;
+    for &p in &points {
+        match holds(p) {
+            Some(true) => lo = p,
+            Some(false) => {
+                hi = Some(p);
+                break;
+            }
+            None => return (lo, Some(p)),
+        }
+    }
+    let Some(mut h) = hi else {
+        return (lo, None);
+    };
+    loop {
+        let inside = points.iter().copied().filter(|&g| lo < g && g < h);
+        let mid = 0.5 * (lo + h);
+        // Prefer the grid point nearest the midpoint, so the grid is decided exactly.
+        let next = match inside.min_by(|a, b| (a - mid).abs().total_cmp(&(b - mid).abs())) {
+            Some(g) => g,
+            None if h - lo > tol && lo < mid && mid < h => mid,
+            None => break,
+        };
+        match holds(next) {
+            Some(true) => lo = next,
+            Some(false) => h = next,
+            None => break,
+        }
+    }
+    (lo, Some(h))
+}
+
+/// Arg max (lowest index on ties).
+fn argmax(y: &[f64]) -> usize {
+    let mut best = 0;
+    for (j, v) in y.iter().enumerate() {
+        if *v > y[best] {
+            best = j;
+        }
+    }
+    best
+}
+
+/// The engines of one network, prepared once and shared by every input.
+struct Engines<'a> {
+    net: &'a Network,
+    /// Per engine, its bounders (empty for `complete`).
+    bounders: Vec<(Engine, Vec<Bounder<'a>>)>,
+}
+
+impl<'a> Engines<'a> {
+    fn new(net: &'a Network, engines: &[Engine]) -> Self {
+        let bounders = engines
+            .iter()
+            .map(|&e| {
+                (
+                    e,
+                    e.methods().iter().map(|&m| Bounder::new(net, m)).collect(),
+                )
+            })
+            .collect();
+        Engines { net, bounders }
+    }
+
+    /// True when engine `k` proves `label` robust on the box; `None` when out of time.
+    fn certifies(
+        &self,
+        k: usize,
+        lower: Vec<f64>,
+        upper: Vec<f64>,
+        label: usize,
+        until: Instant,
+    ) -> Option<bool> {
+        let n_out = self.net.output_len();
+        let prop = robustness_property(lower, upper, label, n_out);
+        let region = &prop.regions[0];
+        match self.bounders[k].1.as_slice() {
+            [] => {
+                let left = until.saturating_duration_since(Instant::now());
+                if left < Duration::from_millis(10) {
+                    return None;
+                }
+                // Half of what is left, so later (smaller) questions still get time.
+                let opts = Options {
+                    timeout: left / 2,
+                    ..Options::default()
+                };
+                Some(verify(self.net, &prop, &opts) == crate::verify::Verdict::Unsat)
+            }
+            bounders => {
+                let cons: Vec<&LinearConstraint> =
+                    region.disjuncts.iter().map(|d| &d.constraints[0]).collect();
+                let mut lb = vec![f64::NEG_INFINITY; cons.len()];
+                for b in bounders {
+                    // Stop as soon as every constraint is refuted.
+                    if lb.iter().all(|&v| v > 0.0) {
+                        break;
+                    }
+                    let more = b.lower_bounds(&region.lower, &region.upper, &cons);
+                    lb.iter_mut().zip(more).for_each(|(a, b)| *a = a.max(b));
+                }
+                Some(lb.iter().all(|&v| v > 0.0))
+            }
+        }
+    }
+}
+
+/// The attack at one ε: FGSM from the clean input, then PGD from it, then PGD from random
+/// starts, all on the untargeted margin; the first point [`confirm`] replays.
+fn attack_at(
+    net: &Network,
+    prop: &Property,
+    clean: &[f64],
+    opts: &RadiusOptions,
+    rng: &mut Rng,
+) -> Option<Counterexample> {
+    let region = &prop.regions[0];
+    let goal = Goal::region(region).with_start(clean.to_vec());
+    let cex = std::cell::RefCell::new(None);
+    let mut found = |x: &[f64]| {
+        let c = confirm(net, prop, x);
+        let hit = c.is_some();
+        *cex.borrow_mut() = c;
+        hit
+    };
+    fgsm::fgsm(net, &goal, &mut found);
+    let cfg = PgdConfig {
+        steps: opts.pgd_steps,
+        restarts: 0,
+        step_frac: opts.pgd_step_frac,
+    };
+    let far = Instant::now() + Duration::from_secs(3600);
+    for r in 0..=opts.attack_restarts {
+        if cex.borrow().is_some() {
+            break;
+        }
+        let g = if r == 0 {
+            goal.clone()
+        } else {
+            let x = (0..clean.len())
+                .map(|i| goal.lower[i] + rng.uniform() * goal.width(i))
+                .collect();
+            goal.clone().with_start(x)
+        };
+        pgd_goal(net, &g, &cfg, far, &mut found);
+    }
+    cex.into_inner()
+}
+
+/// Radii of one input.
+fn analyse(eng: &Engines, sample: &Sample, pre: &Preprocess, opts: &RadiusOptions) -> InputResult {
+    let net = eng.net;
+    let n_out = net.output_len();
+    let clean = pre.normalise(&sample.pixels);
+    let prediction = argmax(&net.eval_f64(&clean));
+    let label = sample.label;
+    // Attack radius. A misclassified input is its own counterexample at ε = 0.
+    let t = Instant::now();
+    let mut rng = Rng::new(opts.seed ^ (sample.index as u64).wrapping_mul(0x9E37_79B9));
+    let at_zero = robustness_property(clean.clone(), clean.clone(), label, n_out);
+    let mut best: Option<(f64, Counterexample)> = confirm(net, &at_zero, &clean).map(|c| (0.0, c));
+    if best.is_none() {
+        boundary(&opts.eps_grid, opts.eps_max, opts.tolerance, |eps| {
+            let (lo, hi) = pre.eps_box(&sample.pixels, eps, false);
+            let prop = robustness_property(lo, hi, label, n_out);
+            match attack_at(net, &prop, &clean, opts, &mut rng) {
+                Some(c) => {
+                    if best.as_ref().is_none_or(|b| eps < b.0) {
+                        best = Some((eps, c));
+                    }
+                    Some(false)
+                }
+                None => Some(true),
+            }
+        });
+    }
+    let attack_time_s = t.elapsed().as_secs_f64();
+    // Certified radius, per engine.
+    let radii: Vec<EngineRadius> = eng
+        .bounders
+        .iter()
+        .enumerate()
+        .map(|(k, &(engine, _))| {
+            let t = Instant::now();
+            let until = t + Duration::from_secs_f64(opts.time_budget_s);
+            let mut queries = 0;
+            let radius = if prediction != label {
+                0.0
+            } else {
+                boundary(&opts.eps_grid, opts.eps_max, opts.tolerance, |eps| {
+                    queries += 1;
+                    let (lo, hi) = pre.eps_box(&sample.pixels, eps, true);
+                    eng.certifies(k, lo, hi, label, until)
+                })
+                .0
+            };
+            EngineRadius {
+                engine,
+                radius,
+                time_s: t.elapsed().as_secs_f64(),
+                queries,
+            }
+        })
+        .collect();
+    let certified_radius = radii.iter().map(|r| r.radius).fold(0.0, f64::max);
+    let (attack_radius, counterexample) = match best {
+        Some((e, c)) => (Some(e), Some(c)),
+        None => (None, None),
+    };
+    InputResult {
+        index: sample.index,
+        label,
+        prediction,
+        radii,
+        certified_radius,
+        attack_radius,
+        attack_time_s,
+        counterexample,
+        pixels: sample.pixels.clone(),
+    }
+}
+
+/// Computes the radii of every sample (in parallel over samples, on the current rayon pool),
+/// calling `progress` after each, and summarises them. `samples` must fit `net` (as
+/// [`load_csv`] makes them).
+pub fn run(
+    net: &Network,
+    samples: &[Sample],
+    pre: &Preprocess,
+    opts: &RadiusOptions,
+    progress: &(dyn Fn() + Sync),
+) -> (Vec<InputResult>, Summary) {
+    let eng = Engines::new(net, &opts.engines);
+    let inputs: Vec<InputResult> = samples
+        .par_iter()
+        .map(|s| {
+            let r = analyse(&eng, s, pre, opts);
+            progress();
+            r
+        })
+        .collect();
+    let summary = Summary::new(&inputs, opts);
+    (inputs, summary)
+}
+
+fn write_file(path: &std::path::Path, text: &str) -> crate::Result<()> {
+    std::fs::write(path, text).map_err(|source| crate::Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes `radius.json`, `radius.csv`, `report.html` and, for every counterexample,
+/// `cex/input_<index>.{txt,json,png}` into `dir` (created if missing).
+pub fn write_report(dir: &std::path::Path, rep: &RadiusReport) -> crate::Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| crate::Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    write_file(&dir.join("radius.json"), &json::to_json(rep))?;
+    write_file(&dir.join("radius.csv"), &csv::to_csv(rep))?;
+    write_file(&dir.join("report.html"), &html::to_html(rep)?)?;
+    for r in &rep.inputs {
+        let (Some(c), Some(eps)) = (&r.counterexample, r.attack_radius) else {
+            continue;
+        };
+        let n_out = c.output.len();
+        let (lo, hi) = rep.preprocess.eps_box(&r.pixels, eps, false);
+        let prop = robustness_property(lo, hi, r.label, n_out);
+        let range = (rep.preprocess.channels() == 1)
+            .then(|| rep.preprocess.normalise(&[0.0, 1.0]))
+            .map(|v| (v[0], v[1]));
+        crate::report::write_counterexample(
+            &dir.join("cex"),
+            &json::cex_stem(r.index),
+            c,
+            &prop,
+            &rep.input_shape,
+            "radius",
+            range,
+        )?;
+    }
+    Ok(())
+}

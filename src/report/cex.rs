@@ -1,0 +1,131 @@
+//! One counterexample to `STEM.txt` (VNN-COMP), `STEM.json` and, for images, `STEM.png`.
+
+use super::image::{auto_range, png_of, ImageGeometry};
+use crate::spec::{LinearConstraint, Property};
+use crate::verify::Counterexample;
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// The files written for one counterexample.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CexFiles {
+    pub text: PathBuf,
+    pub json: PathBuf,
+    /// Only when the input is an image ([`ImageGeometry::detect`]).
+    pub png: Option<PathBuf>,
+}
+
+/// The JSON file's content.
+#[derive(serde::Serialize)]
+struct CexJson<'a> {
+    /// Who found it: `verify`, an attack method, or `radius`.
+    source: &'a str,
+    input_shape: &'a [usize],
+    /// Flattened row-major, exactly the point that was replayed.
+    input: &'a [f64],
+    /// Computed in f32 (what onnxruntime reports).
+    output: &'a [f64],
+    output_f64: &'a [f64],
+    region: usize,
+    disjunct: usize,
+    /// The violated disjunct's constraints (all hold at `output`), e.g. `Y_0 - Y_3 <= 0`.
+    violated: Vec<String>,
+    /// `max_k (a_k·y − b_k)` of that disjunct, the larger of the f32 and f64 values: `<= 0`,
+    /// and the further below 0 the more robustly the point violates the property.
+    margin: f64,
+    margin_f32: f64,
+    margin_f64: f64,
+    /// File name of the PNG beside this file, when there is one.
+    png: Option<String>,
+}
+
+/// A constraint as text over outputs `Y_i`: `Y_0 - Y_3 <= 0`, `2*Y_1 + -0.5*Y_2 <= 1`.
+pub fn constraint_text(c: &LinearConstraint) -> String {
+    let mut s = String::new();
+    for (k, &(i, a)) in c.coeffs.iter().enumerate() {
+        let (sign, mag) = if a < 0.0 && k > 0 {
+            (" - ", -a)
+        } else {
+            (" + ", a)
+        };
+        if k > 0 {
+            s.push_str(sign);
+        }
+        if mag == 1.0 {
+            s.push_str(&format!("Y_{i}"));
+        } else if mag == -1.0 {
+            s.push_str(&format!("-Y_{i}"));
+        } else {
+            s.push_str(&format!("{mag}*Y_{i}"));
+        }
+    }
+    if s.is_empty() {
+        s.push('0');
+    }
+    format!("{s} <= {}", c.rhs)
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes `cex` (a counterexample of `prop` on a network whose input has `input_shape`) into
+/// `dir` (created if missing) as `STEM.txt`, `STEM.json` and, for an image input, `STEM.png`.
+/// `range` maps input values to black..white in the PNG; `None` shows values in [0, 1] as they
+/// are and stretches anything else from its minimum to its maximum.
+pub fn write_counterexample(
+    dir: &Path,
+    stem: &str,
+    cex: &Counterexample,
+    prop: &Property,
+    input_shape: &[usize],
+    source: &str,
+    range: Option<(f64, f64)>,
+) -> Result<CexFiles> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let text = dir.join(format!("{stem}.txt"));
+    write(&text, format!("{}\n", cex.vnncomp_text()).as_bytes())?;
+    let png = match ImageGeometry::detect(input_shape) {
+        Some(g) if g.len() == cex.input.len() => {
+            let r = range.unwrap_or_else(|| auto_range(&cex.input));
+            let p = dir.join(format!("{stem}.png"));
+            write(&p, &png_of(&g, &cex.input, r)?)?;
+            Some(p)
+        }
+        _ => None,
+    };
+    let violated = prop
+        .regions
+        .get(cex.region)
+        .and_then(|r| r.disjuncts.get(cex.disjunct))
+        .map(|d| d.constraints.iter().map(constraint_text).collect())
+        .unwrap_or_default();
+    let body = CexJson {
+        source,
+        input_shape,
+        input: &cex.input,
+        output: &cex.output,
+        output_f64: &cex.output_f64,
+        region: cex.region,
+        disjunct: cex.disjunct,
+        violated,
+        margin: cex.margin_f32.max(cex.margin_f64),
+        margin_f32: cex.margin_f32,
+        margin_f64: cex.margin_f64,
+        png: png
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned()),
+    };
+    let json = dir.join(format!("{stem}.json"));
+    let mut bytes = serde_json::to_vec_pretty(&body).expect("counterexample serialises");
+    bytes.push(b'\n');
+    write(&json, &bytes)?;
+    Ok(CexFiles { text, json, png })
+}

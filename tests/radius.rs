@@ -1,0 +1,383 @@
+//! `certus radius`: a golden report for a network whose radii are derived on paper, the order
+//! certified ≤ attack and dual ≤ alpha on ReLU networks, and the HTML report.
+
+mod common;
+
+use certus::attack::Rng;
+use certus::ir::Network;
+use certus::radius::{self, Engine, Preprocess, RadiusOptions, RadiusReport, Sample};
+use common::{mlp, root, shared_benchmarks, Layer};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn tmp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("certus-radius-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Removes every key that names a time (they vary from run to run).
+fn strip_times(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.retain(|k, _| {
+                !k.contains("time_s") && !k.contains("time_per_input") && k != "certus_version"
+            });
+            m.values_mut().for_each(strip_times);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_times),
+        _ => {}
+    }
+}
+
+const TOL: f64 = 1.0 / 1024.0;
+
+/// The golden report of `tests/fixtures/radius_linear.nnet`, a linear 2-class network:
+/// `y0 = x0 − x1 + 0.2`, `y1 = −x0 + x1 − 0.2`, so `y0 − y1 = 2·x0 − 2·x1 + 0.4`.
+///
+/// Derivation. Over the L∞ ball of radius ε around `x`, clipped to [0, 1]², the worst case of
+/// the label's margin `s·(y0 − y1)` (`s = +1` for label 0, `−1` for label 1) moves each input
+/// against the sign of its weight, as far as the clipped box allows. Without clipping the
+/// margin drops by `ε·‖w0 − w1‖₁ = 4ε`, so the radius is `margin / 4`.
+/// - input 0: label 0, `x = (0.5, 0.5)`: margin 0.4, box stays inside [0, 1]: radius **0.1**.
+/// - input 1: label 0, `x = (0.1, 0)`: margin 0.6; the worst point is `(max(0, 0.1 − ε), ε)`:
+///   for ε <= 0.1 the margin is `0.6 − 4ε > 0`; beyond, `x0` is clipped at 0 and the margin is
+///   `0.4 − 2ε`, zero at **0.2** (clipping makes it larger than the unclipped 0.15).
+/// - input 2: label 1, `x = (0.5, 0.5)`: `y0 − y1 = 0.4 > 0`, predicted 0: misclassified,
+///   radius **0**, and the clean input itself is the counterexample (attack radius 0).
+/// - input 3: label 1, `x = (0.3, 0.7)`: margin `−(0.6 − 1.4 + 0.4) = 0.4`, the worst point
+///   `(0.3 + ε, 0.7 − ε)` stays inside: radius **0.1**.
+/// - input 4: label 0, `x = (1, 0)`: margin 2.4, worst point `(1 − ε, ε)`: radius 0.6, beyond
+///   `--eps-max 0.25`: certified radius 0.25 ("at least"), no attack succeeds (null).
+///
+/// Bisection to `TOL` must bracket each radius `r`: certified `< r <=` attack, and their gap
+/// `<= TOL`; the engines are exact on a linear network (up to rounding pads), so all agree.
+const RADII: [f64; 5] = [0.1, 0.2, 0.0, 0.1, 0.6];
+
+fn run_linear(dir: &Path, engines: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "radius",
+        "tests/fixtures/radius_linear.nnet",
+        "--data",
+        "tests/fixtures/radius_linear.csv",
+        "--scale",
+        "1",
+        "--eps-max",
+        "0.25",
+        "--tolerance",
+        "0.0009765625",
+        "--eps-grid",
+        "0.05,0.125,0.25",
+        "--jobs",
+        "1",
+        "--report",
+        dir.to_str().unwrap(),
+    ];
+    for e in engines {
+        args.extend(["--engine", e]);
+    }
+    Command::new(env!("CARGO_BIN_EXE_certus"))
+        .args(&args)
+        .current_dir(root())
+        .output()
+        .expect("run certus")
+}
+
+#[test]
+fn golden_radius_json_for_linear_network() {
+    let dir = tmp_dir("golden");
+    let out = run_linear(&dir, &["dual", "crown", "alpha", "complete"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(dir.join("radius.json")).unwrap();
+    let mut got: serde_json::Value = serde_json::from_str(&text).unwrap();
+    strip_times(&mut got);
+    // The paper derivation, independently of the golden file.
+    let inputs = got["inputs"].as_array().unwrap();
+    assert_eq!(inputs.len(), 5);
+    for (i, r) in inputs.iter().enumerate() {
+        let cert = r["certified_radius"].as_f64().unwrap();
+        for e in r["engines"].as_array().unwrap() {
+            assert_eq!(
+                e["radius"].as_f64().unwrap(),
+                cert,
+                "input {i}: engines agree"
+            );
+        }
+        match i {
+            2 => {
+                assert_eq!(r["prediction"], 0);
+                assert_eq!(cert, 0.0);
+                assert_eq!(r["attack_radius"].as_f64(), Some(0.0));
+            }
+            4 => {
+                assert_eq!(cert, 0.25);
+                assert!(r["attack_radius"].is_null());
+            }
+            _ => {
+                let att = r["attack_radius"].as_f64().unwrap();
+                assert!(
+                    cert < RADII[i] && RADII[i] <= att,
+                    "input {i}: {cert} {att}"
+                );
+                assert!(att - cert <= TOL, "input {i}: gap {}", att - cert);
+            }
+        }
+    }
+    let s = &got["summary"];
+    assert_eq!(s["clean_accuracy"].as_f64(), Some(0.8));
+    // ε = 0.05: inputs 0, 1, 3, 4; ε = 0.125: inputs 1, 4; ε = 0.25: input 4.
+    assert_eq!(s["certified_accuracy"], serde_json::json!([0.8, 0.4, 0.2]));
+    assert_eq!(s["soundness_violations"], 0);
+    // The whole file against the golden one (times removed).
+    let golden_path = root().join("tests/fixtures/radius_linear.golden.json");
+    if std::env::var_os("CERTUS_BLESS").is_some() {
+        std::fs::write(
+            &golden_path,
+            serde_json::to_string_pretty(&got).unwrap() + "\n",
+        )
+        .unwrap();
+    }
+    let golden: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&golden_path).unwrap()).unwrap();
+    assert_eq!(
+        got,
+        golden,
+        "radius.json differs from {} (rerun with CERTUS_BLESS=1 after checking the change)",
+        golden_path.display()
+    );
+}
+
+#[test]
+fn csv_has_one_row_per_input_and_empty_cells_for_no_attack() {
+    let dir = tmp_dir("csv");
+    let out = run_linear(&dir, &["crown"]);
+    assert!(out.status.success());
+    let csv = std::fs::read_to_string(dir.join("radius.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "index,label,prediction,correct,certified_radius,attack_radius,gap,crown_radius,crown_time_s,attack_time_s"
+    );
+    assert_eq!(lines.len(), 6);
+    assert!(
+        lines[5].starts_with("4,0,0,true,0.25,,,0.25,"),
+        "{}",
+        lines[5]
+    );
+    // The misclassified input's counterexample files.
+    assert!(dir.join("cex/input_2.txt").is_file() && dir.join("cex/input_2.json").is_file());
+}
+
+/// A fixed pseudo-random ReLU network `n_in → 12 → 12 → 4`.
+fn relu_net(seed: u64, n_in: usize) -> Network {
+    let mut rng = Rng::new(seed);
+    let mut layer = |rows: usize, cols: usize, relu: bool| -> Layer {
+        let w = (0..rows)
+            .map(|_| (0..cols).map(|_| 2.0 * rng.uniform() - 1.0).collect())
+            .collect();
+        let b = (0..rows).map(|_| 0.2 * rng.uniform() - 0.1).collect();
+        (w, b, relu)
+    };
+    let layers = [
+        layer(12, n_in, true),
+        layer(12, 12, true),
+        layer(4, 12, false),
+    ];
+    mlp(n_in, &layers)
+}
+
+/// Samples labelled with the network's own prediction (so every radius is searched).
+fn self_labelled(net: &Network, count: usize, seed: u64) -> Vec<Sample> {
+    let mut rng = Rng::new(seed);
+    (0..count)
+        .map(|index| {
+            let pixels: Vec<f64> = (0..net.input_len()).map(|_| rng.uniform()).collect();
+            let y = net.eval_f64(&pixels);
+            let label = (0..y.len()).fold(0, |b, j| if y[j] > y[b] { j } else { b });
+            Sample {
+                index,
+                label,
+                pixels,
+            }
+        })
+        .collect()
+}
+
+/// Every engine's radius lies below the attack radius (soundness: a replayed counterexample at
+/// ε means no sound engine can prove ε), and `dual <= alpha`, `crown <= alpha` per input.
+fn check_order(net: &Network, samples: &[Sample], opts: &RadiusOptions) {
+    let pre = Preprocess::new(1.0, vec![0.0], vec![1.0], net.input_shape()).unwrap();
+    let (inputs, summary) = radius::run(net, samples, &pre, opts, &|| {});
+    let k = |e: Engine| opts.engines.iter().position(|&x| x == e).unwrap();
+    let mut attacked = 0;
+    for r in &inputs {
+        for e in &r.radii {
+            if let Some(a) = r.attack_radius {
+                assert!(
+                    e.radius < a,
+                    "input {}: {:?} {} >= attack {a}",
+                    r.index,
+                    e.engine,
+                    e.radius
+                );
+            }
+        }
+        attacked += r.attack_radius.is_some() as usize;
+        let alpha = r.radii[k(Engine::Alpha)].radius;
+        assert!(
+            r.radii[k(Engine::Dual)].radius <= alpha,
+            "input {}: dual > alpha",
+            r.index
+        );
+        assert!(
+            r.radii[k(Engine::Crown)].radius <= alpha,
+            "input {}: crown > alpha",
+            r.index
+        );
+    }
+    assert_eq!(summary.soundness_violations, 0);
+    assert!(
+        attacked > 0,
+        "the attack should break some inputs below eps_max"
+    );
+}
+
+#[test]
+fn certified_below_attack_and_dual_below_alpha_on_relu_networks() {
+    let mut opts = RadiusOptions {
+        engines: vec![Engine::Dual, Engine::Crown, Engine::Alpha],
+        eps_max: 0.5,
+        tolerance: 1e-3,
+        eps_grid: vec![0.05, 0.1, 0.2],
+        ..RadiusOptions::default()
+    };
+    for seed in 0..4 {
+        let net = relu_net(seed, 3);
+        check_order(&net, &self_labelled(&net, 12, seed + 100), &opts);
+    }
+    // The complete verifier too (its queries near the radius are the hard ones: a short budget).
+    opts.engines.push(Engine::Complete);
+    opts.time_budget_s = 0.3;
+    let net = relu_net(7, 3);
+    check_order(&net, &self_labelled(&net, 6, 107), &opts);
+}
+
+/// The same order on the first MNIST images with the smallest mnistfc network.
+#[test]
+fn certified_below_attack_on_mnistfc() {
+    let Some(bench) = shared_benchmarks() else {
+        return;
+    };
+    let data = bench.join("../datasets/mnist_test.csv");
+    let net = certus::import::load_network(
+        &bench.join("mnistfc/onnx/mnist-net_256x2.onnx"),
+        Default::default(),
+    )
+    .unwrap();
+    let pre = Preprocess::new(255.0, vec![0.0], vec![1.0], net.input_shape()).unwrap();
+    let samples = radius::load_csv(&data, Some(4), net.input_len(), 10, &pre).unwrap();
+    let opts = RadiusOptions {
+        engines: vec![Engine::Dual, Engine::Crown, Engine::Alpha],
+        tolerance: 2e-3,
+        ..RadiusOptions::default()
+    };
+    check_order(&net, &samples, &opts);
+}
+
+#[test]
+fn boundary_decides_the_grid_and_brackets_the_threshold() {
+    let mut asked = Vec::new();
+    let (lo, hi) = radius::boundary(&[0.1, 0.3], 1.0, 0.01, |e| {
+        asked.push(e);
+        Some(e <= 0.237)
+    });
+    assert!(lo <= 0.237 && 0.237 < hi.unwrap() && hi.unwrap() - lo <= 0.01);
+    assert_eq!(&asked[..3], &[0.1, 0.3, 0.2]);
+    // Holding everywhere: eps_max, no failure.
+    assert_eq!(
+        radius::boundary(&[0.1], 0.5, 0.01, |_| Some(true)),
+        (0.5, None)
+    );
+    // Failing everywhere: 0 and the first grid point bisected down to the tolerance.
+    let (lo, hi) = radius::boundary(&[0.1], 0.5, 0.01, |_| Some(false));
+    assert_eq!(lo, 0.0);
+    assert!(hi.unwrap() <= 0.01);
+}
+
+/// A 784-input linear network in the IR: `y0 − y1` rewards bright pixels in the top half.
+fn mnist_shaped_linear() -> Network {
+    let w0: Vec<f64> = (0..784)
+        .map(|i| if i < 392 { 0.01 } else { -0.01 })
+        .collect();
+    let w1: Vec<f64> = w0.iter().map(|v| -v).collect();
+    mlp(784, &[(vec![w0, w1], vec![0.0, 0.0], false)])
+}
+
+#[test]
+fn html_report_is_self_contained_with_plots_and_images() {
+    let net = mnist_shaped_linear();
+    let pixels: Vec<f64> = (0..784).map(|i| if i < 392 { 0.7 } else { 0.3 }).collect();
+    let samples = vec![
+        Sample {
+            index: 0,
+            label: 0,
+            pixels: pixels.clone(),
+        },
+        Sample {
+            index: 1,
+            label: 1,
+            pixels,
+        },
+    ];
+    let pre = Preprocess::new(255.0, vec![0.0], vec![1.0], net.input_shape()).unwrap();
+    let opts = RadiusOptions {
+        engines: vec![Engine::Dual, Engine::Alpha],
+        ..RadiusOptions::default()
+    };
+    let (inputs, summary) = radius::run(&net, &samples, &pre, &opts, &|| {});
+    // Margin 2·392·0.01·0.4 = 3.136 over ‖w0 − w1‖₁ = 15.68: radius 0.2 > eps_max = 0.1, no
+    // attack; input 1 is misclassified.
+    assert_eq!(inputs[0].attack_radius, None);
+    assert_eq!(inputs[1].attack_radius, Some(0.0));
+    let rep = RadiusReport {
+        network: "mnist_shaped <linear>".into(),
+        data: "inline".into(),
+        input_shape: net.input_shape().to_vec(),
+        preprocess: pre,
+        options: opts,
+        inputs,
+        summary,
+    };
+    let dir = tmp_dir("html");
+    radius::write_report(&dir, &rep).unwrap();
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    assert_eq!(
+        html.matches("<svg").count(),
+        2,
+        "accuracy plot and histogram"
+    );
+    assert_eq!(html.matches("<svg").count(), html.matches("</svg>").count());
+    assert!(
+        html.contains("mnist_shaped &lt;linear&gt;"),
+        "names are escaped"
+    );
+    assert!(
+        !html.contains("src=\"http") && !html.contains("<script"),
+        "self-contained"
+    );
+    // Original, adversarial and difference for the one counterexample, as decodable PNGs.
+    let uris: Vec<&str> = html.split("data:image/png;base64,").skip(1).collect();
+    assert_eq!(uris.len(), 3);
+    assert!(dir.join("cex/input_1.png").is_file());
+    let png = std::fs::read(dir.join("cex/input_1.png")).unwrap();
+    let reader = png::Decoder::new(std::io::Cursor::new(png))
+        .read_info()
+        .unwrap();
+    assert_eq!((reader.info().width, reader.info().height), (28, 28));
+}
