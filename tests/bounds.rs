@@ -146,12 +146,16 @@ proptest! {
         sample_check(&net, &mut rng, &lo, &hi, &wk, "raw dual")?;
         let ad = raw(&net, &lo, &hi, Slopes::Adaptive, Slopes::Adaptive);
         sample_check(&net, &mut rng, &lo, &hi, &ad, "raw crown")?;
-        // Interval ⊇ each method (they are intersected with it), alpha ⊆ crown, LP ⊆ crown.
+        // interval ⊇ dual ⊇ alpha, dual ⊇ LP, and crown ⊇ alpha, crown ⊇ LP.
         let i = output_bounds(&net, &lo, &hi, Method::Interval);
         let c = output_bounds(&net, &lo, &hi, Method::Crown);
         let a = output_bounds(&net, &lo, &hi, Method::Alpha);
         let l = output_bounds(&net, &lo, &hi, Method::Lp);
+        let d = output_bounds(&net, &lo, &hi, Method::Dual);
         for j in 0..3 {
+            prop_assert!(i.lower[j] <= d.lower[j] && d.upper[j] <= i.upper[j]);
+            prop_assert!(d.lower[j] <= a.lower[j] && a.upper[j] <= d.upper[j]);
+            prop_assert!(d.lower[j] <= l.lower[j] && l.upper[j] <= d.upper[j]);
             prop_assert!(i.lower[j] <= c.lower[j] && c.upper[j] <= i.upper[j]);
             prop_assert!(c.lower[j] <= a.lower[j] && a.upper[j] <= c.upper[j]);
             prop_assert!(c.lower[j] <= l.lower[j] && l.upper[j] <= c.upper[j]);

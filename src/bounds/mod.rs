@@ -143,18 +143,8 @@ pub fn output_bounds_with(
         return ibp;
     }
     let dn = dual::DualNetwork::new(net);
-    let slopes = method.intermediate_slopes();
-    let all = dn.all_bounds(lower, upper, slopes);
     let n = net.output_len();
-    let c = plus_minus_identity(n);
-    let rows = match method {
-        Method::Alpha => alpha::optimise(&dn, &all, &c, &cfg.alpha),
-        _ => dn.output_lower(&all, c, slopes).lower,
-    };
-    let mut last = all.last().expect("a network has nodes").clone();
-    if method == Method::Lp {
-        last = lp::output_bounds(net, &all, cfg.lp_backend, cfg.lp_retighten);
-    }
+    let (rows, last) = objective_lower(&dn, lower, upper, &plus_minus_identity(n), method, cfg);
     Bounds {
         lower: (0..n)
             .map(|j| rows[j].max(last.lower[j]).max(ibp.lower[j]))
@@ -163,4 +153,59 @@ pub fn output_bounds_with(
             .map(|j| (-rows[n + j]).min(last.upper[j]).min(ibp.upper[j]))
             .collect(),
     }
+}
+
+/// Sound lower bounds of each row of `rows` applied to the network output, over the box, with
+/// one of the dual-network methods (not `Interval`), and the output node's own bounds from the
+/// same computation.
+///
+/// `alpha` and `lp` run over the `crown` intermediate bounds, which are not always tighter than
+/// Wong–Kolter's; each of their rows is floored by the `dual` bound (both are sound), so
+/// `dual ⊇ alpha` and `dual ⊇ lp` always hold, and `crown ⊇ alpha`, `crown ⊇ lp` too (alpha
+/// starts from the crown slopes; the LP is floored by the crown pass).
+pub fn objective_lower(
+    dn: &dual::DualNetwork,
+    lower: &[f64],
+    upper: &[f64],
+    rows: &ndarray::Array2<f64>,
+    method: Method,
+    cfg: &BoundConfig,
+) -> (Vec<f64>, Bounds) {
+    use rayon::prelude::*;
+    let slopes = method.intermediate_slopes();
+    let mut all = dn.all_bounds(lower, upper, slopes);
+    let mut best = dn.output_lower(&all, rows.clone(), slopes).lower;
+    let raise = |best: &mut Vec<f64>, other: Vec<f64>| {
+        best.iter_mut().zip(other).for_each(|(b, o)| *b = b.max(o));
+    };
+    match method {
+        Method::Interval | Method::Dual | Method::Crown => {}
+        Method::Alpha => raise(&mut best, alpha::optimise(dn, &all, rows, &cfg.alpha)),
+        Method::Lp => {
+            if cfg.lp_retighten {
+                lp::retighten_relu_inputs(dn.network(), &mut all, cfg.lp_backend);
+            }
+            let model = lp::TriangleLp::new(dn.network(), &all);
+            let lp_rows: Vec<f64> = (0..rows.nrows())
+                .into_par_iter()
+                .map(|r| model.lower_bound(&rows.row(r).to_vec(), cfg.lp_backend))
+                .collect();
+            raise(&mut best, lp_rows);
+        }
+    }
+    let mut last = all.pop().expect("a network has nodes");
+    if matches!(method, Method::Alpha | Method::Lp) {
+        let wk = dn.all_bounds(lower, upper, dual::Slopes::WongKolter);
+        raise(
+            &mut best,
+            dn.output_lower(&wk, rows.clone(), dual::Slopes::WongKolter)
+                .lower,
+        );
+        let wk_last = wk.last().expect("a network has nodes");
+        for j in 0..last.len() {
+            last.lower[j] = last.lower[j].max(wk_last.lower[j]);
+            last.upper[j] = last.upper[j].min(wk_last.upper[j]);
+        }
+    }
+    (best, last)
 }

@@ -39,11 +39,8 @@ pub enum Engine {
     Dual,
     /// One pass of the dual network with adaptive (CROWN) slopes.
     Crown,
-    /// One pass with optimised slopes (α-CROWN), each bound floored by the `dual` one.
-    /// `bounds::Method::Alpha` optimises the output slopes over CROWN intermediate bounds, which
-    /// are not always tighter than Wong–Kolter's; α-CROWN's slope space contains the
-    /// Wong–Kolter slopes, so taking the larger of the two (both sound) keeps the promised
-    /// order `dual <= alpha` on every input.
+    /// One pass with optimised slopes (`bounds::Method::Alpha`, floored by the `dual` bound, so
+    /// `dual <= alpha` on every input).
     Alpha,
     /// One pass of the triangle LP relaxation over CROWN intermediate bounds (slow).
     Lp,
@@ -69,7 +66,7 @@ impl Engine {
         match self {
             Engine::Dual => &[Method::Dual],
             Engine::Crown => &[Method::Crown],
-            Engine::Alpha => &[Method::Alpha, Method::Dual],
+            Engine::Alpha => &[Method::Alpha],
             Engine::Lp => &[Method::Lp],
             Engine::Complete => &[],
         }

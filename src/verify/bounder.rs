@@ -1,10 +1,10 @@
 //! One interface over the bound engines for the verifier: sound lower bounds of `a·y − b` for a
 //! list of output constraints over an input box.
 
-use crate::bounds::alpha::{optimise, AlphaConfig};
 use crate::bounds::dual::DualNetwork;
-use crate::bounds::lp::{Backend, TriangleLp};
-use crate::bounds::{constraint_lower_bound, interval::Interval, Method};
+use crate::bounds::{
+    constraint_lower_bound, interval::Interval, objective_lower, BoundConfig, Method,
+};
 use crate::ir::Network;
 use crate::spec::LinearConstraint;
 use ndarray::Array2;
@@ -15,6 +15,7 @@ pub struct Bounder<'a> {
     ibp: Interval<'a>,
     dual: DualNetwork<'a>,
     n_out: usize,
+    cfg: BoundConfig,
 }
 
 impl<'a> Bounder<'a> {
@@ -25,6 +26,7 @@ impl<'a> Bounder<'a> {
             ibp: Interval::new(net),
             dual: DualNetwork::new(net),
             n_out: net.output_len(),
+            cfg: BoundConfig::default(),
         }
     }
 
@@ -44,32 +46,17 @@ impl<'a> Bounder<'a> {
         if self.method == Method::Interval || cons.is_empty() {
             return lb;
         }
-        let slopes = self.method.intermediate_slopes();
-        let all = self.dual.all_bounds(lower, upper, slopes);
-        // Also the interval bound over the tightened output bounds.
-        let last = all.last().expect("a network has nodes");
-        for (v, c) in lb.iter_mut().zip(cons) {
-            *v = v.max(constraint_lower_bound(c, last));
-        }
         let mut rows = Array2::zeros((cons.len(), self.n_out));
         for (r, c) in cons.iter().enumerate() {
             for &(i, a) in &c.coeffs {
                 rows[[r, i]] = a;
             }
         }
-        let ay = match self.method {
-            Method::Alpha => optimise(&self.dual, &all, &rows, &AlphaConfig::default()),
-            Method::Lp => {
-                let lp = TriangleLp::new(self.dual.network(), &all);
-                let crown = self.dual.output_lower(&all, rows.clone(), slopes).lower;
-                rows.rows()
-                    .into_iter()
-                    .zip(crown)
-                    .map(|(r, c)| lp.lower_bound(&r.to_vec(), Backend::default()).max(c))
-                    .collect()
-            }
-            _ => self.dual.output_lower(&all, rows, slopes).lower,
-        };
+        let (ay, last) = objective_lower(&self.dual, lower, upper, &rows, self.method, &self.cfg);
+        // Also the interval bound over the tightened output bounds.
+        for (v, c) in lb.iter_mut().zip(cons) {
+            *v = v.max(constraint_lower_bound(c, &last));
+        }
         for ((v, c), a) in lb.iter_mut().zip(cons).zip(ay) {
             // lb(a·y) − b, rounded down: the difference of two floats is exact to within
             // half an ulp, so one `next_down` keeps it a lower bound.

@@ -121,7 +121,7 @@ pub fn output_bounds(
 
 /// For each node feeding a ReLU, in order: min and max of each unstable neuron by the LP of the
 /// nodes up to it (built with the bounds tightened so far), then the ReLU outputs' bounds.
-fn retighten_relu_inputs(net: &Network, b: &mut [Bounds], backend: Backend) {
+pub fn retighten_relu_inputs(net: &Network, b: &mut [Bounds], backend: Backend) {
     let nodes = net.nodes();
     for i in 0..nodes.len() {
         let relus: Vec<usize> = (i + 1..nodes.len())
