@@ -7,8 +7,8 @@ use certus::attack::Rng;
 use certus::bounds::alpha::{optimise, AlphaConfig};
 use certus::bounds::dual::{DualNetwork, Slopes};
 use certus::bounds::{output_bounds, plus_minus_identity, Bounds, Method};
-use certus::ir::{Network, Node, Op};
-use common::{mlp, shared_benchmarks, vee, Layer};
+use certus::ir::{Network, Op};
+use common::{mlp, random_net, shared_benchmarks, vee};
 use proptest::prelude::*;
 
 const METHODS: [Method; 5] = [
@@ -78,36 +78,6 @@ fn relu_slopes_match_paper() {
     assert!(close(-opt[1], 2.0));
 }
 
-fn random_net(rng: &mut Rng, n_in: usize, hidden: &[usize], n_out: usize, act: Op) -> Network {
-    let mut layers: Vec<Layer> = Vec::new();
-    let mut prev = n_in;
-    for (k, &h) in hidden.iter().chain(std::iter::once(&n_out)).enumerate() {
-        let w = (0..h)
-            .map(|_| (0..prev).map(|_| 2.0 * rng.uniform() - 1.0).collect())
-            .collect();
-        let b = (0..h).map(|_| rng.uniform() - 0.5).collect();
-        layers.push((w, b, k < hidden.len()));
-        prev = h;
-    }
-    let net = mlp(n_in, &layers);
-    if act == Op::Relu {
-        return net;
-    }
-    let nodes: Vec<Node> = net
-        .nodes()
-        .iter()
-        .map(|n| Node {
-            op: if n.op == Op::Relu {
-                act.clone()
-            } else {
-                n.op.clone()
-            },
-            ..n.clone()
-        })
-        .collect();
-    Network::new(nodes).unwrap()
-}
-
 fn sample_check(
     net: &Network,
     rng: &mut Rng,
@@ -135,7 +105,7 @@ proptest! {
     fn bounds_contain_samples(seed in any::<u64>(), n_in in 1usize..4, h1 in 1usize..7, h2 in 1usize..7, act in 0usize..3) {
         let act = [Op::Relu, Op::Sigmoid, Op::Tanh][act].clone();
         let mut rng = Rng::new(seed);
-        let net = random_net(&mut rng, n_in, &[h1, h2], 3, act);
+        let net = random_net(&mut rng, n_in, &[h1, h2], 3, &[act]);
         let lo: Vec<f64> = (0..n_in).map(|_| rng.uniform() * 2.0 - 1.0).collect();
         let hi: Vec<f64> = lo.iter().map(|l| l + 2.0 * rng.uniform()).collect();
         for m in METHODS {

@@ -5,9 +5,10 @@ mod common;
 
 use certus::attack::{gradient, Rng};
 use certus::bounds::interval::interval_bounds;
+use certus::ir::Op;
 use certus::spec::{Disjunct, LinearConstraint, Property, Region};
 use certus::verify::{confirm, verify, Options, Verdict};
-use common::{mlp, vee};
+use common::{random_net, vee};
 use proptest::prelude::*;
 use std::time::Duration;
 
@@ -101,7 +102,7 @@ fn confirm_rejects_points_outside_the_bad_case() {
 #[test]
 fn timeout_is_reported() {
     // A wide deep random net and a property that holds only barely cannot be settled in 1 ms.
-    let net = random_net(&mut Rng::new(7), 4, &[40, 40, 40], 1);
+    let net = random_net(&mut Rng::new(7), 4, &[40, 40, 40], 1, &[Op::Relu]);
     let p = prop_le(4, vec![(0, 1.0)], -1e9);
     let opts = Options {
         timeout: Duration::from_millis(1),
@@ -111,23 +112,9 @@ fn timeout_is_reported() {
     assert!(matches!(v, Verdict::Timeout | Verdict::Unsat), "{v:?}");
 }
 
-fn random_net(rng: &mut Rng, n_in: usize, hidden: &[usize], n_out: usize) -> certus::ir::Network {
-    let mut layers = Vec::new();
-    let mut prev = n_in;
-    for (k, &h) in hidden.iter().chain(std::iter::once(&n_out)).enumerate() {
-        let w = (0..h)
-            .map(|_| (0..prev).map(|_| 2.0 * rng.uniform() - 1.0).collect())
-            .collect();
-        let b = (0..h).map(|_| rng.uniform() - 0.5).collect();
-        layers.push((w, b, k < hidden.len()));
-        prev = h;
-    }
-    mlp(n_in, &layers)
-}
-
 #[test]
 fn gradient_matches_finite_differences() {
-    let net = random_net(&mut Rng::new(3), 3, &[5, 4], 2);
+    let net = random_net(&mut Rng::new(3), 3, &[5, 4], 2, &[Op::Relu]);
     let x = [0.3, -0.2, 0.7];
     let dy = [1.0, -2.0];
     let g = gradient(&net, &net.eval_all::<f64>(&x), &dy);
@@ -152,7 +139,7 @@ proptest! {
     #[test]
     fn interval_bounds_contain_samples(seed in any::<u64>(), n_in in 1usize..5, h1 in 1usize..8, h2 in 1usize..8) {
         let mut rng = Rng::new(seed);
-        let net = random_net(&mut rng, n_in, &[h1, h2], 3);
+        let net = random_net(&mut rng, n_in, &[h1, h2], 3, &[Op::Relu]);
         let lower: Vec<f64> = (0..n_in).map(|_| rng.uniform() * 2.0 - 1.0).collect();
         let upper: Vec<f64> = lower.iter().map(|l| l + rng.uniform()).collect();
         let b = interval_bounds(&net, &lower, &upper);
@@ -169,7 +156,7 @@ proptest! {
     #[test]
     fn verify_never_contradicts_samples(seed in any::<u64>(), rhs in -1.0f64..1.0) {
         let mut rng = Rng::new(seed);
-        let net = random_net(&mut rng, 2, &[6, 6], 1);
+        let net = random_net(&mut rng, 2, &[6, 6], 1, &[Op::Relu]);
         let p = prop_le(2, vec![(0, 1.0)], rhs);
         let opts = Options { timeout: Duration::from_secs(5), ..Options::default() };
         let v = verify(&net, &p, &opts);

@@ -8,9 +8,9 @@ use certus::bounds::dual::{DualNetwork, Slopes};
 use certus::bounds::interval::interval_bounds;
 use certus::bounds::lp::{output_bounds, Backend, TriangleLp};
 use certus::bounds::Bounds;
-use certus::ir::{Affine, Network, Node, NodeId, Op};
-use common::vee;
-use ndarray::{Array1, Array2};
+use certus::ir::{Network, Op};
+use common::{random_net, vee};
+use ndarray::Array2;
 use proptest::prelude::*;
 
 /// Slack allowed when the LP's bound is compared with the dual network's. Mathematically the
@@ -21,38 +21,6 @@ const REL_SLACK: f64 = 1e-7;
 
 fn slack(v: f64) -> f64 {
     REL_SLACK * (1.0 + v.abs())
-}
-
-/// A random chain `Affine, act, Affine, act, ..., Affine` (weights in [−1, 1]).
-fn random_net(rng: &mut Rng, n_in: usize, hidden: &[usize], n_out: usize, acts: &[Op]) -> Network {
-    let mut nodes = vec![Node {
-        name: "x".into(),
-        op: Op::Input,
-        input: None,
-        shape: vec![n_in],
-    }];
-    let mut width = n_in;
-    let widths: Vec<usize> = hidden.iter().copied().chain([n_out]).collect();
-    for (k, &rows) in widths.iter().enumerate() {
-        let weight = Array2::from_shape_fn((rows, width), |_| rng.uniform() * 2.0 - 1.0);
-        let bias = Array1::from_shape_fn(rows, |_| rng.uniform() - 0.5);
-        nodes.push(Node {
-            name: format!("fc{k}"),
-            op: Op::Affine(Affine { weight, bias }),
-            input: Some(NodeId(nodes.len() - 1)),
-            shape: vec![rows],
-        });
-        if k < hidden.len() {
-            nodes.push(Node {
-                name: format!("act{k}"),
-                op: acts[k % acts.len()].clone(),
-                input: Some(NodeId(nodes.len() - 1)),
-                shape: vec![rows],
-            });
-        }
-        width = rows;
-    }
-    Network::new(nodes).unwrap()
 }
 
 fn random_box(rng: &mut Rng, n: usize) -> (Vec<f64>, Vec<f64>) {

@@ -31,7 +31,8 @@ impl<'a> Goal<'a> {
         Self::new(region, std::slice::from_ref(&region.disjuncts[d]))
     }
 
-    fn new(region: &'a Region, disjuncts: &'a [Disjunct]) -> Self {
+    /// The given disjuncts of `region`, starting from the centre of its box.
+    pub fn new(region: &'a Region, disjuncts: &'a [Disjunct]) -> Self {
         let start = region
             .lower
             .iter()
@@ -68,27 +69,7 @@ impl<'a> Goal<'a> {
     /// `m(x)` and a (sub)gradient of it: that of the active constraint of the disjunct with the
     /// smallest margin. `+inf` with a zero gradient when there is no disjunct.
     pub fn margin_and_gradient(&self, net: &Network, x: &[f64]) -> (f64, Vec<f64>) {
-        let vals = net.eval_all::<f64>(x);
-        let y = vals.last().expect("a network has nodes");
-        let mut best = (f64::INFINITY, None);
-        for d in self.disjuncts {
-            let mut worst = (f64::NEG_INFINITY, None);
-            for c in &d.constraints {
-                let s = c.slack(y);
-                if s > worst.0 {
-                    worst = (s, Some(c));
-                }
-            }
-            if worst.0 < best.0 {
-                best = worst;
-            }
-        }
-        let mut dy = vec![0.0; y.len()];
-        match best.1 {
-            Some(c) => c.coeffs.iter().for_each(|&(i, a)| dy[i] = a),
-            None => return (best.0, vec![0.0; x.len()]),
-        }
-        (best.0, gradient(net, &vals, &dy))
+        min_margin_and_gradient(net, self.disjuncts, x)
     }
 
     /// `m(x)` alone.
@@ -99,6 +80,37 @@ impl<'a> Goal<'a> {
             .map(|d| d.margin(&y))
             .fold(f64::INFINITY, f64::min)
     }
+}
+
+/// `min_d max_k (a_k·y − b_k)` over `disjuncts` at `x`, and a (sub)gradient of it: that of the
+/// active constraint of the disjunct with the smallest margin (`+inf` and a zero gradient when
+/// there is no disjunct; `−inf` and a zero gradient for an empty conjunction).
+pub fn min_margin_and_gradient(
+    net: &Network,
+    disjuncts: &[Disjunct],
+    x: &[f64],
+) -> (f64, Vec<f64>) {
+    let vals = net.eval_all::<f64>(x);
+    let y = vals.last().expect("a network has nodes");
+    let mut best = (f64::INFINITY, None);
+    for d in disjuncts {
+        let mut worst = (f64::NEG_INFINITY, None);
+        for c in &d.constraints {
+            let s = c.slack(y);
+            if s > worst.0 {
+                worst = (s, Some(c));
+            }
+        }
+        if worst.0 < best.0 {
+            best = worst;
+        }
+    }
+    let mut dy = vec![0.0; y.len()];
+    match best.1 {
+        Some(c) => c.coeffs.iter().for_each(|&(i, a)| dy[i] = a),
+        None => return (best.0, vec![0.0; x.len()]),
+    }
+    (best.0, gradient(net, &vals, &dy))
 }
 
 /// `−sign(g)`: the direction that decreases the margin along one input.

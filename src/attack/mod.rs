@@ -69,27 +69,13 @@ impl Default for PgdConfig {
 
 /// The margin of `d` at `x` and its gradient with respect to `x`.
 pub fn margin_and_gradient(net: &Network, d: &Disjunct, x: &[f64]) -> (f64, Vec<f64>) {
-    let vals = net.eval_all::<f64>(x);
-    let y = vals.last().expect("a network has nodes");
-    // Subgradient of the max: the coefficients of the largest slack.
-    let mut best = (f64::NEG_INFINITY, None);
-    for c in &d.constraints {
-        let s = c.slack(y);
-        if s > best.0 {
-            best = (s, Some(c));
-        }
-    }
-    let mut dy = vec![0.0; y.len()];
-    match best.1 {
-        Some(c) => c.coeffs.iter().for_each(|&(i, a)| dy[i] = a),
-        None => return (best.0, vec![0.0; x.len()]),
-    }
-    (best.0, gradient(net, &vals, &dy))
+    goal::min_margin_and_gradient(net, std::slice::from_ref(d), x)
 }
 
-/// Runs PGD against disjunct `d` of `region`; calls `found(x)` for every point whose f64 margin
-/// is `<= 0` and stops as soon as it returns true (the point was confirmed). Gives up at
-/// `deadline`. Returns the smallest margin seen.
+/// Runs PGD against disjunct `d` of `region`, from the box centre and then `cfg.restarts`
+/// random starts; calls `found(x)` for every point whose f64 margin is `<= 0` and stops as soon
+/// as it returns true (the point was confirmed). Gives up at `deadline`. Returns the smallest
+/// margin seen.
 pub fn pgd(
     net: &Network,
     region: &Region,
@@ -99,41 +85,23 @@ pub fn pgd(
     deadline: Instant,
     found: &mut dyn FnMut(&[f64]) -> bool,
 ) -> f64 {
-    let n = region.lower.len();
-    let width: Vec<f64> = (0..n).map(|i| region.upper[i] - region.lower[i]).collect();
     let mut best = f64::INFINITY;
+    let hit = std::cell::Cell::new(false);
+    let mut accept = |x: &[f64]| {
+        hit.set(found(x));
+        hit.get()
+    };
     for start in 0..=cfg.restarts {
-        let mut x: Vec<f64> = (0..n)
-            .map(|i| match start {
-                0 => 0.5 * (region.lower[i] + region.upper[i]),
-                _ => region.lower[i] + rng.uniform() * width[i],
-            })
-            .collect();
-        for step in 0..cfg.steps {
-            if Instant::now() >= deadline {
-                return best;
-            }
-            let (m, g) = margin_and_gradient(net, d, &x);
-            best = best.min(m);
-            if m <= 0.0 && found(&x) {
-                return m;
-            }
-            let frac = cfg.step_frac * (1.0 - 0.95 * step as f64 / cfg.steps as f64);
-            for i in 0..n {
-                let s = if g[i] > 0.0 {
-                    -1.0
-                } else if g[i] < 0.0 {
-                    1.0
-                } else {
-                    0.0
-                };
-                x[i] = (x[i] + s * frac * width[i]).clamp(region.lower[i], region.upper[i]);
-            }
+        let mut goal = Goal::new(region, std::slice::from_ref(d));
+        if start > 0 {
+            let x = (0..region.lower.len())
+                .map(|i| region.lower[i] + rng.uniform() * goal.width(i))
+                .collect();
+            goal = goal.with_start(x);
         }
-        let m = margin_and_gradient(net, d, &x).0;
-        best = best.min(m);
-        if m <= 0.0 && found(&x) {
-            return m;
+        best = best.min(pgd_goal(net, &goal, cfg, deadline, &mut accept));
+        if hit.get() || Instant::now() >= deadline {
+            break;
         }
     }
     best

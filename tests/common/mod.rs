@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: small networks built directly in the IR.
 #![allow(dead_code)]
 
+use certus::attack::Rng;
 use certus::ir::{Affine, Network, Node, NodeId, Op};
 use ndarray::{Array1, Array2};
 use std::path::PathBuf;
@@ -67,4 +68,43 @@ pub fn vee() -> Network {
             (vec![vec![1.0, 1.0]], vec![0.0], false),
         ],
     )
+}
+
+/// A random chain `Affine, act, Affine, act, ..., Affine` (weights in [−1, 1],
+/// biases in [−½, ½]); hidden layer `k` is followed by `acts[k % acts.len()]`.
+pub fn random_net(
+    rng: &mut Rng,
+    n_in: usize,
+    hidden: &[usize],
+    n_out: usize,
+    acts: &[Op],
+) -> Network {
+    let mut nodes = vec![Node {
+        name: "x".into(),
+        op: Op::Input,
+        input: None,
+        shape: vec![n_in],
+    }];
+    let mut width = n_in;
+    let widths: Vec<usize> = hidden.iter().copied().chain([n_out]).collect();
+    for (k, &rows) in widths.iter().enumerate() {
+        let weight = Array2::from_shape_fn((rows, width), |_| rng.uniform() * 2.0 - 1.0);
+        let bias = Array1::from_shape_fn(rows, |_| rng.uniform() - 0.5);
+        nodes.push(Node {
+            name: format!("fc{k}"),
+            op: Op::Affine(Affine { weight, bias }),
+            input: Some(NodeId(nodes.len() - 1)),
+            shape: vec![rows],
+        });
+        if k < hidden.len() {
+            nodes.push(Node {
+                name: format!("act{k}"),
+                op: acts[k % acts.len()].clone(),
+                input: Some(NodeId(nodes.len() - 1)),
+                shape: vec![rows],
+            });
+        }
+        width = rows;
+    }
+    Network::new(nodes).unwrap()
 }
