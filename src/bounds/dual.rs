@@ -27,7 +27,7 @@ use super::relax::{relu_phase, ReluPhase, SShape};
 use super::{interval::mid_rad, interval::Interval, Bounds};
 use crate::ir::{Network, NodeId, Op};
 use crate::tolerances::{gamma, UNDERFLOW_PAD};
-use ndarray::{Array1, Array2, ArrayView1, Axis};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
 /// How the lower line `relu(z) >= α z` of unstable ReLUs is chosen.
 #[derive(Clone, Copy, Debug)]
@@ -91,6 +91,21 @@ impl<'a> DualNetwork<'a> {
     /// Bounds of every node over the box, pre-activation bounds tightened by the dual network
     /// (with lower slopes `slopes`, which must not be [`Slopes::PerRow`]).
     pub fn all_bounds(&self, lower: &[f64], upper: &[f64], slopes: Slopes) -> Vec<Bounds> {
+        self.all_bounds_by(lower, upper, &|earlier, i, c| {
+            self.backward(earlier, i, c.clone(), slopes).lower
+        })
+    }
+
+    /// Bounds of every node, the pre-activation bounds tightened by `rows_lower(earlier, i, c)`:
+    /// sound lower bounds of the rows of `c` applied to node `i`, given the bounds `earlier` of
+    /// every node before it (so `all_bounds` is this with one fixed-slope backward pass, and
+    /// optimised slopes plug in here too).
+    pub fn all_bounds_by(
+        &self,
+        lower: &[f64],
+        upper: &[f64],
+        rows_lower: &dyn Fn(&[Bounds], usize, &Array2<f64>) -> Vec<f64>,
+    ) -> Vec<Bounds> {
         let nodes = self.net.nodes();
         let mut out: Vec<Bounds> = Vec::with_capacity(nodes.len());
         for (i, node) in nodes.iter().enumerate() {
@@ -102,7 +117,7 @@ impl<'a> DualNetwork<'a> {
                 Some(NodeId(j)) => self.ibp.step(i, &node.op, &out[j]),
             };
             if self.feeds_activation[i] && self.after_nonlinearity[i] {
-                self.tighten(i, &mut b, &out, slopes);
+                self.tighten(i, &mut b, &out, rows_lower);
             }
             out.push(b);
         }
@@ -111,7 +126,13 @@ impl<'a> DualNetwork<'a> {
 
     /// Tightens node `i`'s bounds `b` with the dual network from node `i`, for the neurons
     /// whose bounds matter: unstable ReLU inputs, every sigmoid/tanh input.
-    fn tighten(&self, i: usize, b: &mut Bounds, earlier: &[Bounds], slopes: Slopes) {
+    fn tighten(
+        &self,
+        i: usize,
+        b: &mut Bounds,
+        earlier: &[Bounds],
+        rows_lower: &dyn Fn(&[Bounds], usize, &Array2<f64>) -> Vec<f64>,
+    ) {
         // Only unstable neurons' bounds matter to a ReLU; a sigmoid/tanh uses every bound.
         let only_relu = self
             .net
@@ -131,7 +152,7 @@ impl<'a> DualNetwork<'a> {
             c[[r, j]] = 1.0;
             c[[sel.len() + r, j]] = -1.0;
         }
-        let lo = self.backward(earlier, i, c, slopes).lower;
+        let lo = rows_lower(earlier, i, &c);
         for (r, &j) in sel.iter().enumerate() {
             b.lower[j] = b.lower[j].max(lo[r]);
             b.upper[j] = b.upper[j].min(-lo[sel.len() + r]);
@@ -330,13 +351,18 @@ fn backward_affine(lam: &Array2<f64>, w: &Array2<f64>) -> Array2<f64> {
     } else {
         (lam.view(), w.view())
     };
-    let m = lam_v.nrows();
-    if m < 64 || m * lam_v.ncols() * w_v.ncols() < 4_000_000 {
-        return lam_v.dot(&w_v);
+    par_rows_dot(lam_v, w_v)
+}
+
+/// `a·b`, splitting the rows of `a` over both cores when the product is large.
+pub(crate) fn par_rows_dot(a: ArrayView2<f64>, b: ArrayView2<f64>) -> Array2<f64> {
+    let m = a.nrows();
+    if m < 64 || m * a.ncols() * b.ncols() < 4_000_000 {
+        return a.dot(&b);
     }
-    let (top, bottom) = lam_v.split_at(Axis(0), m / 2);
-    let (a, b) = rayon::join(|| top.dot(&w_v), || bottom.dot(&w_v));
-    ndarray::concatenate(Axis(0), &[a.view(), b.view()]).expect("same widths")
+    let (top, bottom) = a.split_at(Axis(0), m / 2);
+    let (x, y) = rayon::join(|| top.dot(&b), || bottom.dot(&b));
+    ndarray::concatenate(Axis(0), &[x.view(), y.view()]).expect("same widths")
 }
 
 /// One linear step's bookkeeping: `κ += λ·b`, `κmag += |λ·b|`, `err += g · |λ|·v`, row by row

@@ -80,8 +80,8 @@ pub enum Method {
     /// CROWN/DeepPoly), for intermediate and output bounds.
     #[default]
     Crown,
-    /// Adaptive slopes for intermediate bounds, then per-objective optimised lower slopes for
-    /// the output (projected gradient ascent on the bound).
+    /// Per-objective optimised lower slopes (projected gradient ascent on the bound), for every
+    /// intermediate bound layer by layer and for the output.
     Alpha,
     /// The triangle LP relaxation over the `crown` intermediate bounds, solved through good_lp;
     /// its bound is recomputed from the solver's duals (see [`lp`]).
@@ -159,10 +159,10 @@ pub fn output_bounds_with(
 /// one of the dual-network methods (not `Interval`), and the output node's own bounds from the
 /// same computation.
 ///
-/// `alpha` and `lp` run over the `crown` intermediate bounds, which are not always tighter than
-/// Wong–Kolter's; each of their rows is floored by the `dual` bound (both are sound), so
-/// `dual ⊇ alpha` and `dual ⊇ lp` always hold, and `crown ⊇ alpha`, `crown ⊇ lp` too (alpha
-/// starts from the crown slopes; the LP is floored by the crown pass).
+/// `lp` runs over the `crown` intermediate bounds and `alpha` over its own optimised ones, neither
+/// always tighter than Wong–Kolter's; each row is floored by the `dual` bound and, for `alpha`,
+/// by the `crown` one (all are sound), so `dual ⊇ alpha`, `dual ⊇ lp`, `crown ⊇ alpha` and
+/// `crown ⊇ lp` always hold (the LP's own crown pass is the first `best`).
 pub fn objective_lower(
     dn: &dual::DualNetwork,
     lower: &[f64],
@@ -173,7 +173,10 @@ pub fn objective_lower(
 ) -> (Vec<f64>, Bounds) {
     use rayon::prelude::*;
     let slopes = method.intermediate_slopes();
-    let mut all = dn.all_bounds(lower, upper, slopes);
+    let mut all = match method {
+        Method::Alpha => alpha::all_bounds(dn, lower, upper, &cfg.alpha),
+        _ => dn.all_bounds(lower, upper, slopes),
+    };
     let mut best = dn.output_lower(&all, rows.clone(), slopes).lower;
     let raise = |best: &mut Vec<f64>, other: Vec<f64>| {
         best.iter_mut().zip(other).for_each(|(b, o)| *b = b.max(o));
@@ -194,17 +197,20 @@ pub fn objective_lower(
         }
     }
     let mut last = all.pop().expect("a network has nodes");
-    if matches!(method, Method::Alpha | Method::Lp) {
-        let wk = dn.all_bounds(lower, upper, dual::Slopes::WongKolter);
-        raise(
-            &mut best,
-            dn.output_lower(&wk, rows.clone(), dual::Slopes::WongKolter)
-                .lower,
-        );
-        let wk_last = wk.last().expect("a network has nodes");
+    // The floors: Wong–Kolter for alpha and LP, and the crown pass for alpha (whose own
+    // intermediate bounds are optimised, so its crown-slope pass above is a different one).
+    let floors: &[dual::Slopes] = match method {
+        Method::Alpha => &[dual::Slopes::WongKolter, dual::Slopes::Adaptive],
+        Method::Lp => &[dual::Slopes::WongKolter],
+        _ => &[],
+    };
+    for &floor in floors {
+        let fb = dn.all_bounds(lower, upper, floor);
+        raise(&mut best, dn.output_lower(&fb, rows.clone(), floor).lower);
+        let fb_last = fb.last().expect("a network has nodes");
         for j in 0..last.len() {
-            last.lower[j] = last.lower[j].max(wk_last.lower[j]);
-            last.upper[j] = last.upper[j].min(wk_last.upper[j]);
+            last.lower[j] = last.lower[j].max(fb_last.lower[j]);
+            last.upper[j] = last.upper[j].min(fb_last.upper[j]);
         }
     }
     (best, last)
