@@ -51,6 +51,10 @@ pub struct Pass {
     pub input_lambda: Array2<f64>,
 }
 
+/// `rows_lower(earlier, i, c)`: sound lower bounds of the rows of `c` applied to node `i`, given
+/// the bounds `earlier` of every node before it.
+pub type RowsLower<'a> = dyn Fn(&[Bounds], usize, &Array2<f64>) -> Vec<f64> + 'a;
+
 /// The dual network of one [`Network`].
 pub struct DualNetwork<'a> {
     net: &'a Network,
@@ -104,7 +108,7 @@ impl<'a> DualNetwork<'a> {
         &self,
         lower: &[f64],
         upper: &[f64],
-        rows_lower: &dyn Fn(&[Bounds], usize, &Array2<f64>) -> Vec<f64>,
+        rows_lower: &RowsLower,
     ) -> Vec<Bounds> {
         let nodes = self.net.nodes();
         let mut out: Vec<Bounds> = Vec::with_capacity(nodes.len());
@@ -126,13 +130,7 @@ impl<'a> DualNetwork<'a> {
 
     /// Tightens node `i`'s bounds `b` with the dual network from node `i`, for the neurons
     /// whose bounds matter: unstable ReLU inputs, every sigmoid/tanh input.
-    fn tighten(
-        &self,
-        i: usize,
-        b: &mut Bounds,
-        earlier: &[Bounds],
-        rows_lower: &dyn Fn(&[Bounds], usize, &Array2<f64>) -> Vec<f64>,
-    ) {
+    fn tighten(&self, i: usize, b: &mut Bounds, earlier: &[Bounds], rows_lower: &RowsLower) {
         // Only unstable neurons' bounds matter to a ReLU; a sigmoid/tanh uses every bound.
         let only_relu = self
             .net
