@@ -15,5 +15,6 @@ pub mod bounds;
 pub mod import;
 pub mod radius;
 pub mod report;
+pub mod smt;
 pub mod spec;
 pub mod verify;

@@ -33,3 +33,14 @@ pub const CEX_INTERIOR_NUDGE: f64 = 1e-9;
 /// Relative tolerance when `certus eval` output is compared against onnxruntime's reference
 /// outputs in the tests (f32 arithmetic with another summation order differs by ~1e-7).
 pub const REFERENCE_REL_TOL: f64 = 1e-5;
+
+/// When a Z3 model does not replay (it sits on a constraint's boundary and f32 rounding pushes
+/// it out), the SMT engine asks again for a model that beats every output constraint of a
+/// disjunct by this margin, relative to `1 + max|y|` at the first model, one margin after the
+/// other. A margin only ever costs `sat` answers (the stronger query may be unsat), never
+/// soundness: the answer of a margin query is used only to produce candidates for replay.
+pub const SMT_REPAIR_MARGINS: [f64; 3] = [1e-7, 1e-5, 1e-3];
+
+/// The margin queries above also keep this share of each input's width away from the box
+/// faces, so that rounding the model to f32 stays inside the box.
+pub const SMT_REPAIR_INTERIOR: f64 = 1e-6;

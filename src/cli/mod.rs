@@ -4,6 +4,7 @@
 mod attack;
 mod bench;
 mod bounds;
+mod dlv;
 mod eval;
 mod inspect;
 mod radius;
@@ -65,6 +66,10 @@ pub enum Command {
     /// Search for counterexamples with one attack method and write every distinct confirmed
     /// one. Exit codes: 1 found (violated), 3 none found, 2 error.
     Attack(attack::Args),
+    /// DLV's discretised robustness search (Huang et al., CAV 2017) around one input: does every
+    /// grid point of the L∞ ball keep the class? Exit codes: 1 adversarial example (replayed),
+    /// 0 safe on the grid (relative to the discretisation, not a proof), 3 incomplete, 2 error.
+    Dlv(dlv::Args),
 }
 
 /// Runs the parsed command and returns its exit code.
@@ -77,5 +82,6 @@ pub fn run(cli: Cli) -> certus::Result<u8> {
         Command::Bounds(a) => bounds::run(a),
         Command::Radius(a) => radius::run(a),
         Command::Attack(a) => attack::run(a),
+        Command::Dlv(a) => dlv::run(a),
     }
 }

@@ -54,7 +54,7 @@ impl Preprocess {
             return bad(format!("--std values must be positive, got {s}"));
         }
         let n = crate::ir::numel(input_shape);
-        if n % mean.len() != 0 {
+        if !n.is_multiple_of(mean.len()) {
             return bad(format!(
                 "{} channels (from --mean/--std) do not divide the network's {n} inputs",
                 mean.len()

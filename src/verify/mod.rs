@@ -63,6 +63,13 @@ pub enum Engine {
     Alpha,
     /// Branch and bound with the triangle LP (slow; for small networks).
     Lp,
+    /// The exact encoding over the reals, decided by Z3 (`crate::smt`); stable ReLUs fixed by
+    /// sound bounds. No attack first. Sigmoid/tanh give `unknown`.
+    Smt,
+    /// DLV's discretised layer-by-layer search around each region's box centre
+    /// (`crate::smt::dlv`, defaults of `DlvConfig`): `sat` on a replayed adversarial example,
+    /// `unknown` when the grid holds (relative to the discretisation, not a proof).
+    Dlv,
 }
 
 impl Engine {
@@ -74,6 +81,7 @@ impl Engine {
             Engine::Crown => Some(Method::Crown),
             Engine::Alpha => Some(Method::Alpha),
             Engine::Lp => Some(Method::Lp),
+            Engine::Smt | Engine::Dlv => None,
         }
     }
 }
@@ -123,6 +131,8 @@ pub fn verify(net: &Network, prop: &Property, opts: &Options) -> Verdict {
             }
             bab::search(net, prop, method, opts, deadline)
         }
+        Engine::Smt => crate::smt::solve(net, prop, opts.timeout).into(),
+        Engine::Dlv => crate::smt::dlv::verify(net, prop, opts.timeout),
     }
 }
 

@@ -205,7 +205,7 @@ fn reshape_target(input: &[usize], target: &[i64], allow_zero: bool) -> Result<S
     let n = numel(input);
     if let Some(i) = infer {
         let rest = checked_numel(&out)?;
-        if rest == 0 || n % rest != 0 {
+        if rest == 0 || !n.is_multiple_of(rest) {
             return Err(format!("cannot reshape {input:?} into {target:?}"));
         }
         out[i] = n / rest;

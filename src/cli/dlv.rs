@@ -1,0 +1,203 @@
+//! `certus dlv`: DLV's discretised robustness search around one input.
+
+use super::NetArgs;
+use certus::smt::dlv::{robustness_property, search, DlvConfig, DlvOutcome, DlvReport};
+use certus::Error;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// File holding the input: numbers separated by whitespace or commas, flattened row-major
+    /// (`#` starts a comment).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Divide every input number by this first (255 for 0–255 pixel values).
+    #[arg(long, default_value_t = 1.0)]
+    pub divide: f64,
+    /// The class the input should keep (index of the output).
+    #[arg(long)]
+    pub label: usize,
+    /// Region: every input within `eps` of the given one (L∞), clipped to `--clip`.
+    #[arg(long)]
+    pub eps: f64,
+    /// Grid step τ at the input: a feature moves by multiples of τ up to `eps` each way.
+    #[arg(long)]
+    pub step: f64,
+    /// Layers to search, in order: 0 = input, k = the k-th ReLU layer (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub layers: Option<Vec<usize>>,
+    /// Features (groups of dimensions moved together) per layer.
+    #[arg(long, default_value_t = 4)]
+    pub features: usize,
+    /// Clip the region to `LO,HI` (e.g. `0,1` for images).
+    #[arg(long, value_delimiter = ',', num_args = 2)]
+    pub clip: Option<Vec<f64>>,
+    /// Wall-clock budget in seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub timeout: f64,
+    /// Z3 budget of one realisation query, in seconds.
+    #[arg(long, default_value_t = 2.0)]
+    pub query_timeout: f64,
+}
+
+/// Reads whitespace/comma separated numbers, `#` comments skipped.
+fn read_numbers(path: &PathBuf) -> certus::Result<Vec<f64>> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.clone(),
+        source,
+    })?;
+    text.lines()
+        .flat_map(|l| l.split('#').next().unwrap_or("").split([',', ' ', '\t']))
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| {
+            t.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| {
+                    Error::Invalid(format!("{}: `{t}` is not a finite number", path.display()))
+                })
+        })
+        .collect()
+}
+
+fn positive(name: &str, v: f64) -> certus::Result<()> {
+    if v > 0.0 && v.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "{name} must be a positive number, got {v}"
+        )))
+    }
+}
+
+/// Exit codes: 1 adversarial example found (replayed), 0 every grid point keeps the class
+/// (relative to the discretisation), 3 incomplete, 2 error.
+pub fn run(a: Args) -> certus::Result<u8> {
+    for (name, v) in [
+        ("--eps", a.eps),
+        ("--step", a.step),
+        ("--divide", a.divide),
+        ("--timeout", a.timeout),
+        ("--query-timeout", a.query_timeout),
+    ] {
+        positive(name, v)?;
+    }
+    if a.step > a.eps {
+        return Err(Error::Invalid("--step must not exceed --eps".into()));
+    }
+    let net = a.net.load()?;
+    let x: Vec<f64> = read_numbers(&a.input)?
+        .into_iter()
+        .map(|v| v / a.divide)
+        .collect();
+    if x.len() != net.input_len() {
+        return Err(Error::Invalid(format!(
+            "{}: expected {} numbers (input shape {:?}), found {}",
+            a.input.display(),
+            net.input_len(),
+            net.input_shape(),
+            x.len()
+        )));
+    }
+    if a.label >= net.output_len() {
+        return Err(Error::Invalid(format!(
+            "--label {} but the network has {} outputs",
+            a.label,
+            net.output_len()
+        )));
+    }
+    let clip = a.clip.as_ref().map(|c| (c[0], c[1]));
+    if let Some((lo, hi)) = clip {
+        let holds = lo <= hi && x.iter().all(|v| (lo..=hi).contains(v));
+        if !holds {
+            return Err(Error::Invalid(format!(
+                "--clip {lo},{hi} must be a range holding the input"
+            )));
+        }
+    }
+    let prop = robustness_property(&x, a.label, a.eps, clip, net.output_len());
+    let cfg = DlvConfig {
+        steps: (a.eps / a.step).floor() as usize,
+        tau: Some(a.step),
+        features: a.features,
+        layers: a.layers.clone(),
+        timeout: Duration::from_secs_f64(a.timeout),
+        query_timeout: Duration::from_secs_f64(a.query_timeout),
+        ..DlvConfig::default()
+    };
+    let t = Instant::now();
+    let rep = search(&net, &prop, 0, &x, &cfg)?;
+    print!("{}", report_text(&rep, a.label));
+    eprintln!("time: {:.3} s", t.elapsed().as_secs_f64());
+    Ok(match rep.outcome {
+        DlvOutcome::Adversarial { .. } => 1,
+        DlvOutcome::SafeOnGrid => 0,
+        DlvOutcome::Incomplete(_) => 3,
+    })
+}
+
+/// The report: outcome line, what the guarantee means, one line per layer, the example.
+pub fn report_text(rep: &DlvReport, label: usize) -> String {
+    let mut s = String::new();
+    match &rep.outcome {
+        DlvOutcome::Adversarial { .. } => s.push_str("adversarial\n"),
+        DlvOutcome::SafeOnGrid => s.push_str(
+            "safe on the grid: every grid point keeps the class or is realised by no input; \
+             this guarantee is relative to the discretisation (step, features, layers) and is \
+             not a proof for the whole region\n",
+        ),
+        DlvOutcome::Incomplete(why) => s.push_str(&format!("incomplete: {why}\n")),
+    }
+    for l in &rep.layers {
+        let sizes: Vec<String> = l.features.iter().map(|f| f.len().to_string()).collect();
+        let top: Vec<String> = l
+            .features
+            .iter()
+            .map(|f| {
+                let head: Vec<String> = f.iter().take(3).map(|d| d.to_string()).collect();
+                format!(
+                    "[{}{}]",
+                    head.join(" "),
+                    if f.len() > 3 { " …" } else { "" }
+                )
+            })
+            .collect();
+        s.push_str(&format!(
+            "layer {} (node {}): {} features of sizes {} {}; grid {} points, visited {}, \
+             adversarial {}, realised {}, unrealisable {}, unresolved {}\n",
+            l.layer,
+            l.node,
+            l.features.len(),
+            sizes.join("/"),
+            top.join(" "),
+            l.grid_size,
+            l.visited,
+            l.adversarial_points,
+            l.realised,
+            l.unrealisable,
+            l.unresolved
+        ));
+    }
+    if let DlvOutcome::Adversarial {
+        cex,
+        layer,
+        linf,
+        l2,
+    } = &rep.outcome
+    {
+        let best = (0..cex.output.len())
+            .filter(|&j| j != label)
+            .max_by(|&i, &j| cex.output[i].total_cmp(&cex.output[j]))
+            .unwrap_or(label);
+        s.push_str(&format!(
+            "adversarial example found at layer {layer}: L∞ distance {linf:.6}, L2 distance \
+             {l2:.6}; class {label} → {best} (replayed in f32 and f64)\n{}\n",
+            cex.vnncomp_text()
+        ));
+    }
+    s
+}

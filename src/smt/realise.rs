@@ -1,0 +1,60 @@
+//! DLV's realisation queries: is there an input of the box whose activation at a layer lies in a
+//! grid cell? One Z3 thread per layer holds the exact encoding up to that layer; each query is
+//! one push/pop of the cell's bounds.
+
+use super::worker::Worker;
+use super::{check, encode, model_point, Check};
+use crate::bounds::Bounds;
+use crate::ir::Network;
+use std::sync::Arc;
+use std::time::Instant;
+use z3::Solver;
+
+/// A grid cell: `(dimension, low, high)` for every feature dimension.
+pub(crate) type Cell = Vec<(usize, f64, f64)>;
+
+/// A realisation query's answer.
+pub(crate) enum Realised {
+    /// An input of the box whose activation lies in the cell (Z3's model).
+    Input(Vec<f64>),
+    /// No input of the box realises the cell.
+    Unrealisable,
+    /// Z3 timed out or gave up.
+    Undecided,
+}
+
+/// A Z3 thread holding the exact encoding of the box and the network up to node `node`,
+/// answering "is there an input whose activation at `node` lies in this cell?".
+pub(crate) fn start_realiser(
+    net: &Arc<Network>,
+    bounds: &Arc<Vec<Bounds>>,
+    node: usize,
+    deadline: Instant,
+) -> Option<Worker<Cell, Realised>> {
+    let (net, bounds) = (Arc::clone(net), Arc::clone(bounds));
+    Worker::start(
+        deadline,
+        move || {
+            let solver = Solver::new();
+            let enc = encode::encode(&net, &bounds, node, &solver).ok()?;
+            Some((solver, enc))
+        },
+        move |(solver, enc), cell: Cell, deadline| {
+            let val = enc.values[node].as_ref().expect("the layer is encoded");
+            solver.push();
+            for (p, lo, hi) in cell {
+                solver.assert(val[p].ge(encode::exact(lo)));
+                solver.assert(val[p].le(encode::exact(hi)));
+            }
+            let answer = match check(solver, deadline) {
+                Check::Sat(m) => {
+                    model_point(&m, &enc.x).map_or(Realised::Undecided, Realised::Input)
+                }
+                Check::Unsat => Realised::Unrealisable,
+                Check::Timeout | Check::Unknown(_) => Realised::Undecided,
+            };
+            solver.pop(1);
+            answer
+        },
+    )
+}
