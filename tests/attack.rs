@@ -7,9 +7,8 @@ mod common;
 use certus::attack::{find_counterexamples, AttackMethod, SearchOptions};
 use certus::spec::vnnlib;
 use certus::verify::confirm;
-use common::{root, vee};
+use common::{certus, root, vee};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const METHODS: [AttackMethod; 4] = [
@@ -18,14 +17,6 @@ const METHODS: [AttackMethod; 4] = [
     AttackMethod::Cw,
     AttackMethod::Jsma,
 ];
-
-fn certus(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_certus"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run certus")
-}
 
 fn tmp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("certus-attack-{}-{name}", std::process::id()));

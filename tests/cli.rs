@@ -3,16 +3,8 @@
 
 mod common;
 
-use common::{root, shared_benchmarks};
-use std::process::{Command, Output};
-
-fn certus(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_certus"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run certus")
-}
+use common::{certus, root, shared_benchmarks};
+use std::process::Output;
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

@@ -6,9 +6,8 @@ mod common;
 use certus::attack::Rng;
 use certus::ir::Network;
 use certus::radius::{self, Engine, Preprocess, RadiusOptions, RadiusReport, Sample};
-use common::{mlp, root, shared_benchmarks, Layer};
+use common::{certus, mlp, root, shared_benchmarks, Layer};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn tmp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("certus-radius-{}-{name}", std::process::id()));
@@ -77,11 +76,7 @@ fn run_linear(dir: &Path, engines: &[&str]) -> std::process::Output {
     for e in engines {
         args.extend(["--engine", e]);
     }
-    Command::new(env!("CARGO_BIN_EXE_certus"))
-        .args(&args)
-        .current_dir(root())
-        .output()
-        .expect("run certus")
+    certus(&args)
 }
 
 #[test]

@@ -5,6 +5,7 @@ use certus::attack::Rng;
 use certus::ir::{Affine, Network, Node, NodeId, Op};
 use ndarray::{Array1, Array2};
 use std::path::PathBuf;
+use std::process::{Command, Output};
 
 /// The crate root.
 pub fn root() -> PathBuf {
@@ -107,4 +108,13 @@ pub fn random_net(
         width = rows;
     }
     Network::new(nodes).unwrap()
+}
+
+/// Runs the `certus` binary from the crate root.
+pub fn certus(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_certus"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run certus")
 }
