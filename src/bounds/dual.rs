@@ -92,6 +92,11 @@ impl<'a> DualNetwork<'a> {
         self.net
     }
 
+    /// The interval propagation the dual network starts from.
+    pub fn interval(&self) -> &Interval<'a> {
+        &self.ibp
+    }
+
     /// Bounds of every node over the box, pre-activation bounds tightened by the dual network
     /// (with lower slopes `slopes`, which must not be [`Slopes::PerRow`]).
     pub fn all_bounds(&self, lower: &[f64], upper: &[f64], slopes: Slopes) -> Vec<Bounds> {

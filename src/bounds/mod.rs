@@ -138,11 +138,11 @@ pub fn output_bounds_with(
     method: Method,
     cfg: &BoundConfig,
 ) -> Bounds {
-    let ibp = interval::Interval::new(net).output(lower, upper);
+    let dn = dual::DualNetwork::new(net);
+    let ibp = dn.interval().output(lower, upper);
     if method == Method::Interval {
         return ibp;
     }
-    let dn = dual::DualNetwork::new(net);
     let n = net.output_len();
     let (rows, last) = objective_lower(&dn, lower, upper, &plus_minus_identity(n), method, cfg);
     Bounds {

@@ -49,19 +49,18 @@ fn read_numbers(path: &PathBuf) -> certus::Result<Vec<f64>> {
         path: path.clone(),
         source,
     })?;
-    text.lines()
-        .flat_map(|l| l.split('#').next().unwrap_or("").split([',', ' ', '\t']))
-        .filter(|t| !t.trim().is_empty())
-        .map(|t| {
-            t.trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite())
-                .ok_or_else(|| {
-                    Error::Invalid(format!("{}: `{t}` is not a finite number", path.display()))
-                })
-        })
-        .collect()
+    let mut out = Vec::new();
+    for (no, line) in text.lines().enumerate() {
+        let body = line.split('#').next().unwrap_or("");
+        out.extend(certus::import::parse_numbers(body).map_err(|t| {
+            Error::Invalid(format!(
+                "{}:{}: `{t}` is not a finite number",
+                path.display(),
+                no + 1
+            ))
+        })?);
+    }
+    Ok(out)
 }
 
 fn positive(name: &str, v: f64) -> certus::Result<()> {

@@ -38,18 +38,9 @@ pub fn run(a: Args) -> certus::Result<u8> {
         if body.is_empty() {
             continue;
         }
-        let x: Vec<f64> = body
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|t| !t.is_empty())
-            .map(|t| {
-                t.parse::<f64>()
-                    .ok()
-                    .filter(|v| v.is_finite())
-                    .ok_or_else(|| {
-                        Error::Invalid(format!("{name}:{}: `{t}` is not a finite number", no + 1))
-                    })
-            })
-            .collect::<Result<_, _>>()?;
+        let x = certus::import::parse_numbers(body).map_err(|t| {
+            Error::Invalid(format!("{name}:{}: `{t}` is not a finite number", no + 1))
+        })?;
         if x.len() != net.input_len() {
             return Err(Error::Invalid(format!(
                 "{name}:{}: expected {} numbers (input shape {:?}), found {}",

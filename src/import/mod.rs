@@ -21,3 +21,17 @@ pub fn load_network(path: &Path, nnet_norm: nnet::Normalization) -> Result<Netwo
         _ => onnx::load(path),
     }
 }
+
+/// The finite numbers of one line separated by commas and/or whitespace (as `.nnet` rows and
+/// `certus eval` inputs are written); `Err` holds the first token that is not one.
+pub fn parse_numbers(line: &str) -> std::result::Result<Vec<f64>, String> {
+    line.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            t.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| t.to_string())
+        })
+        .collect()
+}

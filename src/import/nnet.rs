@@ -61,19 +61,8 @@ pub fn parse(text: &str, path: &Path, norm: Normalization) -> Result<(Network, N
         let (no, line) = lines
             .next()
             .ok_or_else(|| Error::model(path, format!("file ends before the {what}")))?;
-        let vals: Vec<f64> = line
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(|t| {
-                t.parse::<f64>()
-                    .ok()
-                    .filter(|v| v.is_finite())
-                    .ok_or_else(|| {
-                        Error::model(path, format!("line {}: `{t}` is not a number", no + 1))
-                    })
-            })
-            .collect::<Result<_>>()?;
+        let vals = super::parse_numbers(line)
+            .map_err(|t| Error::model(path, format!("line {}: `{t}` is not a number", no + 1)))?;
         if vals.len() < want {
             return Err(Error::model(
                 path,

@@ -2,9 +2,7 @@
 //! list of output constraints over an input box.
 
 use crate::bounds::dual::DualNetwork;
-use crate::bounds::{
-    constraint_lower_bound, interval::Interval, objective_lower, BoundConfig, Method,
-};
+use crate::bounds::{constraint_lower_bound, objective_lower, BoundConfig, Method};
 use crate::ir::Network;
 use crate::spec::LinearConstraint;
 use ndarray::Array2;
@@ -12,7 +10,6 @@ use ndarray::Array2;
 /// The engines of one network, prepared once.
 pub struct Bounder<'a> {
     method: Method,
-    ibp: Interval<'a>,
     dual: DualNetwork<'a>,
     n_out: usize,
     cfg: BoundConfig,
@@ -23,7 +20,6 @@ impl<'a> Bounder<'a> {
     pub fn new(net: &'a Network, method: Method) -> Self {
         Bounder {
             method,
-            ibp: Interval::new(net),
             dual: DualNetwork::new(net),
             n_out: net.output_len(),
             cfg: BoundConfig::default(),
@@ -38,7 +34,7 @@ impl<'a> Bounder<'a> {
         upper: &[f64],
         cons: &[&LinearConstraint],
     ) -> Vec<f64> {
-        let out = self.ibp.output(lower, upper);
+        let out = self.dual.interval().output(lower, upper);
         let mut lb: Vec<f64> = cons
             .iter()
             .map(|c| constraint_lower_bound(c, &out))
