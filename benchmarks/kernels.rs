@@ -61,7 +61,7 @@ fn kernels(c: &mut Criterion) {
     });
     let all = dn.all_bounds(&lo, &hi, Slopes::Adaptive);
     c.bench_function("dual_output_pass", |b| {
-        b.iter(|| dn.output_lower(black_box(&all), plus_minus_identity(5), Slopes::Adaptive))
+        b.iter(|| dn.output_lower(black_box(&all), &plus_minus_identity(5), Slopes::Adaptive))
     });
 }
 

@@ -13,7 +13,33 @@ pub const F64_UNIT_ROUNDOFF: f64 = f64::EPSILON / 2.0;
 /// affine result outward by this much (times 2, for the second dot product `|W|·r` whose
 /// own error is absorbed by the doubling) so that the bounds hold for the exact real network.
 pub fn gamma(n: usize) -> f64 {
-    let nu = (n as f64 + 2.0) * F64_UNIT_ROUNDOFF;
+    gamma_u(n, F64_UNIT_ROUNDOFF)
+}
+
+/// Unit roundoff of f32 (2^-24): backward passes over wide layers run their matrix products in
+/// f32 (twice the SIMD lanes) and bound their error with [`gamma_u`]`(n, F32_UNIT_ROUNDOFF)`.
+pub const F32_UNIT_ROUNDOFF: f64 = f32::EPSILON as f64 / 2.0;
+
+/// Higham's `γ_n = n·u / (1 − n·u)` itself (infinity once `n·u >= 1/2`): the relative error
+/// bound of a length-`n` dot product (or of `n` roundings in a row) in an arithmetic with unit
+/// roundoff `u`, in any summation order and with or without fused multiply-adds. The backward
+/// passes of the dual network use it where exactly that is bounded (one matrix product, whose
+/// error-bound sums are themselves computed in f64 and padded separately).
+pub fn gamma_dot(n: usize, u: f64) -> f64 {
+    let nu = n as f64 * u;
+    if nu >= 0.5 {
+        return f64::INFINITY;
+    }
+    nu / (1.0 - nu)
+}
+
+/// [`gamma`] for an arithmetic with unit roundoff `u`: `2·(n + 2)·u / (1 − (n + 2)·u)`, or
+/// infinity once `(n + 2)·u >= 1/2` (no relative bound is claimed then).
+pub fn gamma_u(n: usize, u: f64) -> f64 {
+    let nu = (n as f64 + 2.0) * u;
+    if nu >= 0.5 {
+        return f64::INFINITY;
+    }
     2.0 * nu / (1.0 - nu)
 }
 

@@ -24,7 +24,7 @@ fn raw(net: &Network, lo: &[f64], hi: &[f64], inter: Slopes, out: Slopes) -> Bou
     let dn = DualNetwork::new(net);
     let all = dn.all_bounds(lo, hi, inter);
     let n = net.output_len();
-    let r = dn.output_lower(&all, plus_minus_identity(n), out).lower;
+    let r = dn.output_lower(&all, &plus_minus_identity(n), out);
     Bounds {
         lower: r[..n].to_vec(),
         upper: r[n..].iter().map(|v| -v).collect(),
@@ -189,4 +189,90 @@ fn bounds_contain_benchmark_reference_outputs() {
         }
     }
     assert!(checked >= 20, "only {checked} reference points checked");
+}
+
+/// `c·y` for each row of `c`.
+fn rows_dot(c: &ndarray::Array2<f64>, y: &[f64]) -> Vec<f64> {
+    c.rows()
+        .into_iter()
+        .map(|r| r.iter().zip(y).map(|(a, b)| a * b).sum())
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// A pass holding `λ` in f32 is still sound, also for objective coefficients that f32
+    /// cannot represent (0.1): sampled values of `c·y` lie above its lower bounds.
+    #[test]
+    fn f32_passes_are_sound(seed in any::<u64>(), n_in in 1usize..5, h in 1usize..9, act in 0usize..3) {
+        let act = [Op::Relu, Op::Sigmoid, Op::Tanh][act].clone();
+        let mut rng = Rng::new(seed);
+        let net = random_net(&mut rng, n_in, &[h, h], 3, &[act]);
+        let lo: Vec<f64> = (0..n_in).map(|_| rng.uniform() * 2.0 - 1.0).collect();
+        let hi: Vec<f64> = lo.iter().map(|l| l + 2.0 * rng.uniform()).collect();
+        let dn = DualNetwork::new(&net);
+        let all = dn.all_bounds(&lo, &hi, Slopes::Adaptive);
+        let mut c = plus_minus_identity(3);
+        c.row_mut(0).assign(&ndarray::arr1(&[0.1, -0.3, 1.0 / 3.0]));
+        let k = net.nodes().len() - 1;
+        let lb = dn.backward::<f32>(&all, k, &c, Slopes::Adaptive).lower;
+        for _ in 0..100 {
+            let x: Vec<f64> = (0..n_in).map(|i| lo[i] + rng.uniform() * (hi[i] - lo[i])).collect();
+            let v = rows_dot(&c, &net.eval_f64(&x));
+            for (r, (&l, &v)) in lb.iter().zip(&v).enumerate() {
+                prop_assert!(l <= v, "row {r}: {l} > {v}");
+            }
+        }
+    }
+}
+
+/// A network wide enough for the f32 input step (see `DualNetwork::wide`): sampled outputs and
+/// the box's corners lie inside every dual method's bounds, which keep their order.
+#[test]
+fn wide_network_bounds_contain_samples() {
+    let mut rng = Rng::new(7);
+    let n_in = 400;
+    let mut net = random_net(&mut rng, n_in, &[256, 256], 4, &[Op::Relu]);
+    // Weights of a trained net's scale (fan-in normalised), so that bounds stay meaningful.
+    let nodes: Vec<_> = net.nodes().to_vec();
+    let scaled: Vec<_> = nodes
+        .into_iter()
+        .map(|mut n| {
+            if let Op::Affine(a) = &mut n.op {
+                let s = 1.0 / (a.weight.ncols() as f64).sqrt();
+                a.weight.mapv_inplace(|w| w * s);
+            }
+            n
+        })
+        .collect();
+    net = Network::new(scaled).unwrap();
+    assert!(DualNetwork::new(&net).wide());
+    let centre: Vec<f64> = (0..n_in).map(|_| rng.uniform()).collect();
+    let lo: Vec<f64> = centre.iter().map(|c| (c - 0.02f64).max(0.0)).collect();
+    let hi: Vec<f64> = centre.iter().map(|c| (c + 0.02f64).min(1.0)).collect();
+    let i = output_bounds(&net, &lo, &hi, Method::Interval);
+    let d = output_bounds(&net, &lo, &hi, Method::Dual);
+    let c = output_bounds(&net, &lo, &hi, Method::Crown);
+    let a = output_bounds(&net, &lo, &hi, Method::Alpha);
+    let mut points: Vec<Vec<f64>> = vec![lo.clone(), hi.clone()];
+    for _ in 0..200 {
+        points.push(
+            (0..n_in)
+                .map(|k| if rng.uniform() < 0.5 { lo[k] } else { hi[k] })
+                .collect(),
+        );
+    }
+    for x in &points {
+        let y = net.eval_f64(x);
+        for (m, b) in [("dual", &d), ("crown", &c), ("alpha", &a)] {
+            assert!(b.contains(&y), "{m}: {y:?} not in {b:?}");
+        }
+    }
+    for j in 0..4 {
+        assert!(i.lower[j] <= d.lower[j] && d.upper[j] <= i.upper[j]);
+        assert!(d.lower[j] <= a.lower[j] && a.upper[j] <= d.upper[j]);
+        assert!(c.lower[j] <= a.lower[j] && a.upper[j] <= c.upper[j]);
+    }
+    assert!(c.mean_width() < i.mean_width(), "the dual network tightens");
 }

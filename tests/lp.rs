@@ -36,7 +36,7 @@ fn dual_output_bounds(dual: &DualNetwork, bounds: &[Bounds], n_out: usize) -> Bo
         c[[j, j]] = 1.0;
         c[[n_out + j, j]] = -1.0;
     }
-    let lo = dual.output_lower(bounds, c, Slopes::WongKolter).lower;
+    let lo = dual.output_lower(bounds, &c, Slopes::WongKolter);
     Bounds {
         lower: lo[..n_out].to_vec(),
         upper: lo[n_out..].iter().map(|v| -v).collect(),
@@ -157,7 +157,7 @@ fn check_net(net: &Network, lower: &[f64], upper: &[f64], rng: &mut Rng) {
     let tri = TriangleLp::new(net, &bounds);
     let lb = tri.lower_bound(&c, Backend::Clarabel);
     let cm = Array2::from_shape_vec((1, n_out), c.clone()).unwrap();
-    let dlb = dual.output_lower(&bounds, cm, Slopes::WongKolter).lower[0];
+    let dlb = dual.output_lower(&bounds, &cm, Slopes::WongKolter)[0];
     assert!(lb >= dlb - slack(dlb), "LP {lb} below dual {dlb}");
     for _ in 0..50 {
         let x: Vec<f64> = lower

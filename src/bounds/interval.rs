@@ -1,47 +1,32 @@
 //! Interval bound propagation (IBP): the loosest and cheapest engine, sound for every core op.
 
+use super::sums::mat_sums;
 use super::Bounds;
 use crate::ir::{Network, NodeId, Op};
 use crate::tolerances::{gamma, ACTIVATION_PAD, UNDERFLOW_PAD};
-use ndarray::{Array2, ArrayView1};
 
-/// Interval propagation with the `|W|` matrices computed once, for repeated use (branch and
-/// bound calls it on many boxes of the same network).
+/// Interval propagation over one network, for repeated use (branch and bound calls it on many
+/// boxes of the same network).
 pub struct Interval<'a> {
     net: &'a Network,
-    /// `|W|` of each affine node (`None` for other nodes).
-    abs_weights: Vec<Option<Array2<f64>>>,
 }
 
 impl<'a> Interval<'a> {
     /// Prepares interval propagation for `net`.
     pub fn new(net: &'a Network) -> Self {
-        let abs_weights = net
-            .nodes()
-            .iter()
-            .map(|n| match &n.op {
-                Op::Affine(a) => Some(a.weight.mapv(f64::abs)),
-                _ => None,
-            })
-            .collect();
-        Interval { net, abs_weights }
-    }
-
-    /// `|W|` of affine node `i` (`None` for other nodes).
-    pub(crate) fn abs_weight(&self, i: usize) -> Option<&Array2<f64>> {
-        self.abs_weights[i].as_ref()
+        Interval { net }
     }
 
     /// Bounds of every node's value for inputs in `[lower, upper]`.
     pub fn all(&self, lower: &[f64], upper: &[f64]) -> Vec<Bounds> {
         let mut out: Vec<Bounds> = Vec::with_capacity(self.net.nodes().len());
-        for (i, node) in self.net.nodes().iter().enumerate() {
+        for node in self.net.nodes() {
             let b = match node.input {
                 None => Bounds {
                     lower: lower.to_vec(),
                     upper: upper.to_vec(),
                 },
-                Some(NodeId(j)) => self.step(i, &node.op, &out[j]),
+                Some(NodeId(j)) => self.step(&node.op, &out[j]),
             };
             out.push(b);
         }
@@ -53,18 +38,21 @@ impl<'a> Interval<'a> {
         self.all(lower, upper).pop().expect("a network has nodes")
     }
 
-    pub(crate) fn step(&self, i: usize, op: &Op, x: &Bounds) -> Bounds {
+    pub(crate) fn step(&self, op: &Op, x: &Bounds) -> Bounds {
         match op {
             Op::Input => unreachable!("only node 0 is an input"),
             // Centre/radius form: for x ∈ [m − r, m + r], W·x + b ∈ [W·m + b − |W|·r, W·m + b + |W|·r].
             Op::Affine(a) => {
                 let (m, r) = mid_rad(x);
-                let c = a.weight.dot(&ArrayView1::from(&m)) + &a.bias;
-                let abs_w = self.abs_weights[i].as_ref().expect("cached |W|");
-                let rad = abs_w.dot(&ArrayView1::from(&r));
-                // Magnitude for the rounding pad: |W|·(|m| + r) + |b| ≥ Σ|w||x| of both products.
-                let mag_in: Vec<f64> = m.iter().zip(&r).map(|(m, r)| m.abs() + r).collect();
-                let mag = abs_w.dot(&ArrayView1::from(&mag_in)) + &a.bias.mapv(f64::abs);
+                let m_abs: Vec<f64> = m.iter().map(|m| m.abs()).collect();
+                // One pass over W: W·m, |W|·r and |W|·|m|.
+                let [wm, rad, wm_abs] = mat_sums(&a.weight, &m, &r, Some(&m_abs));
+                let c: Vec<f64> = wm.iter().zip(&a.bias).map(|(v, b)| v + b).collect();
+                // Magnitude for the rounding pad: |W|·(|m| + r) + |b| ≥ Σ|w||x| of both products
+                // (the additions forming it round up by far less than the gamma slack).
+                let mag: Vec<f64> = (0..c.len())
+                    .map(|k| wm_abs[k] + rad[k] + a.bias[k].abs())
+                    .collect();
                 padded(
                     c.iter(),
                     rad.iter(),

@@ -9,6 +9,7 @@ pub mod dual;
 pub mod interval;
 pub mod lp;
 pub mod relax;
+mod sums;
 
 use crate::spec::LinearConstraint;
 use crate::tolerances::{gamma, UNDERFLOW_PAD};
@@ -177,7 +178,7 @@ pub fn objective_lower(
         Method::Alpha => alpha::all_bounds(dn, lower, upper, &cfg.alpha),
         _ => dn.all_bounds(lower, upper, slopes),
     };
-    let mut best = dn.output_lower(&all, rows.clone(), slopes).lower;
+    let mut best = dn.output_lower(&all, rows, slopes);
     let raise = |best: &mut Vec<f64>, other: Vec<f64>| {
         best.iter_mut().zip(other).for_each(|(b, o)| *b = b.max(o));
     };
@@ -206,7 +207,7 @@ pub fn objective_lower(
     };
     for &floor in floors {
         let fb = dn.all_bounds(lower, upper, floor);
-        raise(&mut best, dn.output_lower(&fb, rows.clone(), floor).lower);
+        raise(&mut best, dn.output_lower(&fb, rows, floor));
         let fb_last = fb.last().expect("a network has nodes");
         for j in 0..last.len() {
             last.lower[j] = last.lower[j].max(fb_last.lower[j]);

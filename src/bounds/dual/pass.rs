@@ -1,0 +1,305 @@
+//! One backward pass through the dual network (the math is in the module doc of [`super`]).
+
+use super::kernels::{affine_back, input_affine, input_term, relu_back, sshape_back, Acc};
+use super::{DualNetwork, Pass, Real, Scales, Slopes};
+use crate::bounds::interval::mid_rad;
+use crate::bounds::relax::SShape;
+use crate::bounds::sums::mat_sums;
+use crate::bounds::Bounds;
+use crate::ir::{NodeId, Op};
+use crate::tolerances::{gamma, gamma_dot, gamma_u, UNDERFLOW_PAD};
+use ndarray::{s, Array1, Array2, ArrayView2, Axis};
+
+/// A pass whose rows times the network's weights exceed this many multiply-adds splits its rows
+/// over both cores (each half a whole pass: products, relaxations and bookkeeping).
+const SPLIT_WORK: usize = 8_000_000;
+
+impl DualNetwork<'_> {
+    /// One backward pass from node `k` with objective rows `c`, holding `λ` in `T` (see the
+    /// module doc). `bounds` must hold sound bounds of every node before `k`.
+    pub fn backward<T: Real>(
+        &self,
+        bounds: &[Bounds],
+        k: usize,
+        c: &Array2<f64>,
+        slopes: Slopes,
+    ) -> Pass<T> {
+        self.backward_with(bounds, &Scales::new(self.net), k, c.view(), slopes)
+    }
+
+    /// [`DualNetwork::backward`] with the per-node numbers `scales` of these `bounds` shared
+    /// between calls; many rows split over both cores.
+    pub(crate) fn backward_with<T: Real>(
+        &self,
+        bounds: &[Bounds],
+        scales: &Scales,
+        k: usize,
+        c: ArrayView2<f64>,
+        slopes: Slopes,
+    ) -> Pass<T> {
+        let m = c.nrows();
+        if m < 32 || m * self.weights < SPLIT_WORK {
+            return self.rows_pass(bounds, scales, k, c, slopes, 0);
+        }
+        let h = m / 2;
+        let (a, b) = rayon::join(
+            || self.rows_pass(bounds, scales, k, c.slice(s![..h, ..]), slopes, 0),
+            || self.rows_pass(bounds, scales, k, c.slice(s![h.., ..]), slopes, h),
+        );
+        let cat = |x: &Array2<T>, y: &Array2<T>| {
+            ndarray::concatenate(Axis(0), &[x.view(), y.view()]).expect("same widths")
+        };
+        Pass {
+            lower: a.lower.into_iter().chain(b.lower).collect(),
+            act_lambda: a
+                .act_lambda
+                .iter()
+                .zip(&b.act_lambda)
+                .map(|(x, y)| Some(cat(x.as_ref()?, y.as_ref()?)))
+                .collect(),
+            input_lambda: cat(&a.input_lambda, &b.input_lambda),
+        }
+    }
+
+    /// `max(|l|, |u|)` of node `j`'s bounds, computed once per `scales`.
+    fn mag<'s>(&self, scales: &'s Scales, bounds: &[Bounds], j: usize) -> &'s [f64] {
+        scales.mag[j].get_or_init(|| {
+            let b = &bounds[j];
+            b.lower
+                .iter()
+                .zip(&b.upper)
+                .map(|(l, u)| l.abs().max(u.abs()))
+                .collect()
+        })
+    }
+
+    /// The error weight `|W|·|x_j|max + |b|` of linear node `i` (input `j`).
+    fn lin<'s>(&self, scales: &'s Scales, bounds: &[Bounds], i: usize, j: usize) -> &'s [f64] {
+        scales.lin[i].get_or_init(|| {
+            let mag = self.mag(scales, bounds, j);
+            match &self.net.nodes()[i].op {
+                Op::Affine(a) => {
+                    let [_, w_mag, _] = mat_sums(&a.weight, mag, mag, None);
+                    w_mag
+                        .iter()
+                        .zip(&a.bias)
+                        .map(|(v, b)| v + b.abs())
+                        .collect()
+                }
+                Op::Conv(cv) => {
+                    let hw = cv.out_chw[1] * cv.out_chw[2];
+                    let lin = cv.linear(mag, true);
+                    (0..cv.out_len())
+                        .map(|o| lin[o] + cv.bias[o / hw].abs())
+                        .collect()
+                }
+                Op::ScaleShift(s) => (0..mag.len())
+                    .map(|c| s.scale[c].abs() * mag[c] + s.shift[c].abs())
+                    .collect(),
+                _ => unreachable!("only linear nodes have an error weight"),
+            }
+        })
+    }
+
+    /// The numbers the fused input step of affine node `i` (input node `j`, the network input)
+    /// needs; see [`Scales`].
+    fn first<'s>(
+        &self,
+        scales: &'s Scales,
+        bounds: &[Bounds],
+        i: usize,
+        j: usize,
+    ) -> &'s [Vec<f64>; 4] {
+        scales.first[i].get_or_init(|| {
+            let Op::Affine(a) = &self.net.nodes()[i].op else {
+                unreachable!("only affine nodes fuse with the input")
+            };
+            let (mid, rad) = mid_rad(&bounds[j]);
+            let mid_abs: Vec<f64> = mid.iter().map(|m| m.abs()).collect();
+            let [wm, wr, w_mid] = mat_sums(&a.weight, &mid, &rad, Some(&mid_abs));
+            let bwm = wm.iter().zip(&a.bias).map(|(v, b)| v + b).collect();
+            let wabs = (0..wm.len())
+                .map(|k| w_mid[k] + wm[k].abs() + a.bias[k].abs())
+                .collect();
+            [bwm, wr, wabs, rad]
+        })
+    }
+
+    /// The pass for rows `c` (rows `r0..` of the whole objective, for per-row slopes).
+    fn rows_pass<T: Real>(
+        &self,
+        bounds: &[Bounds],
+        scales: &Scales,
+        k: usize,
+        c: ArrayView2<f64>,
+        slopes: Slopes,
+        r0: usize,
+    ) -> Pass<T> {
+        let nodes = self.net.nodes();
+        let m = c.nrows();
+        let mut acc = Acc::new(m);
+        let mut lam: Array2<T> = c.mapv(T::from_f64);
+        self.objective_rounding(bounds, k, c, &lam, &mut acc);
+        let keep_lambda = matches!(slopes, Slopes::PerRow(_));
+        let mut act_lambda: Vec<Option<Array2<T>>> = vec![None; nodes.len()];
+        let mut cur = k;
+        let mut steps = 0usize;
+        // Per row `[value, error, magnitude]` of the input term, once the pass reaches the input.
+        let mut input: Option<Vec<[f64; 3]>> = None;
+        while let Some(NodeId(j)) = nodes[cur].input {
+            steps += 1;
+            let mag = self.mag(scales, bounds, j);
+            match &nodes[cur].op {
+                Op::Input => unreachable!("only node 0 is an input"),
+                Op::Affine(a) if self.wide() && nodes[j].input.is_none() => {
+                    let [bwm, wr, wabs, rad] = self.first(scales, bounds, cur, j);
+                    let p = affine_back(T::to_f32s(&lam).view(), f32::weight(self, cur, &a.weight));
+                    let g32 = gamma_dot(a.weight.nrows() + 2, f32::UNIT_ROUNDOFF);
+                    // Underflow: up to (n + 2) absolute errors in each element of P, and one
+                    // in each element of fl32(λ), which W then carries into |W|·r.
+                    let under = f32::UNDERFLOW
+                        * ((a.weight.nrows() + 2) as f64 * rad.iter().sum::<f64>()
+                            + wr.iter().sum::<f64>());
+                    input = Some(input_affine(&lam, &p, bwm, wr, wabs, rad, g32, under));
+                    // λ at the input is only read for slope gradients.
+                    lam = match keep_lambda {
+                        true => T::from_f32s(p),
+                        false => Array2::zeros((m, 0)),
+                    };
+                }
+                Op::Affine(a) => {
+                    let g = gamma_dot(a.weight.nrows() + 2, T::UNIT_ROUNDOFF);
+                    let bias = a.bias.as_slice().expect("contiguous");
+                    acc.linear(&lam, bias, self.lin(scales, bounds, cur, j), g);
+                    lam = affine_back(lam.view(), T::weight(self, cur, &a.weight));
+                    acc.underflow::<T>(a.weight.nrows(), mag);
+                }
+                Op::Conv(cv) => {
+                    // The transpose runs in f64 and is rounded to T once: one more rounding.
+                    let n = cv.fan_in() + cv.out_len();
+                    let hw = cv.out_chw[1] * cv.out_chw[2];
+                    let bias: Vec<f64> = (0..cv.out_len()).map(|o| cv.bias[o / hw]).collect();
+                    let g = gamma_u(n + 1, T::UNIT_ROUNDOFF);
+                    acc.linear(&lam, &bias, self.lin(scales, bounds, cur, j), g);
+                    let mut next = Array2::zeros((m, cv.in_len()));
+                    for (r, row) in lam.axis_iter(Axis(0)).enumerate() {
+                        let row: Vec<f64> = row.iter().map(|v| v.to_f64()).collect();
+                        let t = cv.transpose(&row);
+                        next.row_mut(r)
+                            .assign(&Array1::from_iter(t.into_iter().map(T::from_f64)));
+                    }
+                    lam = next;
+                    acc.underflow::<T>(n, mag);
+                }
+                Op::ScaleShift(sc) => {
+                    // λ·fl(s) rounds twice; the f64 sum λ·t is covered by gamma(len).
+                    let g = gamma_u(2, T::UNIT_ROUNDOFF).max(gamma(sc.shift.len() + 2));
+                    let shift = sc.shift.as_slice().expect("contiguous");
+                    acc.linear(&lam, shift, self.lin(scales, bounds, cur, j), g);
+                    let scale: Array1<T> = sc.scale.mapv(T::from_f64);
+                    for mut row in lam.rows_mut() {
+                        row.zip_mut_with(&scale, |v, &s| *v = *v * s);
+                    }
+                    acc.underflow::<T>(1, mag);
+                }
+                Op::Reshape => {}
+                Op::Relu => {
+                    if keep_lambda {
+                        act_lambda[cur] = Some(lam.clone());
+                    }
+                    let per_row = match slopes {
+                        Slopes::PerRow(a) => a[cur].as_ref().map(|a| a.slice(s![r0..r0 + m, ..])),
+                        _ => None,
+                    };
+                    let alpha0 = |l: f64, u: f64, s: f64| match slopes {
+                        Slopes::Adaptive if u >= -l => 1.0,
+                        Slopes::Adaptive => 0.0,
+                        Slopes::WongKolter | Slopes::PerRow(_) => s.min(1.0),
+                    };
+                    relu_back(&mut lam, &bounds[j], mag, alpha0, per_row, &mut acc);
+                    acc.underflow::<T>(1, mag);
+                }
+                op @ (Op::Sigmoid | Op::Tanh) => {
+                    if keep_lambda {
+                        act_lambda[cur] = Some(lam.clone());
+                    }
+                    let shape = if *op == Op::Sigmoid {
+                        SShape::Sigmoid
+                    } else {
+                        SShape::Tanh
+                    };
+                    sshape_back(&mut lam, &bounds[j], mag, shape, &mut acc);
+                    acc.underflow::<T>(1, mag);
+                }
+            }
+            cur = j;
+        }
+        // Input box: min over [m − r, m + r] of λ·x is λ·m − |λ|·r, summed in f64 (2n terms).
+        let input = input.unwrap_or_else(|| {
+            let (mid, rad) = mid_rad(&bounds[0]);
+            let g = gamma(2 * lam.ncols() + 2);
+            input_term(&lam, &mid, &rad)
+                .into_iter()
+                .map(|(val, in_mag)| [val, g * in_mag, in_mag])
+                .collect()
+        });
+        let lower = input
+            .into_iter()
+            .enumerate()
+            .map(|(r, [val, in_err, in_mag])| {
+                let pad = acc.err[r] * (1.0 + 1e-9)
+                    + in_err
+                    + gamma(steps + 2) * (acc.kappa_mag[r] + in_mag)
+                    + UNDERFLOW_PAD;
+                let v = acc.kappa[r] + val - pad;
+                if v.is_nan() {
+                    f64::NEG_INFINITY
+                } else {
+                    v
+                }
+            })
+            .collect();
+        Pass {
+            lower,
+            act_lambda,
+            input_lambda: lam,
+        }
+    }
+
+    /// Rounding the objective `c` to `T` changes it by `c − fl(c)`, which moves `c·x_k` by at
+    /// most `|c − fl(c)|·|x_k|max`; added to `err` (over node `k`'s bounds if known, else over
+    /// its interval bounds). Nothing to add when every coefficient is exact in `T` (`±1`, the
+    /// objectives of intermediate bounds).
+    fn objective_rounding<T: Real>(
+        &self,
+        bounds: &[Bounds],
+        k: usize,
+        c: ArrayView2<f64>,
+        lam: &Array2<T>,
+        acc: &mut Acc,
+    ) {
+        let exact = c.iter().zip(lam).all(|(&a, &b)| a == b.to_f64());
+        if exact {
+            return;
+        }
+        let node = &self.net.nodes()[k];
+        let own;
+        let xk = match (bounds.get(k), node.input) {
+            (Some(b), _) => b,
+            (None, Some(NodeId(j))) => {
+                own = self.ibp.step(&node.op, &bounds[j]);
+                &own
+            }
+            (None, None) => &bounds[0],
+        };
+        for (r, (crow, lrow)) in c.rows().into_iter().zip(lam.rows()).enumerate() {
+            let e: f64 = crow
+                .iter()
+                .zip(lrow)
+                .zip(xk.lower.iter().zip(&xk.upper))
+                .map(|((&a, &b), (l, u))| (a - b.to_f64()).abs() * l.abs().max(u.abs()))
+                .sum();
+            acc.err[r] += e * (1.0 + 1e-9);
+        }
+    }
+}
