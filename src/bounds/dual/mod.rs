@@ -105,8 +105,9 @@ pub struct Pass<T> {
     /// For every activation node: the `λ` arriving at it (before relaxation), whose signs
     /// say which line was used (for slope gradients). Kept only with [`Slopes::PerRow`].
     pub act_lambda: Vec<Option<Array2<T>>>,
-    /// `λ` at the input (its signs pick the minimising corner). Kept only with
-    /// [`Slopes::PerRow`] on [wide](DualNetwork::wide) networks, where it costs a conversion.
+    /// `λ` at the input (its signs pick the minimising corner). On [wide](DualNetwork::wide)
+    /// networks, where it costs a conversion, it is kept only with [`Slopes::PerRow`] (else it
+    /// has no columns).
     pub input_lambda: Array2<T>,
 }
 
