@@ -174,11 +174,14 @@ pub fn objective_lower(
 ) -> (Vec<f64>, Bounds) {
     use rayon::prelude::*;
     let slopes = method.intermediate_slopes();
-    let mut all = match method {
-        Method::Alpha => alpha::all_bounds(dn, lower, upper, &cfg.alpha),
-        _ => dn.all_bounds(lower, upper, slopes),
+    let (mut all, mut best) = match method {
+        Method::Alpha => {
+            let all = alpha::all_bounds(dn, lower, upper, &cfg.alpha);
+            let best = dn.output_lower(&all, rows, slopes);
+            (all, best)
+        }
+        _ => dn.all_bounds_and_output(lower, upper, rows, slopes),
     };
-    let mut best = dn.output_lower(&all, rows, slopes);
     let raise = |best: &mut Vec<f64>, other: Vec<f64>| {
         best.iter_mut().zip(other).for_each(|(b, o)| *b = b.max(o));
     };
@@ -206,8 +209,8 @@ pub fn objective_lower(
         _ => &[],
     };
     for &floor in floors {
-        let fb = dn.all_bounds(lower, upper, floor);
-        raise(&mut best, dn.output_lower(&fb, rows, floor));
+        let (fb, fb_rows) = dn.all_bounds_and_output(lower, upper, rows, floor);
+        raise(&mut best, fb_rows);
         let fb_last = fb.last().expect("a network has nodes");
         for j in 0..last.len() {
             last.lower[j] = last.lower[j].max(fb_last.lower[j]);

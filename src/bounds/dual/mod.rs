@@ -204,9 +204,34 @@ impl<'a> DualNetwork<'a> {
     /// Bounds of every node over the box, pre-activation bounds tightened by the dual network
     /// (with lower slopes `slopes`, which must not be [`Slopes::PerRow`]).
     pub fn all_bounds(&self, lower: &[f64], upper: &[f64], slopes: Slopes) -> Vec<Bounds> {
+        self.all_bounds_scaled(lower, upper, slopes, &Scales::new(self.net))
+    }
+
+    /// [`DualNetwork::all_bounds`] and [`DualNetwork::output_lower`] of the rows `c` over them,
+    /// sharing the per-node numbers ([`Scales`]) between the two.
+    pub fn all_bounds_and_output(
+        &self,
+        lower: &[f64],
+        upper: &[f64],
+        c: &Array2<f64>,
+        slopes: Slopes,
+    ) -> (Vec<Bounds>, Vec<f64>) {
         let scales = Scales::new(self.net);
+        let all = self.all_bounds_scaled(lower, upper, slopes, &scales);
+        let k = self.net.nodes().len() - 1;
+        let out = self.rows_lower(&all, &scales, k, c, slopes);
+        (all, out)
+    }
+
+    fn all_bounds_scaled(
+        &self,
+        lower: &[f64],
+        upper: &[f64],
+        slopes: Slopes,
+        scales: &Scales,
+    ) -> Vec<Bounds> {
         self.all_bounds_by(lower, upper, &|earlier, i, c| {
-            self.rows_lower(earlier, &scales, i, c, slopes)
+            self.rows_lower(earlier, scales, i, c, slopes)
         })
     }
 
