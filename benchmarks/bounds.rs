@@ -1,8 +1,10 @@
-//! Bound-engine benchmark (not a test): `cargo bench --bench bounds -- [SHARED_DIR] [--unsat]`.
+//! Bound-engine benchmark (not a test):
+//! `cargo bench --bench bounds -- [SHARED_DIR] [--unsat] [--methods crown,alpha,..]`.
 //!
 //! 1. For ACAS Xu (network 1_1, property 1's box) and mnistfc 256x6 (first MNIST test image, L∞
 //!    eps 0.03 clipped to [0,1]): the median time of one full output-bound computation and the
 //!    mean output-bound width, per method.
+//!    `--methods` times only the listed methods (default: all five).
 //! 2. With `--unsat`: how many instances of each shared benchmark each method proves `unsat` on
 //!    its own (one bound computation over each region's box, no splitting).
 
@@ -57,9 +59,21 @@ fn main() {
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
+    let only: Option<Vec<String>> = args.iter().position(|a| a == "--methods").map(|i| {
+        let list = args
+            .get(i + 1)
+            .expect("--methods needs a list, e.g. crown,alpha");
+        list.split(',').map(|m| m.trim().to_lowercase()).collect()
+    });
+    let timed = |m: &Method| {
+        only.as_ref()
+            .is_none_or(|o| o.contains(&format!("{m:?}").to_lowercase()))
+    };
     let shared = args
         .iter()
-        .find(|a| !a.starts_with("--"))
+        .enumerate()
+        .find(|(i, a)| !a.starts_with("--") && (*i == 0 || args[i - 1] != "--methods"))
+        .map(|(_, a)| a)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("../shared/benchmarks"));
     let acas = load_network(
@@ -87,7 +101,7 @@ fn main() {
         ),
         ("mnistfc 256x6 eps.03", &mnist, &mlo, &mhi),
     ] {
-        for m in METHODS {
+        for m in METHODS.into_iter().filter(timed) {
             let (t, w) = time_method(net, lo, hi, m);
             println!(
                 "{name:<22} {:<9} {:>12.3} {:>14.4}",

@@ -191,7 +191,7 @@ fn relaxed_forward<T: Real>(
         let y = match &node.op {
             Op::Input => unreachable!("only node 0 is an input"),
             Op::Affine(a) => {
-                let w = T::weight(dual, i, &a.weight);
+                let w = T::weight(dual.network(), i, &a.weight);
                 par_rows_dot(x.view(), w.t()) + &a.bias.mapv(T::from_f64)
             }
             Op::Conv(cv) => {

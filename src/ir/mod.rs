@@ -113,14 +113,45 @@ pub struct Node {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Network {
     nodes: Vec<Node>,
+    weights_f32: F32Weights,
+}
+
+/// f32 copies of the affine weights, one slot per node, each made on first use and kept with the
+/// network (every bound computation on it shares them). A cache of `nodes`: two networks with
+/// equal nodes are equal whatever it holds.
+#[derive(Clone, Default)]
+struct F32Weights(Vec<std::sync::OnceLock<Array2<f32>>>);
+
+impl PartialEq for F32Weights {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for F32Weights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("F32Weights")
+    }
 }
 
 impl Network {
     /// Builds a network, checking the invariants above.
     pub fn new(nodes: Vec<Node>) -> Result<Self, String> {
-        let net = Network { nodes };
+        let weights_f32 = F32Weights(nodes.iter().map(|_| Default::default()).collect());
+        let net = Network { nodes, weights_f32 };
         net.check()?;
         Ok(net)
+    }
+
+    /// Affine node `i`'s weights rounded to f32 (computed on first use, then cached).
+    ///
+    /// # Panics
+    /// If node `i` is not [`Op::Affine`].
+    pub fn weight_f32(&self, i: usize) -> &Array2<f32> {
+        self.weights_f32.0[i].get_or_init(|| match &self.nodes[i].op {
+            Op::Affine(a) => a.weight.mapv(|v| v as f32),
+            op => panic!("node {i} is {}, not an affine layer", op.name()),
+        })
     }
 
     /// All nodes, in topological order.

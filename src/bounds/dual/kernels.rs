@@ -4,22 +4,26 @@
 
 use super::Real;
 use crate::bounds::relax::{relu_phase, ReluPhase, SShape};
-use crate::bounds::sums::sums;
+use crate::bounds::sums::{scale_by_sign_sums, sums};
 use crate::bounds::Bounds;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, Axis};
 
 /// `λ·W` for the rows of `λ`.
 ///
-/// - Rows with at most one nonzero (the `±e_j` objectives of intermediate bounds) are a scaled
-///   row of `W` each: no product at all.
+/// - With `objective` (`λ` is still the pass's objective, so often `±e_j` rows), rows with at
+///   most one nonzero are a scaled row of `W` each: no product at all.
 /// - Columns of `λ` that are zero in every row (inactive ReLUs, pruned neurons) are skipped.
 /// - Large products split their rows over both cores.
 ///
 /// Either way every output element is a sum of at most `W.nrows()` products, so the error bound
 /// of a length-`W.nrows()` dot product holds for it.
-pub(crate) fn affine_back<T: Real>(lam: ArrayView2<T>, w: ArrayView2<T>) -> Array2<T> {
-    if let Some(hits) = one_hot_rows(&lam) {
+pub(crate) fn affine_back<T: Real>(
+    lam: ArrayView2<T>,
+    w: ArrayView2<T>,
+    objective: bool,
+) -> Array2<T> {
+    if let Some(hits) = objective.then(|| one_hot_rows(&lam)).flatten() {
         let mut out = Array2::zeros((lam.nrows(), w.ncols()));
         for (mut row, hit) in out.rows_mut().into_iter().zip(hits) {
             if let Some((j, v)) = hit {
@@ -28,13 +32,16 @@ pub(crate) fn affine_back<T: Real>(lam: ArrayView2<T>, w: ArrayView2<T>) -> Arra
         }
         return out;
     }
-    let mut is_live = vec![false; lam.ncols()];
+    // A column is live when some row has a nonzero there (a NaN counts): OR of the bits
+    // without the sign, which vectorises.
+    let mut bits = vec![0u64; lam.ncols()];
     for row in lam.rows() {
-        for (l, &v) in is_live.iter_mut().zip(row) {
-            *l |= v != T::zero();
+        let row = row.to_slice().expect("row-major λ");
+        for (b, &v) in bits.iter_mut().zip(row) {
+            *b |= v.abs_bits();
         }
     }
-    let live: Vec<usize> = (0..lam.ncols()).filter(|&j| is_live[j]).collect();
+    let live: Vec<usize> = (0..lam.ncols()).filter(|&j| bits[j] != 0).collect();
     if live.len() * 4 < lam.ncols() * 3 {
         let mut lam_c = Array2::zeros((lam.nrows(), live.len()));
         for (mut out, row) in lam_c.rows_mut().into_iter().zip(lam.rows()) {
@@ -68,10 +75,12 @@ fn one_hot_rows<T: Real>(lam: &ArrayView2<T>) -> Option<Vec<Option<(usize, T)>>>
     Some(hits)
 }
 
-/// `a·b`, splitting the rows of `a` over both cores when the product is large.
+/// `a·b`, splitting the rows of `a` over both cores when the product is large and the caller is
+/// not already one of several parallel tasks (a rayon worker: nesting only adds overhead).
 pub(crate) fn par_rows_dot<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>) -> Array2<T> {
     let m = a.nrows();
-    if m < 64 || m * a.ncols() * b.ncols() < 4_000_000 {
+    let nested = rayon::current_thread_index().is_some();
+    if nested || m < 64 || m * a.ncols() * b.ncols() < 4_000_000 {
         return a.dot(&b);
     }
     let mut out = Array2::zeros((m, b.ncols()));
@@ -108,7 +117,7 @@ impl Acc {
     /// `κ += λ_i·b`, and `err += g · |λ_i|·v` with `v = |W|·|x_j|max + |b|` and `g` the error
     /// factor of the step's products. The f64 sum `λ_i·b` has error at most
     /// `gamma(n)·|λ_i|·|b| <= g·|λ_i|·v`, so the same term covers it.
-    pub fn linear<T: Real>(&mut self, lam: &Array2<T>, b: &[f64], v: &[f64], g: f64) {
+    pub fn linear<T: Real>(&mut self, lam: ArrayView2<T>, b: &[f64], v: &[f64], g: f64) {
         for (r, row) in lam.rows().into_iter().enumerate() {
             let [add, e, _] = sums(row.as_slice().expect("row-major λ"), b, v, None);
             self.kappa[r] += add;
@@ -176,15 +185,7 @@ pub(crate) fn relu_back<T: Real>(
             }
         }
         let row = row.as_slice_mut().expect("row-major λ");
-        let (mut add, mut e) = (0.0, 0.0);
-        for &col in &unstable {
-            let v = row[col].to_f64();
-            add += v.min(0.0) * icpt[col];
-            e += v.abs() * ew[col];
-        }
-        for ((v, &p), &q) in row.iter_mut().zip(&pos_r).zip(&neg) {
-            *v = *v * if *v >= T::zero() { p } else { q };
-        }
+        let [add, e] = scale_by_sign_sums(row, &pos_r, &neg, &icpt, &ew);
         acc.kappa[r] += add;
         acc.kappa_mag[r] += add.abs();
         acc.err[r] += g * e;
@@ -193,7 +194,7 @@ pub(crate) fn relu_back<T: Real>(
 
 /// The input box `[m − r, m + r]`: per row, `λ·m − |λ|·r` (the minimum of `λ·x` over the box)
 /// and `|λ|·(|m| + r)` (what its f64 rounding error is relative to).
-pub(crate) fn input_term<T: Real>(lam: &Array2<T>, mid: &[f64], rad: &[f64]) -> Vec<(f64, f64)> {
+pub(crate) fn input_term<T: Real>(lam: ArrayView2<T>, mid: &[f64], rad: &[f64]) -> Vec<(f64, f64)> {
     let mid_abs: Vec<f64> = mid.iter().map(|m| m.abs()).collect();
     lam.rows()
         .into_iter()
@@ -217,7 +218,7 @@ pub(crate) fn input_term<T: Real>(lam: &Array2<T>, mid: &[f64], rad: &[f64]) -> 
 /// Per row: `[value, error bound, magnitude]` (the magnitude for the error of adding it to κ).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn input_affine<T: Real>(
-    lam: &Array2<T>,
+    lam: ArrayView2<T>,
     p: &Array2<f32>,
     bwm: &[f64],
     wr: &[f64],

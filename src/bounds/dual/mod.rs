@@ -56,16 +56,22 @@ pub enum Slopes<'a> {
 /// The arithmetic a backward pass holds `λ` in. The engines use f64; [`DualNetwork::backward`]
 /// also runs in f32 (sound, a little looser), and the input step of wide networks multiplies in
 /// f32 whatever `T` is.
-pub trait Real: Scalar {
+pub trait Real: Scalar + crate::bounds::sums::Lane {
     /// Unit roundoff (the relative error of one rounding).
     const UNIT_ROUNDOFF: f64;
     /// The absolute error one operation may add beyond its relative error (underflow): the
     /// smallest normal number, which also covers flushing a subnormal to zero.
     const UNDERFLOW: f64;
-    /// Affine node `i`'s weight matrix `w` in this type (cached rounded copies for f32).
-    fn weight<'b>(dn: &'b DualNetwork, i: usize, w: &'b Array2<f64>) -> ArrayView2<'b, Self>;
+    /// True for f64 itself: [`Scalar::from_f64`] is exact.
+    const EXACT: bool;
+    /// The bits of `|self|`, zero exactly for `±0`.
+    fn abs_bits(self) -> u64;
+    /// Affine node `i`'s weight matrix `w` in this type (the network's cached copy for f32).
+    fn weight<'b>(net: &'b Network, i: usize, w: &'b Array2<f64>) -> ArrayView2<'b, Self>;
+    /// An f64 matrix rounded to this type (borrowed for f64).
+    fn from_f64s(a: ArrayView2<'_, f64>) -> CowArray<'_, Self, Ix2>;
     /// The matrix rounded to f32 (borrowed when it already is).
-    fn to_f32s(a: &Array2<Self>) -> CowArray<'_, f32, Ix2>;
+    fn to_f32s(a: ArrayView2<'_, Self>) -> CowArray<'_, f32, Ix2>;
     /// An f32 matrix in this type.
     fn from_f32s(a: Array2<f32>) -> Array2<Self>;
 }
@@ -73,11 +79,24 @@ pub trait Real: Scalar {
 impl Real for f64 {
     const UNIT_ROUNDOFF: f64 = crate::tolerances::F64_UNIT_ROUNDOFF;
     const UNDERFLOW: f64 = f64::MIN_POSITIVE;
-    fn weight<'b>(_: &'b DualNetwork, _: usize, w: &'b Array2<f64>) -> ArrayView2<'b, f64> {
+    const EXACT: bool = true;
+    fn abs_bits(self) -> u64 {
+        self.to_bits() & !(1 << 63)
+    }
+    fn weight<'b>(_: &'b Network, _: usize, w: &'b Array2<f64>) -> ArrayView2<'b, f64> {
         w.view()
     }
-    fn to_f32s(a: &Array2<f64>) -> CowArray<'_, f32, Ix2> {
-        a.mapv(|v| v as f32).into()
+    fn from_f64s(a: ArrayView2<'_, f64>) -> CowArray<'_, f64, Ix2> {
+        a.into()
+    }
+    fn to_f32s(a: ArrayView2<'_, f64>) -> CowArray<'_, f32, Ix2> {
+        match a.as_slice() {
+            // A plain slice loop, which vectorises (`mapv` on a view does not always).
+            Some(s) => Array2::from_shape_vec(a.raw_dim(), s.iter().map(|&v| v as f32).collect())
+                .expect("same shape")
+                .into(),
+            None => a.mapv(|v| v as f32).into(),
+        }
     }
     fn from_f32s(a: Array2<f32>) -> Array2<f64> {
         a.mapv(f64::from)
@@ -87,11 +106,18 @@ impl Real for f64 {
 impl Real for f32 {
     const UNIT_ROUNDOFF: f64 = crate::tolerances::F32_UNIT_ROUNDOFF;
     const UNDERFLOW: f64 = f32::MIN_POSITIVE as f64;
-    fn weight<'b>(dn: &'b DualNetwork, i: usize, w: &'b Array2<f64>) -> ArrayView2<'b, f32> {
-        dn.w32[i].get_or_init(|| w.mapv(|v| v as f32)).view()
+    const EXACT: bool = false;
+    fn abs_bits(self) -> u64 {
+        u64::from(self.to_bits() & !(1 << 31))
     }
-    fn to_f32s(a: &Array2<f32>) -> CowArray<'_, f32, Ix2> {
-        a.view().into()
+    fn weight<'b>(net: &'b Network, i: usize, _: &'b Array2<f64>) -> ArrayView2<'b, f32> {
+        net.weight_f32(i).view()
+    }
+    fn from_f64s(a: ArrayView2<'_, f64>) -> CowArray<'_, f32, Ix2> {
+        a.mapv(|v| v as f32).into()
+    }
+    fn to_f32s(a: ArrayView2<'_, f32>) -> CowArray<'_, f32, Ix2> {
+        a.into()
     }
     fn from_f32s(a: Array2<f32>) -> Array2<f32> {
         a
@@ -129,8 +155,6 @@ pub struct DualNetwork<'a> {
     feeds_activation: Vec<bool>,
     /// `after_nonlinearity[j]`: some activation precedes node `j` (else interval bounds are tight).
     after_nonlinearity: Vec<bool>,
-    /// f32 copies of the affine weights, made on first use.
-    w32: Vec<OnceLock<Array2<f32>>>,
     /// Total weights of the linear layers (the cost of one pass per objective row).
     weights: usize,
 }
@@ -186,7 +210,6 @@ impl<'a> DualNetwork<'a> {
             ibp: Interval::new(net),
             feeds_activation,
             after_nonlinearity,
-            w32: (0..nodes.len()).map(|_| OnceLock::new()).collect(),
             weights,
         }
     }

@@ -8,7 +8,7 @@ use crate::bounds::sums::mat_sums;
 use crate::bounds::Bounds;
 use crate::ir::{NodeId, Op};
 use crate::tolerances::{gamma, gamma_dot, gamma_u, UNDERFLOW_PAD};
-use ndarray::{s, Array1, Array2, ArrayView2, Axis};
+use ndarray::{s, Array1, Array2, ArrayView2, Axis, CowArray, Ix2};
 
 /// A pass whose rows times the network's weights exceed this many multiply-adds splits its rows
 /// over both cores (each half a whole pass: products, relaxations and bookkeeping).
@@ -38,7 +38,7 @@ impl DualNetwork<'_> {
         slopes: Slopes,
     ) -> Pass<T> {
         let m = c.nrows();
-        if m < 32 || m * self.weights < SPLIT_WORK {
+        if m < 16 || m * self.weights < SPLIT_WORK {
             return self.rows_pass(bounds, scales, k, c, slopes, 0);
         }
         let h = m / 2;
@@ -138,12 +138,15 @@ impl DualNetwork<'_> {
         let nodes = self.net.nodes();
         let m = c.nrows();
         let mut acc = Acc::new(m);
-        let mut lam: Array2<T> = c.mapv(T::from_f64);
-        self.objective_rounding(bounds, k, c, &lam, &mut acc);
+        // Borrowed from `c` (f64) until the first step that changes it.
+        let mut lam: CowArray<T, Ix2> = T::from_f64s(c);
+        self.objective_rounding(bounds, k, c, lam.view(), &mut acc);
         let keep_lambda = matches!(slopes, Slopes::PerRow(_));
         let mut act_lambda: Vec<Option<Array2<T>>> = vec![None; nodes.len()];
         let mut cur = k;
         let mut steps = 0usize;
+        // `λ` is still `c` up to element-wise scaling (no product yet).
+        let mut objective = true;
         // Per row `[value, error, magnitude]` of the input term, once the pass reaches the input.
         let mut input: Option<Vec<[f64; 3]>> = None;
         while let Some(NodeId(j)) = nodes[cur].input {
@@ -153,25 +156,28 @@ impl DualNetwork<'_> {
                 Op::Input => unreachable!("only node 0 is an input"),
                 Op::Affine(a) if self.wide() && nodes[j].input.is_none() => {
                     let [bwm, wr, wabs, rad] = self.first(scales, bounds, cur, j);
-                    let p = affine_back(T::to_f32s(&lam).view(), f32::weight(self, cur, &a.weight));
+                    let w = f32::weight(self.net, cur, &a.weight);
+                    let p = affine_back(T::to_f32s(lam.view()).view(), w, objective);
                     let g32 = gamma_dot(a.weight.nrows() + 2, f32::UNIT_ROUNDOFF);
                     // Underflow: up to (n + 2) absolute errors in each element of P, and one
                     // in each element of fl32(λ), which W then carries into |W|·r.
                     let under = f32::UNDERFLOW
                         * ((a.weight.nrows() + 2) as f64 * rad.iter().sum::<f64>()
                             + wr.iter().sum::<f64>());
-                    input = Some(input_affine(&lam, &p, bwm, wr, wabs, rad, g32, under));
+                    input = Some(input_affine(lam.view(), &p, bwm, wr, wabs, rad, g32, under));
                     // λ at the input is only read for slope gradients.
                     lam = match keep_lambda {
-                        true => T::from_f32s(p),
-                        false => Array2::zeros((m, 0)),
+                        true => T::from_f32s(p).into(),
+                        false => Array2::zeros((m, 0)).into(),
                     };
                 }
                 Op::Affine(a) => {
                     let g = gamma_dot(a.weight.nrows() + 2, T::UNIT_ROUNDOFF);
                     let bias = a.bias.as_slice().expect("contiguous");
-                    acc.linear(&lam, bias, self.lin(scales, bounds, cur, j), g);
-                    lam = affine_back(lam.view(), T::weight(self, cur, &a.weight));
+                    acc.linear(lam.view(), bias, self.lin(scales, bounds, cur, j), g);
+                    let w = T::weight(self.net, cur, &a.weight);
+                    lam = affine_back(lam.view(), w, objective).into();
+                    objective = false;
                     acc.underflow::<T>(a.weight.nrows(), mag);
                 }
                 Op::Conv(cv) => {
@@ -180,7 +186,7 @@ impl DualNetwork<'_> {
                     let hw = cv.out_chw[1] * cv.out_chw[2];
                     let bias: Vec<f64> = (0..cv.out_len()).map(|o| cv.bias[o / hw]).collect();
                     let g = gamma_u(n + 1, T::UNIT_ROUNDOFF);
-                    acc.linear(&lam, &bias, self.lin(scales, bounds, cur, j), g);
+                    acc.linear(lam.view(), &bias, self.lin(scales, bounds, cur, j), g);
                     let mut next = Array2::zeros((m, cv.in_len()));
                     for (r, row) in lam.axis_iter(Axis(0)).enumerate() {
                         let row: Vec<f64> = row.iter().map(|v| v.to_f64()).collect();
@@ -188,24 +194,27 @@ impl DualNetwork<'_> {
                         next.row_mut(r)
                             .assign(&Array1::from_iter(t.into_iter().map(T::from_f64)));
                     }
-                    lam = next;
+                    lam = next.into();
+                    objective = false;
                     acc.underflow::<T>(n, mag);
                 }
                 Op::ScaleShift(sc) => {
                     // λ·fl(s) rounds twice; the f64 sum λ·t is covered by gamma(len).
                     let g = gamma_u(2, T::UNIT_ROUNDOFF).max(gamma(sc.shift.len() + 2));
                     let shift = sc.shift.as_slice().expect("contiguous");
-                    acc.linear(&lam, shift, self.lin(scales, bounds, cur, j), g);
+                    acc.linear(lam.view(), shift, self.lin(scales, bounds, cur, j), g);
                     let scale: Array1<T> = sc.scale.mapv(T::from_f64);
-                    for mut row in lam.rows_mut() {
+                    let mut next = lam.into_owned();
+                    for mut row in next.rows_mut() {
                         row.zip_mut_with(&scale, |v, &s| *v = *v * s);
                     }
+                    lam = next.into();
                     acc.underflow::<T>(1, mag);
                 }
                 Op::Reshape => {}
                 Op::Relu => {
                     if keep_lambda {
-                        act_lambda[cur] = Some(lam.clone());
+                        act_lambda[cur] = Some(lam.to_owned());
                     }
                     let per_row = match slopes {
                         Slopes::PerRow(a) => a[cur].as_ref().map(|a| a.slice(s![r0..r0 + m, ..])),
@@ -216,19 +225,23 @@ impl DualNetwork<'_> {
                         Slopes::Adaptive => 0.0,
                         Slopes::WongKolter | Slopes::PerRow(_) => s.min(1.0),
                     };
-                    relu_back(&mut lam, &bounds[j], mag, alpha0, per_row, &mut acc);
+                    let mut next = lam.into_owned();
+                    relu_back(&mut next, &bounds[j], mag, alpha0, per_row, &mut acc);
+                    lam = next.into();
                     acc.underflow::<T>(1, mag);
                 }
                 op @ (Op::Sigmoid | Op::Tanh) => {
                     if keep_lambda {
-                        act_lambda[cur] = Some(lam.clone());
+                        act_lambda[cur] = Some(lam.to_owned());
                     }
                     let shape = if *op == Op::Sigmoid {
                         SShape::Sigmoid
                     } else {
                         SShape::Tanh
                     };
-                    sshape_back(&mut lam, &bounds[j], mag, shape, &mut acc);
+                    let mut next = lam.into_owned();
+                    sshape_back(&mut next, &bounds[j], mag, shape, &mut acc);
+                    lam = next.into();
                     acc.underflow::<T>(1, mag);
                 }
             }
@@ -238,7 +251,7 @@ impl DualNetwork<'_> {
         let input = input.unwrap_or_else(|| {
             let (mid, rad) = mid_rad(&bounds[0]);
             let g = gamma(2 * lam.ncols() + 2);
-            input_term(&lam, &mid, &rad)
+            input_term(lam.view(), &mid, &rad)
                 .into_iter()
                 .map(|(val, in_mag)| [val, g * in_mag, in_mag])
                 .collect()
@@ -262,7 +275,7 @@ impl DualNetwork<'_> {
         Pass {
             lower,
             act_lambda,
-            input_lambda: lam,
+            input_lambda: lam.into_owned(),
         }
     }
 
@@ -275,10 +288,10 @@ impl DualNetwork<'_> {
         bounds: &[Bounds],
         k: usize,
         c: ArrayView2<f64>,
-        lam: &Array2<T>,
+        lam: ArrayView2<T>,
         acc: &mut Acc,
     ) {
-        let exact = c.iter().zip(lam).all(|(&a, &b)| a == b.to_f64());
+        let exact = T::EXACT || c.iter().zip(lam).all(|(&a, &b)| a == b.to_f64());
         if exact {
             return;
         }
