@@ -59,16 +59,20 @@ fn main() {
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
+    let name = |m: &Method| format!("{m:?}").to_lowercase();
     let only: Option<Vec<String>> = args.iter().position(|a| a == "--methods").map(|i| {
-        let list = args
-            .get(i + 1)
-            .expect("--methods needs a list, e.g. crown,alpha");
-        list.split(',').map(|m| m.trim().to_lowercase()).collect()
+        let list = args.get(i + 1).map(String::as_str).unwrap_or("");
+        let names: Vec<String> = list.split(',').map(|m| m.trim().to_lowercase()).collect();
+        let known: Vec<String> = METHODS.iter().map(name).collect();
+        if let Some(bad) = names.iter().find(|n| !known.contains(n)) {
+            eprintln!(
+                "--methods: unknown method `{bad}`; expected a comma-separated list of {known:?}"
+            );
+            std::process::exit(2);
+        }
+        names
     });
-    let timed = |m: &Method| {
-        only.as_ref()
-            .is_none_or(|o| o.contains(&format!("{m:?}").to_lowercase()))
-    };
+    let timed = |m: &Method| only.as_ref().is_none_or(|o| o.contains(&name(m)));
     let shared = args
         .iter()
         .enumerate()
