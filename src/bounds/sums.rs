@@ -65,7 +65,7 @@ pub(crate) fn sums<T: Lane>(row: &[T], a: &[f64], b: &[f64], c: Option<&[f64]>) 
     let n = row.len();
     assert!(a.len() >= n && b.len() >= n && c.is_none_or(|c| c.len() >= n));
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+    if avx2_fma() {
         // SAFETY: the CPU has AVX2 and FMA (checked just above); lengths checked above.
         return unsafe {
             match c {
@@ -78,6 +78,23 @@ pub(crate) fn sums<T: Lane>(row: &[T], a: &[f64], b: &[f64], c: Option<&[f64]>) 
         Some(c) => sums_impl::<T, true>(row, a, b, c),
         None => sums_impl::<T, false>(row, a, b, b),
     }
+}
+
+/// Whether the CPU has AVX2 and FMA, which the explicit kernels need (checked at run time).
+#[cfg(target_arch = "x86_64")]
+fn avx2_fma() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+}
+
+/// The sum of the four lanes of `v`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn hsum(v: std::arch::x86_64::__m256d) -> f64 {
+    let mut lanes = [0.0; 4];
+    // SAFETY: `lanes` holds four f64; AVX is enabled on this function.
+    unsafe { std::arch::x86_64::_mm256_storeu_pd(lanes.as_mut_ptr(), v) };
+    lanes.iter().sum()
 }
 
 /// # Safety
@@ -109,13 +126,7 @@ unsafe fn sums_avx2<T: Lane, const C: bool>(
             }
         }
     }
-    let mut out = [0.0; 3];
-    for (o, [p, q]) in out.iter_mut().zip(s) {
-        let mut lanes = [0.0; 4];
-        // SAFETY: `lanes` holds four f64.
-        unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), _mm256_add_pd(p, q)) };
-        *o = lanes.iter().sum();
-    }
+    let out = s.map(|[p, q]| hsum(_mm256_add_pd(p, q)));
     let tail = sums_impl::<T, C>(&row[body..], &a[body..n], &b[body..n], &c[body..n]);
     [out[0] + tail[0], out[1] + tail[1], out[2] + tail[2]]
 }
@@ -166,7 +177,7 @@ pub(crate) fn scale_by_sign_sums<T: Lane>(
     let n = row.len();
     assert!(pos.len() == n && neg.len() == n && a.len() == n && b.len() == n);
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+    if avx2_fma() {
         // SAFETY: the CPU has AVX2 and FMA (checked just above); lengths checked above.
         return unsafe { scale_by_sign_sums_avx2(row, pos, neg, a, b) };
     }
@@ -207,13 +218,7 @@ unsafe fn scale_by_sign_sums_avx2<T: Lane>(
             T::store4(row.as_mut_ptr().add(j), _mm256_mul_pd(x, f));
         }
     }
-    let mut out = [0.0; 2];
-    for (o, v) in out.iter_mut().zip([s0, s1]) {
-        let mut lanes = [0.0; 4];
-        // SAFETY: `lanes` holds four f64.
-        unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), v) };
-        *o = lanes.iter().sum();
-    }
+    let out = [hsum(s0), hsum(s1)];
     let t = scale_by_sign_sums_impl(
         &mut row[body..],
         &pos[body..],
