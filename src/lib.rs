@@ -4,8 +4,10 @@
 //! parsed from VNN-LIB by [`spec::vnnlib`]) go into [`verify`], which combines sound bounds
 //! ([`bounds`]) and falsification ([`attack`]) into a verdict.
 
+pub mod deadline;
 pub mod error;
 pub mod ir;
+pub mod outcome;
 pub mod tolerances;
 
 pub use error::{Error, Result};

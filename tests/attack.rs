@@ -5,8 +5,8 @@
 mod common;
 
 use certus::attack::{find_counterexamples, AttackMethod, SearchOptions};
+use certus::outcome::confirm;
 use certus::spec::vnnlib;
-use certus::verify::confirm;
 use common::{certus, root, vee};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -33,7 +33,7 @@ fn search(
     method: AttackMethod,
     count: usize,
     p: &certus::spec::Property,
-) -> Vec<certus::verify::Counterexample> {
+) -> Vec<certus::outcome::Counterexample> {
     let opts = SearchOptions {
         method,
         count,

@@ -7,9 +7,10 @@ mod common;
 
 use certus::import::load_network;
 use certus::ir::Network;
+use certus::outcome::{confirm, Verdict};
 use certus::smt::dlv::{robustness_property, search, DlvConfig, DlvOutcome};
 use certus::smt::{solve, SmtOutcome};
-use certus::verify::{confirm, verify, Engine, Options, Verdict};
+use certus::verify::{verify, Engine, Options};
 use common::{mlp, root, shared_benchmarks};
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -6,9 +6,10 @@ mod common;
 
 use certus::attack::Rng;
 use certus::ir::{Affine, Conv2d, Network, Node, NodeId, Op, ScaleShift};
+use certus::outcome::{confirm, Verdict};
 use certus::smt::{solve, SmtOutcome};
 use certus::spec::{Disjunct, LinearConstraint, Property, Region};
-use certus::verify::{attack, confirm, verify, Engine, Options, Verdict};
+use certus::verify::{attack, verify, Engine, Options};
 use common::{mlp, random_net, vee};
 use ndarray::{Array1, Array2, Array4};
 use proptest::prelude::*;

@@ -4,7 +4,7 @@
 //! `m(y) = max_k (a_k·y − b_k)` of one disjunct: the bad case is reached exactly when `m <= 0`.
 //! Steps are signed gradient steps scaled per coordinate by the box width, projected back onto
 //! the box, from the centre and from random starts. Nothing found here is reported before
-//! [`crate::verify::confirm`] has replayed it on the network.
+//! [`crate::outcome::confirm`] has replayed it on the network.
 
 pub mod cw;
 pub mod fgsm;

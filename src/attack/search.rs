@@ -8,8 +8,8 @@ use super::goal::{pgd_goal, Goal};
 use super::jsma::{jsma, JsmaConfig};
 use super::{PgdConfig, Rng};
 use crate::ir::Network;
+use crate::outcome::{confirm, Counterexample};
 use crate::spec::Property;
-use crate::verify::{confirm, Counterexample};
 use std::collections::HashSet;
 use std::time::Instant;
 

@@ -90,12 +90,26 @@ pub enum Method {
 }
 
 /// Settings of the dearer methods.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct BoundConfig {
     pub alpha: alpha::AlphaConfig,
     pub lp_backend: lp::Backend,
     /// Re-tighten every unstable ReLU's pre-activation bounds with LPs first (slow, tighter).
     pub lp_retighten: bool,
+    /// When the dearer methods stop refining (alpha iterations, LP solves) and return the sound
+    /// bounds they have so far.
+    pub deadline: crate::deadline::Deadline,
+}
+
+impl Default for BoundConfig {
+    fn default() -> Self {
+        BoundConfig {
+            alpha: Default::default(),
+            lp_backend: Default::default(),
+            lp_retighten: false,
+            deadline: crate::deadline::Deadline::NONE,
+        }
+    }
 }
 
 impl Method {

@@ -2,8 +2,9 @@
 
 use certus::bench::{read_instances, score, Score};
 use certus::ir::Network;
+use certus::outcome::Verdict;
 use certus::spec::Property;
-use certus::verify::{verify, Engine, Options, Verdict};
+use certus::verify::{verify, Engine, Options};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashMap;
 use std::io::Write;

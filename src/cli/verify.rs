@@ -1,7 +1,8 @@
 //! `certus verify`.
 
 use super::{NetArgs, EXIT_ERROR};
-use certus::verify::{verify, Engine, Options, Verdict};
+use certus::outcome::Verdict;
+use certus::verify::{verify, Engine, Options};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

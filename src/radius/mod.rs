@@ -26,8 +26,9 @@ pub use summary::{EngineSummary, Summary};
 use crate::attack::{fgsm, pgd_goal, Goal, PgdConfig, Rng};
 use crate::bounds::Method;
 use crate::ir::Network;
+use crate::outcome::{confirm, Counterexample, Verdict};
 use crate::spec::{Disjunct, LinearConstraint, Property, Region};
-use crate::verify::{confirm, verify, Bounder, Counterexample, Options};
+use crate::verify::{verify, Bounder, Options};
 use rayon::prelude::*;
 use std::time::{Duration, Instant};
 
@@ -305,7 +306,7 @@ impl<'a> Engines<'a> {
                     timeout: left / 2,
                     ..Options::default()
                 };
-                Some(verify(self.net, &prop, &opts) == crate::verify::Verdict::Unsat)
+                Some(verify(self.net, &prop, &opts) == Verdict::Unsat)
             }
             bounders => {
                 let cons: Vec<&LinearConstraint> =

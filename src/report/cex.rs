@@ -1,8 +1,8 @@
 //! One counterexample to `STEM.txt` (VNN-COMP), `STEM.json` and, for images, `STEM.png`.
 
 use super::image::{auto_range, png_of, ImageGeometry};
+use crate::outcome::Counterexample;
 use crate::spec::{LinearConstraint, Property};
-use crate::verify::Counterexample;
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 

@@ -1,8 +1,8 @@
 //! Files a tester can use: each confirmed counterexample as VNN-COMP text, JSON, and a PNG when
 //! the input is an image ([`image`] holds the image helpers the HTML radius report shares).
 //!
-//! Invariant: only [`crate::verify::Counterexample`]s are written, so every file here describes
-//! a point that [`crate::verify::confirm`] has replayed in f32 and f64.
+//! Invariant: only [`crate::outcome::Counterexample`]s are written, so every file here describes
+//! a point that [`crate::outcome::confirm`] has replayed in f32 and f64.
 
 mod cex;
 pub mod image;

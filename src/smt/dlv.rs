@@ -23,8 +23,8 @@ use super::{path_to, replay_or_repair, sound_bounds};
 use crate::attack::margin_and_gradient;
 use crate::bounds::Bounds;
 use crate::ir::{Network, Op};
+use crate::outcome::{Counterexample, Verdict};
 use crate::spec::Property;
-use crate::verify::{Counterexample, Verdict};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -1,9 +1,10 @@
 //! Input-space branch and bound (see the module doc of [`crate::verify`]).
 
-use super::{confirm, Bounder, Counterexample, Options, Verdict};
+use super::{Bounder, Options};
 use crate::attack::margin_and_gradient;
 use crate::bounds::Method;
 use crate::ir::Network;
+use crate::outcome::{confirm, Counterexample, Verdict};
 use crate::spec::Property;
 use rayon::prelude::*;
 use std::time::Instant;

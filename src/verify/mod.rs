@@ -12,41 +12,15 @@
 
 mod bab;
 mod bounder;
-mod replay;
 
 pub use bounder::Bounder;
-pub use replay::{confirm, Counterexample};
 
 use crate::attack::{pgd, PgdConfig, Rng};
 use crate::bounds::Method;
 use crate::ir::Network;
+use crate::outcome::{confirm, Counterexample, Verdict};
 use crate::spec::Property;
 use std::time::{Duration, Instant};
-
-/// The answer to "is the bad case reachable?".
-#[derive(Clone, Debug, PartialEq)]
-pub enum Verdict {
-    /// The property holds: no input in any region reaches the bad case.
-    Unsat,
-    /// The bad case is reachable; the counterexample has been replayed.
-    Sat(Box<Counterexample>),
-    /// No answer, with the reason.
-    Unknown(String),
-    /// The time budget ran out.
-    Timeout,
-}
-
-impl Verdict {
-    /// The VNN-COMP word for this verdict.
-    pub fn word(&self) -> &'static str {
-        match self {
-            Verdict::Unsat => "unsat",
-            Verdict::Sat(_) => "sat",
-            Verdict::Unknown(_) => "unknown",
-            Verdict::Timeout => "timeout",
-        }
-    }
-}
 
 /// How `verify` decides a property. The bound engines run falsification, then branch and bound
 /// over the input box with that bound method; the others are complete procedures of their own.

@@ -1,7 +1,35 @@
-//! Counterexample confirmation: nothing is reported as `sat` before it passes here.
+//! The outcome vocabulary every engine answers in: a [`Verdict`], a [`Counterexample`], and
+//! [`confirm`], the one gate a counterexample passes before anything reports it. A leaf module:
+//! it knows the IR and the property, and no engine.
 
 use crate::ir::Network;
 use crate::spec::Property;
+
+/// The answer to "is the bad case reachable?".
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    /// The property holds: no input in any region reaches the bad case.
+    Unsat,
+    /// The bad case is reachable; the counterexample has been replayed.
+    Sat(Box<Counterexample>),
+    /// No answer, with the reason (an incomplete engine ran out of ideas, a depth or memory
+    /// limit, an op with no exact encoding).
+    Unknown(String),
+    /// The time budget ran out.
+    Timeout,
+}
+
+impl Verdict {
+    /// The VNN-COMP word for this verdict.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Verdict::Unsat => "unsat",
+            Verdict::Sat(_) => "sat",
+            Verdict::Unknown(_) => "unknown",
+            Verdict::Timeout => "timeout",
+        }
+    }
+}
 
 /// A confirmed counterexample: `input` lies in region `region`'s box and the network's output
 /// satisfies disjunct `disjunct` in both f64 and f32 arithmetic, with no tolerance.
