@@ -42,11 +42,41 @@ impl Error {
         }
     }
 
-    /// Reads a whole file, naming it in the error.
+    /// Reads a whole file, naming it in the error. A file whose name ends in `.gz` is
+    /// decompressed (VNN-COMP ships `.onnx.gz` and `.vnnlib.gz`), at most
+    /// [`MAX_DECOMPRESSED`] bytes of it, so that a small hostile file cannot fill the memory.
     pub fn read(path: &std::path::Path) -> Result<Vec<u8>> {
-        std::fs::read(path).map_err(|source| Error::Io {
+        let io = |source| Error::Io {
             path: path.to_path_buf(),
             source,
-        })
+        };
+        let bytes = std::fs::read(path).map_err(io)?;
+        if !path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
+        {
+            return Ok(bytes);
+        }
+        use std::io::Read;
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(bytes.as_slice())
+            .take(MAX_DECOMPRESSED + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| Error::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(e.kind(), format!("not a valid gzip file: {e}")),
+            })?;
+        if out.len() as u64 > MAX_DECOMPRESSED {
+            return Err(Error::Invalid(format!(
+                "{}: decompresses to more than {} MiB",
+                path.display(),
+                MAX_DECOMPRESSED >> 20
+            )));
+        }
+        Ok(out)
     }
 }
+
+/// The most bytes [`Error::read`] inflates a `.gz` file to: far above any real network or
+/// property (the largest VNN-COMP files are a few hundred MB unpacked), far below the memory.
+pub const MAX_DECOMPRESSED: u64 = 2 << 30;

@@ -6,7 +6,9 @@
 //! A VNN-LIB `(or (and box1 ...) (and box2 ...))` over inputs becomes several regions, each
 //! keeping its own box and its own output constraints.
 
+mod pos;
 pub mod vnnlib;
+pub mod vnnlib2;
 
 use crate::ir::Network;
 use crate::{Error, Result};

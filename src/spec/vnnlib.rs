@@ -25,73 +25,32 @@
 //! variables, gaps in `X_0, X_1, ...` or `Y_0, ...`, an input without both a lower and an upper
 //! bound, an empty box, and numbers that are not finite f64s.
 
-mod dnf;
+pub(super) mod dnf;
 mod sexpr;
 mod term;
 
 use self::dnf::Term;
 use self::sexpr::SExpr;
 use self::term::{var_name, Atom, AtomKind, Var};
+pub(super) use super::pos::{Located, Pos};
 use crate::spec::{Disjunct, Property, Region};
-use crate::{Error, Result};
+use crate::Result;
 use std::collections::hash_map::{Entry, HashMap};
 use std::path::Path;
 
-/// Parses a VNN-LIB file into the normal form.
+/// Parses a VNN-LIB file into the normal form. A VNN-LIB 2.0 query (one that starts with
+/// `(vnnlib-version <2.0>)`) is read by [`super::vnnlib2`] and lowered into the same form.
 pub fn parse_file(path: &Path) -> Result<Property> {
-    let bytes = Error::read(path)?;
-    match std::str::from_utf8(&bytes) {
-        Ok(text) => parse_str(text, path),
-        Err(e) => {
-            let valid = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
-            let line = 1 + valid.matches('\n').count();
-            let col = 1 + valid
-                .rsplit('\n')
-                .next()
-                .unwrap_or_default()
-                .chars()
-                .count();
-            let err = Located::new(Pos { line, col }, "not valid UTF-8 text");
-            Err(err.into_error(path))
-        }
+    let text = super::pos::read_text(path)?;
+    if super::vnnlib2::is_v2(&text) {
+        return super::vnnlib2::parse_str(&text, path)?.property(path);
     }
+    parse_str(&text, path)
 }
 
 /// Parses VNN-LIB text; `path` is only used in error messages.
 pub fn parse_str(text: &str, path: &Path) -> Result<Property> {
     parse(text).map_err(|e| e.into_error(path))
-}
-
-/// A 1-based position in the file; columns count characters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Pos {
-    line: usize,
-    col: usize,
-}
-
-/// A message at a position; becomes an [`Error::Spec`] once the path is known.
-#[derive(Debug)]
-struct Located {
-    pos: Pos,
-    msg: String,
-}
-
-impl Located {
-    fn new(pos: Pos, msg: impl Into<String>) -> Self {
-        Located {
-            pos,
-            msg: msg.into(),
-        }
-    }
-
-    fn into_error(self, path: &Path) -> Error {
-        Error::Spec {
-            path: path.to_path_buf(),
-            line: self.pos.line,
-            col: self.pos.col,
-            msg: self.msg,
-        }
-    }
 }
 
 fn parse(text: &str) -> Result<Property, Located> {

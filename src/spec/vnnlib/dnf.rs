@@ -10,7 +10,7 @@ use super::term::{comparison, Atom};
 use super::{Decls, Located, Pos};
 
 /// A conjunction of atoms, by id.
-pub(super) type Term = Vec<u32>;
+pub(in crate::spec) type Term = Vec<u32>;
 
 /// At most this many conjunctions in the DNF of the whole file; real properties have a few
 /// dozen. Beyond it the product of the `or`s is almost certainly not what the author meant.
@@ -83,7 +83,7 @@ pub(super) fn dnf(
 
 /// `[s ++ t | s ∈ a, t ∈ b]`, refused (at `pos`, the factor that makes it too big) when it
 /// would exceed the caps.
-pub(super) fn product(a: Vec<Term>, b: Vec<Term>, pos: Pos) -> Result<Vec<Term>, Located> {
+pub(in crate::spec) fn product(a: Vec<Term>, b: Vec<Term>, pos: Pos) -> Result<Vec<Term>, Located> {
     let total = count_refs(&a)
         .saturating_mul(b.len())
         .saturating_add(count_refs(&b).saturating_mul(a.len()));
@@ -99,11 +99,11 @@ pub(super) fn product(a: Vec<Term>, b: Vec<Term>, pos: Pos) -> Result<Vec<Term>,
         .collect())
 }
 
-fn count_refs(terms: &[Term]) -> usize {
+pub(in crate::spec) fn count_refs(terms: &[Term]) -> usize {
     terms.iter().map(Vec::len).fold(0, usize::saturating_add)
 }
 
-fn check_size(terms: usize, refs: usize, pos: Pos) -> Result<(), Located> {
+pub(in crate::spec) fn check_size(terms: usize, refs: usize, pos: Pos) -> Result<(), Located> {
     let msg = if terms > MAX_TERMS {
         format!(
             "the property is too large: in disjunctive normal form it has {terms} conjunctions \

@@ -1,0 +1,402 @@
+//! The VNN-LIB 2.0 front end: each construct of the standard with its hand-derived normal form,
+//! and each error the standard's scoping and typing rules (and its solver chapter) require,
+//! with its line and column.
+
+use certus::spec::vnnlib2::{parse_str, Equiv, Query, TensorKind};
+use certus::spec::{Disjunct, LinearConstraint, Property, Region};
+use certus::Error;
+use std::path::Path;
+
+fn query(text: &str) -> Query {
+    parse_str(text, Path::new("q.vnnlib")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn lower(text: &str) -> Property {
+    query(text)
+        .lower()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .property
+}
+
+/// `(line, col, msg)` of the error that parsing, else lowering, `text` gives.
+fn error(text: &str) -> (usize, usize, String) {
+    let result = parse_str(text, Path::new("q.vnnlib")).and_then(|q| q.lower().map(|_| ()));
+    match result {
+        Err(Error::Spec { line, col, msg, .. }) => (line, col, msg),
+        other => panic!("expected a located error for:\n{text}\ngot {other:?}"),
+    }
+}
+
+#[track_caller]
+fn assert_err(text: &str, line: usize, col: usize, fragment: &str) {
+    let (l, c, msg) = error(text);
+    assert!(msg.contains(fragment), "`{msg}` lacks `{fragment}`");
+    assert_eq!((l, c), (line, col), "wrong position for: {msg}");
+    assert!(!msg.contains('\n'), "not one line: {msg}");
+}
+
+fn lc(coeffs: &[(usize, f64)], rhs: f64) -> LinearConstraint {
+    LinearConstraint {
+        coeffs: coeffs.to_vec(),
+        rhs,
+    }
+}
+
+fn dis(constraints: &[LinearConstraint]) -> Disjunct {
+    Disjunct {
+        constraints: constraints.to_vec(),
+    }
+}
+
+fn region(bounds: &[(f64, f64)], disjuncts: &[Disjunct]) -> Region {
+    Region {
+        lower: bounds.iter().map(|b| b.0).collect(),
+        upper: bounds.iter().map(|b| b.1).collect(),
+        disjuncts: disjuncts.to_vec(),
+    }
+}
+
+/// A header and one network `f` with input `X` and output `Y` of the given shapes.
+fn net(x: &str, y: &str) -> String {
+    format!(
+        "(vnnlib-version <2.0>)\n(declare-network f\n  (declare-input X real {x})\n  \
+         (declare-output Y real {y}))\n"
+    )
+}
+
+/// `net` plus `X[i]` in `[0, 1]` for a 1-D input of `n` elements.
+fn unit(n: usize, y: &str) -> String {
+    let bounds: String = (0..n)
+        .map(|i| format!("(assert (>= X[{i}] 0.0))\n(assert (<= X[{i}] 1.0))\n"))
+        .collect();
+    net(&format!("[{n}]"), y) + &bounds
+}
+
+#[test]
+fn simplest_query_is_a_box_and_an_output_constraint() {
+    let p = lower(&(unit(2, "[1]") + "(assert (>= Y[0] 2.5))"));
+    assert_eq!((p.n_inputs, p.n_outputs), (2, 1));
+    assert_eq!(
+        p.regions,
+        vec![region(
+            &[(0.0, 1.0), (0.0, 1.0)],
+            &[dis(&[lc(&[(0, -1.0)], -2.5)])]
+        )]
+    );
+}
+
+#[test]
+fn declarations_are_recorded_in_order_with_slots() {
+    let q = query(
+        "(vnnlib-version <2.0>)
+         (declare-network f (declare-input A real [2,3]) (declare-output B Real []))
+         (declare-network g (equal-to f) (declare-input C real [2,3]) (declare-output D real []))
+         (declare-network h (isomorphic-to f) (declare-input E real [2,3])
+            (declare-hidden H real [4] \"relu \\\"1\\\"\") (declare-output F real []))",
+    );
+    assert_eq!(q.version, (2, 0));
+    let names: Vec<&str> = q.networks.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["f", "g", "h"]);
+    assert_eq!(q.networks[1].equiv, Some(Equiv::EqualTo(0)));
+    assert_eq!(q.networks[2].equiv, Some(Equiv::IsomorphicTo(0)));
+    let t: Vec<(&str, usize, TensorKind)> = (q.tensors.iter())
+        .map(|t| (t.name.as_str(), t.base, t.kind))
+        .collect();
+    use TensorKind::*;
+    assert_eq!(
+        t,
+        [
+            ("A", 0, Input),
+            ("B", 6, Output),
+            ("C", 7, Input),
+            ("D", 13, Output),
+            ("E", 14, Input),
+            ("H", 20, Hidden),
+            ("F", 24, Output)
+        ]
+    );
+    assert_eq!(q.tensors[5].onnx_name.as_deref(), Some("relu \"1\""));
+    assert_eq!(q.tensors[1].header(), "B Real []");
+    assert_eq!(q.tensors[0].header(), "A real [2,3]");
+    let models: Vec<usize> = q.networks_needing_models().map(|(k, _)| k).collect();
+    assert_eq!(models, [0, 2]);
+    assert_eq!((q.model_of(1), q.model_of(2)), (0, 2));
+}
+
+#[test]
+fn indices_are_row_major_and_scalars_take_none() {
+    let text = net("[2,3]", "[]")
+        + "(assert (and (>= X[0,0] 0) (>= X[0,1] 0) (>= X[0,2] 0) (>= X[1,0] 0) (>= X[1,1] 0)))
+           (assert (>= X[1,2] -1))
+           (assert (<= X[0,0] 1)) (assert (<= X[0,1] 1)) (assert (<= X[0,2] 1))
+           (assert (<= X[1,0] 1)) (assert (<= X[1,1] 1)) (assert (<= X[1,2] 7))
+           (assert (<= Y 0.5))";
+    let p = lower(&text);
+    let r = &p.regions[0];
+    assert_eq!(r.lower, [0.0, 0.0, 0.0, 0.0, 0.0, -1.0]);
+    assert_eq!(r.upper, [1.0, 1.0, 1.0, 1.0, 1.0, 7.0]);
+    assert_eq!(r.disjuncts, [dis(&[lc(&[(0, 1.0)], 0.5)])]);
+}
+
+#[test]
+fn arithmetic_is_linearised_as_the_standard_defines_it() {
+    // (- 1 2 3 4) = ((1 - 2) - 3) - 4: left-associative.
+    let cases = [
+        ("(<= (- Y[0]) 1)", lc(&[(0, -1.0)], 1.0)),
+        ("(<= (+ Y[0] Y[1] 1) 4)", lc(&[(0, 1.0), (1, 1.0)], 3.0)),
+        ("(<= (- Y[0] Y[1] 2) 4)", lc(&[(0, 1.0), (1, -1.0)], 6.0)),
+        ("(<= (- 1 2 3 Y[1]) 0)", lc(&[(1, -1.0)], 4.0)),
+        ("(<= (* 2 Y[1] 3) 6)", lc(&[(1, 6.0)], 6.0)),
+        ("(<= (* Y[0] -0.5) 1)", lc(&[(0, -0.5)], 1.0)),
+        (
+            "(<= (+ Y[0] (* 2 (- Y[1] Y[0]))) 0)",
+            lc(&[(0, -1.0), (1, 2.0)], 0.0),
+        ),
+        ("(>= Y[0] Y[1])", lc(&[(0, -1.0), (1, 1.0)], 0.0)),
+        ("(<= Y[1] 1.5e2)", lc(&[(1, 1.0)], 150.0)),
+    ];
+    for (cmp, want) in cases {
+        let p = lower(&(unit(1, "[2]") + &format!("(assert {cmp})")));
+        assert_eq!(p.regions[0].disjuncts, [dis(&[want])], "{cmp}");
+    }
+}
+
+#[test]
+fn comparisons_become_relaxed_constraints_and_holds_is_exact() {
+    let y = |c: &str| lower(&(unit(1, "[1]") + &format!("(assert {c})"))).regions[0].clone();
+    let le = lc(&[(0, 1.0)], 2.0);
+    let ge = lc(&[(0, -1.0)], -2.0);
+    assert_eq!(y("(<= Y[0] 2)").disjuncts, [dis(std::slice::from_ref(&le))]);
+    assert_eq!(y("(< Y[0] 2)").disjuncts, [dis(std::slice::from_ref(&le))]);
+    assert_eq!(y("(>= Y[0] 2)").disjuncts, [dis(std::slice::from_ref(&ge))]);
+    assert_eq!(y("(> Y[0] 2)").disjuncts, [dis(std::slice::from_ref(&ge))]);
+    assert_eq!(y("(== Y[0] 2)").disjuncts, [dis(&[le.clone(), ge.clone()])]);
+    assert_eq!(y("(= Y[0] 2)").disjuncts, [dis(&[le.clone(), ge.clone()])]);
+    assert_eq!(y("(!= Y[0] 2)").disjuncts, [dis(&[le]), dis(&[ge])]);
+
+    // Slots: X[0] = 0, Y[0] = 1. `holds` evaluates the query as written.
+    for (cmp, at_two, at_three) in [
+        ("(<= Y[0] 2)", true, false),
+        ("(< Y[0] 2)", false, false),
+        ("(> Y[0] 2)", false, true),
+        ("(>= Y[0] 2)", true, true),
+        ("(== Y[0] 2)", true, false),
+        ("(!= Y[0] 2)", false, true),
+    ] {
+        let q = query(&(unit(1, "[1]") + &format!("(assert {cmp})")));
+        assert_eq!(q.holds(&[0.5, 2.0]), at_two, "{cmp} at 2");
+        assert_eq!(q.holds(&[0.5, 3.0]), at_three, "{cmp} at 3");
+        assert!(
+            !q.holds(&[1.5, 3.0]) || cmp.contains("!=") || !at_three,
+            "box"
+        );
+    }
+}
+
+#[test]
+fn disjunctions_over_boxes_give_regions_each_with_its_own_constraints() {
+    let text = net("[1]", "[2]")
+        + "(assert (or (and (>= X[0] 0) (<= X[0] 1) (<= Y[0] Y[1]))
+                       (and (>= X[0] 2) (<= X[0] 3) (<= Y[1] Y[0]))
+                       (and (>= X[0] 0) (<= X[0] 1) (<= Y[0] -1))))
+           (assert (or (>= Y[0] 5) (>= Y[1] 5)))";
+    let p = lower(&text);
+    let y0_le_y1 = lc(&[(0, 1.0), (1, -1.0)], 0.0);
+    let y1_le_y0 = lc(&[(0, -1.0), (1, 1.0)], 0.0);
+    let (y0_ge5, y1_ge5) = (lc(&[(0, -1.0)], -5.0), lc(&[(1, -1.0)], -5.0));
+    let y0_le_m1 = lc(&[(0, 1.0)], -1.0);
+    assert_eq!(
+        p.regions,
+        vec![
+            region(
+                &[(0.0, 1.0)],
+                &[
+                    dis(&[y0_le_y1.clone(), y0_ge5.clone()]),
+                    dis(&[y0_le_y1, y1_ge5.clone()]),
+                    dis(&[y0_le_m1.clone(), y0_ge5.clone()]),
+                    dis(&[y0_le_m1, y1_ge5.clone()]),
+                ]
+            ),
+            region(
+                &[(2.0, 3.0)],
+                &[dis(&[y1_le_y0.clone(), y0_ge5]), dis(&[y1_le_y0, y1_ge5])]
+            ),
+        ]
+    );
+}
+
+#[test]
+fn input_bounds_from_scaled_comparisons_are_rounded_outward() {
+    let text = net("[1]", "[1]") + "(assert (>= (* 3 X[0]) 1)) (assert (<= (* -1 X[0]) 0.5))";
+    let q = query(&(text.clone() + "(assert (<= (* 3 X[0]) 2))"));
+    let r = &q.lower().unwrap().property.regions[0];
+    // 3x >= 1 → x >= 1/3 rounded down; 3x <= 2 → x <= 2/3 rounded up; -x <= .5 → x >= -.5.
+    assert!(r.lower[0] < 1.0 / 3.0 && r.lower[0] == (1.0f64 / 3.0).next_down());
+    assert!(r.upper[0] > 2.0 / 3.0 && r.upper[0] == (2.0f64 / 3.0).next_up());
+    assert_eq!(
+        lower(&(text + "(assert (<= X[0] 1))")).regions[0].upper,
+        [1.0]
+    );
+}
+
+#[test]
+fn empty_and_false_conjunctions_are_dropped() {
+    // An empty box, a strict bound meeting a bound, a false constant comparison: no region.
+    for extra in [
+        "(assert (>= X[0] 2))",
+        "(assert (and (< X[0] 1) (>= X[0] 1)))",
+        "(assert (<= (- Y[0] Y[0]) -1))",
+    ] {
+        let p = lower(&(unit(1, "[1]") + extra));
+        assert!(p.regions.is_empty(), "{extra}: {:?}", p.regions);
+    }
+    // Only the feasible branch stays.
+    let p = lower(&(unit(1, "[1]") + "(assert (or (>= X[0] 2) (<= Y[0] 0)))"));
+    assert_eq!(
+        p.regions,
+        [region(&[(0.0, 1.0)], &[dis(&[lc(&[(0, 1.0)], 0.0)])])]
+    );
+}
+
+#[test]
+fn comments_whitespace_and_spacing_inside_brackets_are_free() {
+    let text = "; a comment\n(vnnlib-version <2.0>) ; another\n(declare-network f\n\t(declare-input X real [ 1 , 2 ])\n(declare-output Y real [1]))\n(assert (>= X [0, 0] 0)) (assert (<= X[0,0] 1))\n(assert (>= X[0 ,1] 0)) (assert (<= X[0,1] 1))\r\n(assert (<= Y[0] 0)) ; end";
+    let p = lower(text);
+    assert_eq!(p.regions[0].upper, [1.0, 1.0]);
+}
+
+#[test]
+fn typed_queries_parse_but_only_real_is_decided() {
+    let text = "(vnnlib-version <2.0>)\n(declare-network f\n  (declare-input X float32 [1])\n  (declare-output Y float32 [1]))\n(assert (<= X[0] 1)) (assert (>= X[0] 0)) (assert (<= Y[0] 0.5))";
+    let q = query(text);
+    assert_eq!(q.tensors[0].type_name, "float32");
+    assert_err(text, 3, 18, "cannot analyse float32 networks soundly");
+}
+
+/// Every required error, with where it is reported.
+#[test]
+fn errors_name_line_and_column() {
+    let h = "(vnnlib-version <2.0>)\n";
+    let f = "(declare-network f (declare-input X real [2]) (declare-output Y real [1]))\n";
+    let b = "(assert (>= X[0] 0)) (assert (<= X[0] 1)) (assert (>= X[1] 0)) (assert (<= X[1] 1))\n";
+    let cases: Vec<(String, usize, usize, &str)> = vec![
+        // Version and structure.
+        ("(declare-network f)".into(), 1, 2, "expected `(vnnlib-version <2.0>)` first"),
+        ("(vnnlib-version <2.1>)".into(), 1, 17, "unsupported VNN-LIB version 2.1"),
+        ("(vnnlib-version 2.0)".into(), 1, 17, "bad version `2.0`"),
+        (h.to_string(), 2, 1, "declares no network"),
+        (format!("{h}(assert (<= 1 2))"), 2, 1, "before any assertion"),
+        (format!("{h}{f}{b}(declare-network g (declare-input A real [1]) (declare-output B real [1]))"), 4, 1, "before the first assertion"),
+        (format!("{h}(declare-const X_0 Real)"), 2, 2, "found `declare-const`"),
+        (format!("{h}{f}(assert (<= Y[0] 1)"), 3, 1, "this `(` is never closed"),
+        (format!("{h}(declare-network f (declare-input X real [2]"), 2, 20, "this `(` is never closed (expected `)` closing the declaration"),
+        (format!("{h}{f})"), 3, 1, "expected `(declare-network ...)` or `(assert ...)`"),
+        // Declarations.
+        (format!("{h}(declare-network f (declare-input f real [1]) (declare-output Y real [1]))"), 2, 35, "`f` is declared twice"),
+        (format!("{h}(declare-network f (declare-input X real [1]) (declare-output X real [1]))"), 2, 63, "`X` is declared twice (first at line 2, column 35)"),
+        (format!("{h}(declare-network 2f (declare-input X real [1]) (declare-output Y real [1]))"), 2, 18, "bad name `2f`"),
+        (format!("{h}(declare-network f (declare-input and real [1]) (declare-output Y real [1]))"), 2, 35, "keyword"),
+        (format!("{h}(declare-network f (declare-input X flaot32 [1]) (declare-output Y real [1]))"), 2, 37, "unknown element type `flaot32`"),
+        (format!("{h}(declare-network f (declare-input X real [0]) (declare-output Y real [1]))"), 2, 43, "bad dimension `0`"),
+        (format!("{h}(declare-network f (declare-input X real [1 2]) (declare-output Y real [1]))"), 2, 45, "expected `,` or `]` in the shape"),
+        (format!("{h}(declare-network f (declare-input X real 1) (declare-output Y real [1]))"), 2, 42, "expected a shape"),
+        (format!("{h}(declare-network f (declare-input X real [100000,100000,100000]) (declare-output Y real [1]))"), 2, 35, "too large"),
+        (format!("{h}(declare-network f (declare-input X real [1]) (declare-hidden H real [1] relu) (declare-output Y real [1]))"), 2, 74, "ONNX node output name as a string"),
+        (format!("{h}(declare-network f (declare-input X real [1]) (declare-hidden H real [1] \"relu) (declare-output Y real [1]))"), 2, 74, "never closed"),
+        (format!("{h}(declare-network f (declare-output Y real [1]) (declare-input X real [1]))"), 2, 20, "comes after the network's inputs"),
+        (format!("{h}(declare-network f (declare-input X real [1]) (declare-output Y real [1]) (declare-input Z real [1]))"), 2, 75, "must come before every `declare-output`"),
+        (format!("{h}(declare-network f (declare-input X real [1]) (declare-output Y real [1]) (declare-hidden H real [1] \"h\"))"), 2, 75, "must come before every `declare-output`"),
+        (format!("{h}(declare-network f (declare-input X real [1]))"), 2, 1, "needs at least one `declare-input` and one `declare-output`"),
+        (format!("{h}(declare-network f (declare-input X real [1] initialized) (declare-output Y real [1]))"), 2, 46, "`initialized` is VNN-LIB 2.1"),
+        (format!("{h}(declare-network f (declare-input X real [1]) (declare-inpt Y real [1]))"), 2, 48, "found `declare-inpt`"),
+        // Equivalences.
+        (format!("{h}{f}(declare-network g (equal-to k) (declare-input A real [2]) (declare-output B real [1]))"), 3, 30, "not an earlier network"),
+        (format!("{h}{f}(declare-network g (equal-to X) (declare-input A real [2]) (declare-output B real [1]))"), 3, 30, "is a variable, not a network"),
+        (format!("{h}{f}(declare-network g (equal-to f) (declare-input A real [3]) (declare-output B real [1]))"), 3, 48, "equal networks need equal types and shapes"),
+        (format!("{h}{f}(declare-network g (equal-to f) (declare-input A float32 [2]) (declare-output B real [1]))"), 3, 48, "equal networks need equal types and shapes"),
+        (format!("{h}{f}(declare-network g (isomorphic-to f) (declare-input A real [2]) (declare-output B real [2]))"), 3, 81, "isomorphic networks need equal shapes"),
+        (format!("{h}{f}(declare-network g (isomorphic-to f) (declare-input A real [2]) (declare-input C real [2]) (declare-output B real [1]))"), 3, 20, "declares 2 inputs but `f` declares 1"),
+        (format!("{h}{f}(declare-network g (equal-to f) (equal-to f) (declare-input A real [2]) (declare-output B real [1]))"), 3, 33, "at most one `equal-to` or `isomorphic-to`"),
+        (format!("{h}{f}(declare-network g (equal-to f) (declare-input A real [2]) (declare-output B real [1]))\n(declare-network k (equal-to g) (declare-input C real [2]) (declare-output D real [1]))"), 4, 30, "forbids chains"),
+        (format!("{h}{f}(declare-network g (declare-input A real [2]) (equal-to f) (declare-output B real [1]))"), 3, 47, "must come before every `declare-input`"),
+        (format!("{h}(declare-network f (declare-input X real [2]) (declare-hidden H real [2] \"n\") (declare-output Y real [1]))\n(declare-network g (equal-to f) (declare-input A real [2]) (declare-hidden G real [3] \"n\") (declare-output B real [1]))"), 3, 76, "name the same ONNX node"),
+        // Variables and indices.
+        (format!("{h}{f}(assert (<= Z[0] 1))"), 3, 13, "undeclared variable `Z`"),
+        (format!("{h}{f}(assert (<= f 1))"), 3, 13, "`f` is a network, not a variable"),
+        (format!("{h}{f}(assert (<= X 1))"), 3, 13, "it takes 1 indices, found 0"),
+        (format!("{h}{f}(assert (<= X[0,0] 1))"), 3, 13, "it takes 1 indices, found 2"),
+        (format!("{h}{f}(assert (<= X[2] 1))"), 3, 15, "index 2 is out of range"),
+        (format!("{h}{f}(assert (<= X[-1] 1))"), 3, 15, "bad index `-1`"),
+        (format!("{h}(declare-network f (declare-input X real [2]) (declare-output Y real []))\n(assert (<= Y[0] 1))"), 3, 13, "is a scalar"),
+        // Types.
+        (format!("{h}(declare-network f (declare-input X real [2]) (declare-output Y float32 [1]))\n(assert (<= X[0] Y[0]))"), 3, 18, "type mismatch: `Y` has type `float32` but `X`"),
+        (format!("{h}(declare-network f (declare-input X int32 [2]) (declare-output Y int32 [1]))\n(assert (<= X[0] 0.5))"), 3, 18, "the constant `0.5` is not of type `int32`"),
+        (format!("{h}(declare-network f (declare-input X uint8 [2]) (declare-output Y uint8 [1]))\n(assert (<= X[0] -1))"), 3, 18, "no negative constants"),
+        (format!("{h}(declare-network f (declare-input X bool [2]) (declare-output Y bool [1]))\n(assert (<= X[0] X[1]))"), 3, 9, "no arithmetic or ordering"),
+        (format!("{h}{f}(assert (<= 0.0 1.0))"), 3, 9, "comparison without variables"),
+        // Expressions.
+        (format!("{h}{f}(assert (<= (* X[0] X[1]) 1))"), 3, 21, "polynomial term"),
+        (format!("{h}{f}(assert (<= (/ X[0] 2) 1))"), 3, 14, "no division"),
+        (format!("{h}{f}(assert (not (<= X[0] 1)))"), 3, 10, "only `and` and `or`"),
+        (format!("{h}{f}(assert (<= X[0] 1 2))"), 3, 20, "compares exactly two expressions"),
+        (format!("{h}{f}(assert (and))"), 3, 9, "needs at least one boolean expression"),
+        (format!("{h}{f}(assert (<= (+) 1))"), 3, 13, "needs at least one operand"),
+        (format!("{h}{f}(assert (<= X[0] 1.))"), 3, 18, "bad number `1.`"),
+        (format!("{h}{f}(assert (<= X[0] .5))"), 3, 18, "bad number `.5`"),
+        (format!("{h}{f}(assert (<= X[0] 1e400))"), 3, 18, "too large for a 64-bit float"),
+        (format!("{h}{f}(assert (<= X[0] 1) (<= X[0] 2))"), 3, 21, "it takes one boolean expression"),
+        (format!("{h}{f}(assert (<= X[0] [1]))"), 3, 18, "found `[`"),
+        (format!("{h}{f}(assert {}(<= X[0] 1){})", "(and ".repeat(300), ")".repeat(300)), 3, 1289, "nested deeper than 256"),
+        // Lowering (what certus decides).
+        (format!("{h}{f}(assert (>= X[0] 0)) (assert (<= X[0] 1)) (assert (<= X[1] 1))"), 3, 51, "input X[1] has no lower bound"),
+        (format!("{h}{f}(assert (<= Y[0] 1))"), 2, 35, "input X[0] has no bounds"),
+        (format!("{h}{f}{b}(assert (<= (+ X[0] X[1]) 1))"), 2, 1, "relate several input elements"),
+        (format!("{h}{f}{b}(assert (<= (+ X[0] Y[0]) 1))"), 2, 1, "relate several input elements"),
+        (format!("{h}(declare-network f (declare-input X real [2]) (declare-hidden H real [2] \"n\") (declare-output Y real [1]))"), 2, 1, "hidden-node declarations"),
+        (format!("{h}{f}(declare-network g (equal-to f) (declare-input A real [2]) (declare-output B real [1]))"), 2, 1, "several networks"),
+        (format!("{h}(declare-network f (declare-input X real [2]) (declare-input Z real [2]) (declare-output Y real [1]))"), 2, 1, "several inputs or outputs"),
+    ];
+    let mut failures = Vec::new();
+    for (text, line, col, fragment) in cases {
+        let (l, c, msg) = error(&text);
+        if !msg.contains(fragment) || (l, c) != (line, col) || msg.contains('\n') {
+            failures.push(format!(
+                "want {line}:{col} `{fragment}`, got {l}:{c} `{msg}` for:\n{text}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn too_many_conjunctions_are_refused_before_allocating() {
+    // 2^20 conjunctions from twenty binary `or`s.
+    let ors: String = (0..20)
+        .map(|_| "(assert (or (<= Y[0] 0) (>= Y[0] 1)))\n")
+        .collect();
+    let (_, _, msg) = error(&(unit(1, "[1]") + &ors));
+    assert!(msg.contains("too large"), "{msg}");
+}
+
+#[test]
+fn assignment_text_is_the_standards_format() {
+    let q = query(&(net("[2,2]", "[]") + "(assert (<= Y 1))"));
+    let text = q.assignment_text(&[0.5, 0.25, -1.0, 3.0, 0.1]);
+    assert_eq!(text, "X real [2,2]\n0.5\n0.25\n-1\n3\nY real []\n0.1\n");
+}
+
+#[test]
+fn property_refuses_queries_the_vnncomp_form_cannot_take() {
+    let q = query(&(unit(1, "[1]") + "(assert (<= Y[0] 1))"));
+    assert!(q.property(Path::new("q.vnnlib")).is_ok());
+    let text = "(vnnlib-version <2.0>)\n(declare-network f (declare-input X real [1]) (declare-output Y real [1]))\n(declare-network g (equal-to f) (declare-input A real [1]) (declare-output B real [1]))";
+    assert!(query(text).property(Path::new("q.vnnlib")).is_err());
+}
+
+#[test]
+fn version_header_is_detected_past_comments() {
+    use certus::spec::vnnlib2::is_v2;
+    assert!(is_v2("; comment\n  ( vnnlib-version <2.0>)"));
+    assert!(!is_v2("(declare-const X_0 Real)"));
+    assert!(!is_v2("; (vnnlib-version <2.0>)\n(declare-const X_0 Real)"));
+}
