@@ -8,6 +8,8 @@ mod dlv;
 mod eval;
 mod inspect;
 mod radius;
+mod standard;
+mod supports;
 mod verify;
 
 use certus::import::nnet::Normalization;
@@ -19,10 +21,17 @@ pub const EXIT_ERROR: u8 = 2;
 
 /// certus: a formal neural-network verifier for ONNX / .nnet networks and VNN-LIB properties.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about = None, disable_version_flag = true)]
+#[command(arg_required_else_help = true, args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    /// Print the solver's name (the VNN-LIB 2.0 standard's global option).
+    #[arg(long)]
+    pub name: bool,
+    /// Print the version.
+    #[arg(short = 'V', long)]
+    pub version: bool,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// How to read `.nnet` files (ignored for ONNX).
@@ -45,8 +54,10 @@ impl NetArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Decide a VNN-LIB property: prints `sat`, `unsat`, `unknown`, `timeout` or `error` on the
-    /// first line of stdout; after `sat`, the replayed counterexample in VNN-COMP format.
+    /// Decide a VNN-LIB property: `certus verify NET PROP` (VNN-COMP: prints `sat`, `unsat`,
+    /// `unknown`, `timeout` or `error` on the first line of stdout; after `sat`, the replayed
+    /// counterexample in VNN-COMP format) or `certus verify QUERY --network NAME=MODEL ...`
+    /// (VNN-LIB 2.0: `sat` and the assignment, `unsat`, `unknown` or `timed-out`).
     /// Exit codes: 0 unsat (property holds), 1 sat (violated), 2 error, 3 unknown/timeout.
     Verify(verify::Args),
     /// Evaluate the network on input vectors (one per line, numbers separated by whitespace
@@ -70,11 +81,23 @@ pub enum Command {
     /// grid point of the L∞ ball keep the class? Exit codes: 1 adversarial example (replayed),
     /// 0 safe on the grid (relative to the discretisation, not a proof), 3 incomplete, 2 error.
     Dlv(dlv::Args),
+    /// Report a capability, as the VNN-LIB 2.0 standard's solver interface defines them (one
+    /// flag: `--onnx-operators`, `--vnnlib-versions`, `--arithmetic-complexity-theories`, ...).
+    Supports(supports::Args),
 }
 
 /// Runs the parsed command and returns its exit code.
 pub fn run(cli: Cli) -> certus::Result<u8> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        let line = if cli.name {
+            supports::NAME
+        } else {
+            env!("CARGO_PKG_VERSION")
+        };
+        println!("{line}");
+        return Ok(0);
+    };
+    match command {
         Command::Verify(a) => verify::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Inspect(a) => inspect::run(a),
@@ -83,5 +106,6 @@ pub fn run(cli: Cli) -> certus::Result<u8> {
         Command::Radius(a) => radius::run(a),
         Command::Attack(a) => attack::run(a),
         Command::Dlv(a) => dlv::run(a),
+        Command::Supports(a) => supports::run(a),
     }
 }

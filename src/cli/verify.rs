@@ -1,5 +1,6 @@
 //! `certus verify`.
 
+use super::standard::Models;
 use super::{NetArgs, EXIT_ERROR};
 use certus::outcome::Verdict;
 use certus::verify::{verify, Engine, Options};
@@ -10,8 +11,14 @@ use std::time::{Duration, Instant};
 pub struct Args {
     #[command(flatten)]
     pub net: NetArgs,
-    /// VNN-LIB property describing the bad case.
-    pub property: PathBuf,
+    /// VNN-LIB property describing the bad case (1.0, or a 2.0 query about one network). Leave
+    /// it out for the VNN-LIB 2.0 form `certus verify QUERY --network NAME=MODEL ...`, where the
+    /// first argument is the query.
+    pub property: Option<PathBuf>,
+    /// VNN-LIB 2.0 form: the model of a network the query declares, `NAME=MODEL.onnx`; once per
+    /// network (except those `equal-to` another).
+    #[arg(long = "network", value_name = "NAME=MODEL")]
+    pub networks: Vec<String>,
     /// Wall-clock budget in seconds (loading excluded).
     #[arg(long, default_value_t = 60.0)]
     pub timeout: f64,
@@ -47,6 +54,16 @@ pub fn result_text(v: &Verdict) -> String {
     }
 }
 
+/// The verifier's options from the command line.
+pub fn options(a: &Args) -> Options {
+    Options {
+        timeout: Duration::from_secs_f64(a.timeout),
+        engine: a.engine,
+        seed: a.seed,
+        ..Options::default()
+    }
+}
+
 pub fn run(a: Args) -> certus::Result<u8> {
     if !(a.timeout > 0.0 && a.timeout.is_finite()) {
         return Err(certus::Error::Invalid(format!(
@@ -54,9 +71,26 @@ pub fn run(a: Args) -> certus::Result<u8> {
             a.timeout
         )));
     }
+    // The VNN-LIB 2.0 forms (see `standard`).
+    let property = match &a.property {
+        None => {
+            return super::standard::run(&a.net.network, Models::Named(&a.networks), &a);
+        }
+        Some(_) if !a.networks.is_empty() => {
+            return Err(certus::Error::Invalid(
+                "--network goes with `certus verify QUERY --network NAME=MODEL` (one file \
+                 argument, the query), not with `certus verify NET PROP`"
+                    .into(),
+            ));
+        }
+        Some(p) if certus::spec::vnnlib2::is_v2_file(p) => {
+            return super::standard::run(p, Models::Single(&a.net.network), &a);
+        }
+        Some(p) => p.clone(),
+    };
     let loaded = (|| {
         let net = a.net.load()?;
-        let prop = certus::spec::vnnlib::parse_file(&a.property)?;
+        let prop = certus::spec::vnnlib::parse_file(&property)?;
         prop.check_fits(&net)?;
         Ok::<_, certus::Error>((net, prop))
     })();
@@ -72,14 +106,8 @@ pub fn run(a: Args) -> certus::Result<u8> {
             return Ok(EXIT_ERROR);
         }
     };
-    let opts = Options {
-        timeout: Duration::from_secs_f64(a.timeout),
-        engine: a.engine,
-        seed: a.seed,
-        ..Options::default()
-    };
     let t = Instant::now();
-    let verdict = verify(&net, &prop, &opts);
+    let verdict = verify(&net, &prop, &options(&a));
     let text = result_text(&verdict);
     print!("{text}");
     match &verdict {

@@ -15,7 +15,7 @@ use crate::ir::{numel, Network, Node, NodeId, Op, Shape};
 use std::collections::{BTreeSet, HashMap};
 
 /// Ops the importer lowers (default ONNX domain).
-const SUPPORTED: &[&str] = &[
+pub(super) const SUPPORTED: &[&str] = &[
     "Add",
     "BatchNormalization",
     "Cast",

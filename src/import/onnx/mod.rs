@@ -29,6 +29,16 @@ use crate::{Error, Result};
 use prost::Message;
 use std::path::Path;
 
+/// The ONNX operator types the importer lowers (`certus supports --onnx-operators`): every one
+/// of them imports in some model (a test imports a model for each).
+pub fn supported_ops() -> &'static [&'static str] {
+    lower::SUPPORTED
+}
+
+/// The versions of the default ONNX operator set the importer reads, lowest and highest
+/// (`certus supports --onnx-opset-versions`).
+pub const OPSETS: (i64, i64) = (7, 21);
+
 /// Loads an ONNX model and lowers it into the IR.
 pub fn load(path: &Path) -> Result<Network> {
     from_bytes(&Error::read(path)?, path)

@@ -1,0 +1,185 @@
+//! `certus verify` for a VNN-LIB 2.0 query, as the standard's solver interface (chapter 5)
+//! says: `certus verify QUERY --network NAME=MODEL ... [--timeout T]` prints `sat` and the
+//! assignment (per declared variable `NAME TYPE [shape]`, then one value per line), `unsat`,
+//! `unknown` or `timed-out`; errors go to stderr only. The VNN-COMP form `certus verify NET
+//! QUERY` takes a 2.0 query too: `NET` is the model of its one network.
+
+use super::verify::{exit_code, options, Args};
+use certus::outcome::Verdict;
+use certus::spec::vnnlib2::{self, Query};
+use certus::Error;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Where the models come from.
+pub enum Models<'a> {
+    /// `--network NAME=MODEL` arguments.
+    Named(&'a [String]),
+    /// The VNN-COMP form's one network file, for the query's one network.
+    Single(&'a Path),
+}
+
+/// The standard's word for a verdict.
+fn word(v: &Verdict) -> &'static str {
+    match v {
+        Verdict::Timeout => "timed-out",
+        other => other.word(),
+    }
+}
+
+/// Decides a 2.0 query; `Err` only for input errors (printed by `main`, exit code 2).
+pub fn run(query_path: &Path, models: Models<'_>, a: &Args) -> certus::Result<u8> {
+    let result = decide(query_path, models, a);
+    if let (Err(_), Some(f)) = (&result, &a.result_file) {
+        let _ = std::fs::write(f, "error\n");
+    }
+    let (text, verdict) = result?;
+    print!("{text}");
+    if let Some(f) = &a.result_file {
+        std::fs::write(f, &text).map_err(|source| Error::Io {
+            path: f.clone(),
+            source,
+        })?;
+    }
+    Ok(exit_code(&verdict))
+}
+
+/// Loads, lowers and verifies; returns the stdout text and the verdict.
+fn decide(query_path: &Path, models: Models<'_>, a: &Args) -> certus::Result<(String, Verdict)> {
+    let q = vnnlib2::parse_file(query_path)?;
+    let files = model_files(&q, models)?;
+    let lowered = q.lower()?;
+    let mut nets = HashMap::new();
+    for (k, path) in &files {
+        let net = certus::import::load_network(path, a.net.nnet_normalize)?;
+        check_interface(&q, *k, &net, path)?;
+        nets.insert(*k, net);
+    }
+    // Only a plain layout gets past `lower` today (`vnnlib2::lower::SUPPORT`): the engine
+    // network is the one model as it is.
+    let net = match lowered.layout.is_plain(&q) {
+        true => nets.remove(&0).ok_or_else(|| {
+            Error::Invalid("internal: the query's one network has no model".into())
+        })?,
+        false => {
+            let why = lowered.layout.unsupported(&q).unwrap_or_default();
+            return Err(Error::Invalid(why));
+        }
+    };
+    lowered.property.check_fits(&net)?;
+    let t = Instant::now();
+    let mut verdict = certus::verify::verify(&net, &lowered.property, &options(a));
+    let mut text = String::new();
+    if let Verdict::Sat(cex) = &verdict {
+        // The engines decided the relaxation (strict comparisons non-strict); the assignment
+        // must satisfy the query as written, with the outputs of f64 and of f32 arithmetic.
+        let v64 = lowered.layout.slot_values(&q, &cex.input, &cex.output_f64);
+        let v32 = lowered.layout.slot_values(&q, &cex.input, &cex.output);
+        if q.holds(&v64) && q.holds(&v32) {
+            text = q.assignment_text(&v64);
+        } else {
+            verdict = Verdict::Unknown(
+                "the only counterexample found lies on the boundary of a strict comparison \
+                 (`<`, `>`, `!=`): it satisfies the relaxed query but not the query itself"
+                    .into(),
+            );
+        }
+    }
+    if let Verdict::Unknown(why) = &verdict {
+        eprintln!("unknown: {why}");
+    }
+    eprintln!("time: {:.3} s", t.elapsed().as_secs_f64());
+    Ok((format!("{}\n{text}", word(&verdict)), verdict))
+}
+
+/// The model file of each network that needs one, by network index. The standard requires an
+/// error when a model is missing or one is given that no network needs.
+fn model_files(q: &Query, models: Models<'_>) -> certus::Result<Vec<(usize, PathBuf)>> {
+    let needing: Vec<(usize, &str)> = (q.networks_needing_models())
+        .map(|(k, n)| (k, n.name.as_str()))
+        .collect();
+    let args = match models {
+        Models::Single(path) => {
+            return match needing.as_slice() {
+                [(k, _)] => Ok(vec![(*k, path.to_path_buf())]),
+                _ => Err(Error::Invalid(format!(
+                    "{}: the query declares {} networks that need models; name each with \
+                     `--network NAME=MODEL` (certus verify QUERY --network ...)",
+                    q.path.display(),
+                    needing.len()
+                ))),
+            };
+        }
+        Models::Named(args) => args,
+    };
+    let mut given: HashMap<&str, PathBuf> = HashMap::new();
+    for arg in args {
+        let Some((name, file)) = arg.split_once('=') else {
+            return Err(Error::Invalid(format!(
+                "--network {arg}: expected NAME=MODEL, e.g. --network classifier=model.onnx"
+            )));
+        };
+        match q.networks.iter().find(|n| n.name == name) {
+            None => {
+                let names: Vec<&str> = needing.iter().map(|(_, n)| *n).collect();
+                return Err(Error::Invalid(format!(
+                    "--network {arg}: the query declares no network `{name}` (it needs models \
+                     for: {})",
+                    names.join(", ")
+                )));
+            }
+            Some(n) if matches!(n.equiv, Some(vnnlib2::Equiv::EqualTo(_))) => {
+                return Err(Error::Invalid(format!(
+                    "--network {arg}: network `{name}` is `equal-to` another and takes its \
+                     model; give no model for it"
+                )));
+            }
+            Some(_) => {}
+        }
+        if given.insert(name, PathBuf::from(file)).is_some() {
+            return Err(Error::Invalid(format!("--network {name}=...: given twice")));
+        }
+    }
+    needing
+        .iter()
+        .map(|&(k, name)| match given.remove(name) {
+            Some(path) => Ok((k, path)),
+            None => Err(Error::Invalid(format!(
+                "no model for network `{name}`: pass --network {name}=MODEL.onnx"
+            ))),
+        })
+        .collect()
+}
+
+/// The model of network `k` takes and returns tensors of the declared shapes (the standard's
+/// ModelNetwork rule; element types need no check under `real`).
+fn check_interface(
+    q: &Query,
+    k: usize,
+    net: &certus::ir::Network,
+    path: &Path,
+) -> certus::Result<()> {
+    let decl = &q.networks[k];
+    let mismatch = |what: &str, t: usize, model: &[usize]| {
+        let t = &q.tensors[t];
+        Error::Invalid(format!(
+            "{}: network `{}` declares {what} `{}` with shape {:?}, but the model's is {:?}",
+            path.display(),
+            decl.name,
+            t.name,
+            t.shape,
+            model
+        ))
+    };
+    // Single-input, single-output models only today (`SUPPORT.multi_io`).
+    if let ([i], [o]) = (decl.inputs.as_slice(), decl.outputs.as_slice()) {
+        if q.tensors[*i].shape != net.input_shape() {
+            return Err(mismatch("input", *i, net.input_shape()));
+        }
+        if q.tensors[*o].shape != net.output_shape() {
+            return Err(mismatch("output", *o, net.output_shape()));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,301 @@
+//! The VNN-LIB 2.0 standard's solver interface: `certus supports`, the global `--name` and
+//! `--version`, `certus verify QUERY --network NAME=MODEL`, and gzipped files.
+
+mod common;
+
+use common::{certus, root};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::Output;
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn lines(args: &[&str]) -> Vec<String> {
+    let o = certus(args);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    stdout(&o).lines().map(str::to_string).collect()
+}
+
+fn tmp_file(name: &str, contents: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("certus-standard-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, contents).unwrap();
+    p
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+const TINY: &str = "tests/fixtures/tiny_relu.onnx";
+const Q: &str = "tests/fixtures/vnnlib2";
+
+/// `y = 3 + relu(x0 − x1) − 2·relu(2·x0 + x1 − 1)`, in f64.
+fn tiny_relu(x0: f64, x1: f64) -> f64 {
+    3.0 + (x0 - x1).max(0.0) - 2.0 * (2.0 * x0 + x1 - 1.0).max(0.0)
+}
+
+#[test]
+fn name_and_version_are_global_options_and_capabilities() {
+    assert_eq!(lines(&["--name"]), ["certus"]);
+    assert_eq!(lines(&["supports", "--name"]), ["certus"]);
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(lines(&["--version"]), [version]);
+    assert_eq!(lines(&["supports", "--version"]), [version]);
+}
+
+#[test]
+fn supports_answers_each_capability() {
+    let cases: &[(&str, &[&str])] = &[
+        ("--onnx-opset-versions", &["7", "21"]),
+        ("--onnx-element-types", &["real"]),
+        ("--vnnlib-versions", &["1.0", "2.0"]),
+        ("--hidden-node-theories", &["NH"]),
+        ("--multiple-input-output-theories", &["SIO"]),
+        ("--multiple-network-theories", &["SNET"]),
+        ("--multiple-node-comparison-theories", &["SNC"]),
+        ("--arithmetic-complexity-theories", &["BND", "OUTC"]),
+        ("--optimised-disjunctive-reasoning", &["false"]),
+        ("--serialise-assignments", &["false"]),
+    ];
+    for (flag, want) in cases {
+        assert_eq!(lines(&["supports", flag]), *want, "{flag}");
+    }
+    // Exactly one capability per call.
+    assert_eq!(certus(&["supports"]).status.code(), Some(2));
+    let o = certus(&["supports", "--name", "--version"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+/// The op types of an ONNX file's graph, read with a three-field protobuf schema (independent
+/// of the importer's).
+fn op_types(path: &std::path::Path) -> Vec<String> {
+    use prost::Message;
+    #[derive(Clone, PartialEq, Message)]
+    struct Model {
+        #[prost(message, optional, tag = "7")]
+        graph: Option<Graph>,
+    }
+    #[derive(Clone, PartialEq, Message)]
+    struct Graph {
+        #[prost(message, repeated, tag = "1")]
+        node: Vec<Node>,
+    }
+    #[derive(Clone, PartialEq, Message)]
+    struct Node {
+        #[prost(string, tag = "4")]
+        op_type: String,
+    }
+    let m = Model::decode(std::fs::read(path).unwrap().as_slice()).unwrap();
+    m.graph
+        .unwrap()
+        .node
+        .into_iter()
+        .map(|n| n.op_type)
+        .collect()
+}
+
+#[test]
+fn every_listed_operator_imports_in_some_fixture() {
+    let ops = lines(&["supports", "--onnx-operators"]);
+    let mut sorted = ops.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(ops, sorted, "one bare op name per line, sorted");
+    let mut want: Vec<String> = (certus::import::onnx::supported_ops().iter())
+        .map(|o| o.to_string())
+        .collect();
+    want.sort();
+    assert_eq!(ops, want, "the importer's table is the answer");
+    // Every fixture the importer accepts, and the op types in it.
+    let mut imported: Vec<String> = Vec::new();
+    for entry in std::fs::read_dir(root().join("tests/fixtures")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "onnx")
+            && certus::import::onnx::load(&path).is_ok()
+        {
+            imported.extend(op_types(&path));
+        }
+    }
+    let missing: Vec<&String> = ops.iter().filter(|o| !imported.contains(o)).collect();
+    assert!(missing.is_empty(), "no importable fixture uses {missing:?}");
+}
+
+#[test]
+fn verify_query_with_named_network_unsat() {
+    let q = format!("{Q}/tiny_relu_above_3.6.vnnlib");
+    let o = certus(&[
+        "verify",
+        &q,
+        "--network",
+        &format!("tiny={TINY}"),
+        "--timeout",
+        "20.5",
+    ]);
+    assert_eq!(stdout(&o), "unsat\n", "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(0));
+}
+
+#[test]
+fn verify_query_sat_prints_the_assignment_in_the_standards_format() {
+    let q = format!("{Q}/tiny_relu_above_3.4.vnnlib");
+    for args in [
+        vec![
+            "verify",
+            &q,
+            "--network",
+            "tiny=tests/fixtures/tiny_relu.onnx",
+        ],
+        // The VNN-COMP form takes a 2.0 query about one network too.
+        vec!["verify", TINY, &q],
+    ] {
+        let o = certus(&args);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let out = stdout(&o);
+        let l: Vec<&str> = out.lines().collect();
+        assert_eq!(l.len(), 6, "{out}");
+        assert_eq!((l[0], l[1], l[4]), ("sat", "X real [1,2]", "Y real [1,1]"));
+        let v: Vec<f64> = [l[2], l[3], l[5]]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert!(
+            (0.0..=1.0).contains(&v[0]) && (0.0..=1.0).contains(&v[1]),
+            "{out}"
+        );
+        assert!(v[2] >= 3.4, "{out}");
+        assert!((v[2] - tiny_relu(v[0], v[1])).abs() < 1e-12, "{out}");
+        assert!(
+            ![l[2], l[3], l[5]].iter().any(|s| s.contains('e')),
+            "no exponents: {out}"
+        );
+    }
+}
+
+#[test]
+fn a_counterexample_on_a_strict_boundary_is_unknown_not_sat() {
+    assert_eq!(tiny_relu(0.5, 0.0), 3.5);
+    let q = format!("{Q}/tiny_relu_boundary.vnnlib");
+    let o = certus(&["verify", &q, "--network", &format!("tiny={TINY}")]);
+    assert_eq!(stdout(&o), "unknown\n", "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("strict comparison"), "{}", stderr(&o));
+}
+
+#[test]
+fn gzipped_queries_and_models_are_read_directly() {
+    let root = root();
+    let q = std::fs::read(root.join(Q).join("tiny_relu_above_3.6.vnnlib")).unwrap();
+    let m = std::fs::read(root.join(TINY)).unwrap();
+    let qz = tmp_file("q.vnnlib.gz", &gzip(&q));
+    let mz = tmp_file("m.onnx.gz", &gzip(&m));
+    let o = certus(&[
+        "verify",
+        qz.to_str().unwrap(),
+        "--network",
+        &format!("tiny={}", mz.to_str().unwrap()),
+    ]);
+    assert_eq!(stdout(&o), "unsat\n", "{}", stderr(&o));
+    // A VNN-LIB 1.0 property, gzipped, through the VNN-COMP form.
+    let p = std::fs::read(root.join("properties/vee_above_2.1.vnnlib")).unwrap();
+    let pz = tmp_file("vee.vnnlib.gz", &gzip(&p));
+    let o = certus(&["verify", "examples/vee.nnet", pz.to_str().unwrap()]);
+    assert_eq!(stdout(&o), "unsat\n", "{}", stderr(&o));
+    // Not gzip inside: a clear error.
+    let bad = tmp_file("bad.vnnlib.gz", b"(vnnlib-version <2.0>)");
+    let o = certus(&["verify", TINY, bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("not a valid gzip file"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Errors the standard requires of `verify`: each on stderr, nothing on stdout, exit code 2.
+#[test]
+fn verify_errors_are_on_stderr() {
+    let q = format!("{Q}/tiny_relu_above_3.6.vnnlib");
+    let net = format!("tiny={TINY}");
+    let typed = tmp_file(
+        "typed.vnnlib",
+        b"(vnnlib-version <2.0>)\n(declare-network tiny (declare-input X float32 [1,2]) (declare-output Y float32 [1,1]))\n(assert (>= Y[0,0] 3.6))",
+    );
+    let shape = tmp_file(
+        "shape.vnnlib",
+        b"(vnnlib-version <2.0>)\n(declare-network tiny (declare-input X real [2]) (declare-output Y real [1,1]))\n(assert (<= X[0] 1)) (assert (>= X[0] 0)) (assert (<= X[1] 1)) (assert (>= X[1] 0))",
+    );
+    let two = tmp_file(
+        "two.vnnlib",
+        b"(vnnlib-version <2.0>)\n(declare-network f (declare-input X real [1,2]) (declare-output Y real [1,1]))\n(declare-network g (equal-to f) (declare-input A real [1,2]) (declare-output B real [1,1]))",
+    );
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["verify", &q], "no model for network `tiny`"),
+        (
+            vec!["verify", &q, "--network", "other=x.onnx"],
+            "declares no network `other`",
+        ),
+        (
+            vec!["verify", &q, "--network", &net, "--network", &net],
+            "given twice",
+        ),
+        (vec!["verify", &q, "--network", TINY], "expected NAME=MODEL"),
+        (
+            vec!["verify", TINY, &q, "--network", &net],
+            "--network goes with",
+        ),
+        (
+            vec!["verify", typed.to_str().unwrap(), "--network", &net],
+            "cannot analyse float32 networks soundly",
+        ),
+        (
+            vec!["verify", shape.to_str().unwrap(), "--network", &net],
+            "declares input `X` with shape [2], but the model's is [1, 2]",
+        ),
+        (
+            vec!["verify", two.to_str().unwrap(), "--network", "g=x.onnx"],
+            "is `equal-to` another",
+        ),
+        (
+            vec![
+                "verify",
+                &q,
+                "--network",
+                "tiny=tests/fixtures/missing.onnx",
+            ],
+            "missing.onnx",
+        ),
+    ];
+    for (args, needle) in cases {
+        let o = certus(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert_eq!(stdout(&o), "", "{args:?}");
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o).lines().count(), 1, "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn result_file_holds_the_same_text() {
+    let q = format!("{Q}/tiny_relu_above_3.6.vnnlib");
+    let f = tmp_file("result.txt", b"stale");
+    let o = certus(&[
+        "verify",
+        &q,
+        "--network",
+        &format!("tiny={TINY}"),
+        "--result-file",
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(stdout(&o), "unsat\n");
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), "unsat\n");
+}
