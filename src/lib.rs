@@ -14,6 +14,7 @@ pub use error::{Error, Result};
 pub mod attack;
 pub mod bench;
 pub mod bounds;
+pub mod dlv;
 pub mod import;
 pub mod radius;
 pub mod report;

@@ -5,15 +5,22 @@
 
 mod common;
 
+use certus::dlv::{linf_ball, search, DlvConfig, DlvOutcome};
 use certus::import::load_network;
 use certus::ir::Network;
 use certus::outcome::{confirm, Verdict};
-use certus::smt::dlv::{robustness_property, search, DlvConfig, DlvOutcome};
 use certus::smt::{solve, SmtOutcome};
+use certus::spec::Property;
 use certus::verify::{verify, Engine, Options};
 use common::{mlp, root, shared_benchmarks};
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+/// The robustness property of `label` over the unclipped L∞ ball of radius `eps` around `x`.
+fn ball_prop(x: &[f64], label: usize, eps: f64, n_out: usize) -> Property {
+    let (lo, hi) = linf_ball(x, eps, None);
+    Property::robustness(lo, hi, label, n_out)
+}
 
 /// Two classes over `x ∈ R²`: `y0 = relu(x0 + x1) + 0·relu(x0 − x1)`, `y1 = c`.
 fn sum_vs_const(c: f64) -> Network {
@@ -42,7 +49,7 @@ fn finds_the_adversarial_example_on_the_grid() {
     // Class 1 at the centre (y0 = 0.8 < 1); the grid point (0.6, 0.6) gives y0 = 1.2 > 1.
     let net = sum_vs_const(1.0);
     let centre = [0.4, 0.4];
-    let prop = robustness_property(&centre, 1, 0.2, None, 2);
+    let prop = ball_prop(&centre, 1, 0.2, 2);
     let rep = search(&net, &prop, 0, &centre, &cfg(None)).unwrap();
     let DlvOutcome::Adversarial {
         cex,
@@ -72,7 +79,7 @@ fn realises_a_hidden_manipulation_with_z3() {
     // and every such input has y0 >= 1.1 > 1, so whatever model Z3 picks replays.
     let net = sum_vs_const(1.0);
     let centre = [0.4, 0.4];
-    let prop = robustness_property(&centre, 1, 0.2, None, 2);
+    let prop = ball_prop(&centre, 1, 0.2, 2);
     let rep = search(&net, &prop, 0, &centre, &cfg(Some(vec![1]))).unwrap();
     let DlvOutcome::Adversarial { cex, layer, .. } = &rep.outcome else {
         panic!("{rep:?}")
@@ -89,7 +96,7 @@ fn exhausts_the_grid_of_a_safe_network() {
     // y1 = 2 > y0 <= 1.2 on the whole box: every point of every layer keeps class 1.
     let net = sum_vs_const(2.0);
     let centre = [0.4, 0.4];
-    let prop = robustness_property(&centre, 1, 0.2, None, 2);
+    let prop = ball_prop(&centre, 1, 0.2, 2);
     let rep = search(&net, &prop, 0, &centre, &cfg(None)).unwrap();
     assert_eq!(rep.outcome, DlvOutcome::SafeOnGrid);
     assert_eq!(rep.layers.len(), 2);
@@ -120,7 +127,7 @@ fn the_guarantee_is_relative_to_the_discretisation() {
     // The input grid {0.2, 0.3, ..., 0.6} misses the tent: DLV's input layer holds, although
     // x = 0.53 is adversarial, which the exact SMT engine finds.
     let net = tent();
-    let prop = robustness_property(&[0.4], 1, 0.2, None, 2);
+    let prop = ball_prop(&[0.4], 1, 0.2, 2);
     let rep = search(&net, &prop, 0, &[0.4], &cfg(Some(vec![0]))).unwrap();
     assert_eq!(rep.outcome, DlvOutcome::SafeOnGrid, "{rep:?}");
     assert!(matches!(
@@ -150,7 +157,7 @@ fn verify_engine_dlv_is_unknown_when_the_grid_holds() {
     };
     assert_eq!(Engine::Dlv.bound_method(), None);
     let centre = [0.4, 0.4];
-    let safe = robustness_property(&centre, 1, 0.2, None, 2);
+    let safe = ball_prop(&centre, 1, 0.2, 2);
     match verify(&sum_vs_const(2.0), &safe, &opts) {
         Verdict::Unknown(why) => assert!(why.contains("relative to the discretisation"), "{why}"),
         v => panic!("{v:?}"),

@@ -54,9 +54,7 @@ pub fn run(a: Args) -> certus::Result<u8> {
     };
     let mut regions = Vec::new();
     for (r, region) in prop.regions.iter().enumerate() {
-        // Widen the box by one ulp so the bounds cover the file's exact decimal box.
-        let lower: Vec<f64> = region.lower.iter().map(|v| v.next_down()).collect();
-        let upper: Vec<f64> = region.upper.iter().map(|v| v.next_up()).collect();
+        let (lower, upper) = region.proof_box();
         let t = Instant::now();
         let b = output_bounds_with(&net, &lower, &upper, a.method, &cfg);
         let secs = t.elapsed().as_secs_f64();

@@ -1,7 +1,8 @@
 //! `certus dlv`: DLV's discretised robustness search around one input.
 
 use super::NetArgs;
-use certus::smt::dlv::{robustness_property, search, DlvConfig, DlvOutcome, DlvReport};
+use certus::dlv::{linf_ball, search, DlvConfig, DlvOutcome, DlvReport};
+use certus::spec::Property;
 use certus::Error;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -118,7 +119,8 @@ pub fn run(a: Args) -> certus::Result<u8> {
             )));
         }
     }
-    let prop = robustness_property(&x, a.label, a.eps, clip, net.output_len());
+    let (lo, hi) = linf_ball(&x, a.eps, clip);
+    let prop = Property::robustness(lo, hi, a.label, net.output_len());
     let cfg = DlvConfig {
         steps: (a.eps / a.step).floor() as usize,
         tau: Some(a.step),

@@ -27,7 +27,7 @@ use crate::attack::{fgsm, pgd_goal, Goal, PgdConfig, Rng};
 use crate::bounds::Method;
 use crate::ir::Network;
 use crate::outcome::{confirm, Counterexample, Verdict};
-use crate::spec::{Disjunct, LinearConstraint, Property, Region};
+use crate::spec::{LinearConstraint, Property};
 use crate::verify::{verify, Bounder, Options};
 use rayon::prelude::*;
 use std::time::{Duration, Instant};
@@ -169,35 +169,6 @@ pub struct RadiusReport {
     pub summary: Summary,
 }
 
-/// The robustness property of `label` over the box `[lower, upper]` for an `n_out`-class
-/// network: the bad case is `y_label − y_j <= 0` for some `j ≠ label` (one disjunct per `j`).
-pub fn robustness_property(
-    lower: Vec<f64>,
-    upper: Vec<f64>,
-    label: usize,
-    n_out: usize,
-) -> Property {
-    let disjuncts = (0..n_out)
-        .filter(|&j| j != label)
-        .map(|j| {
-            let mut coeffs = vec![(label, 1.0), (j, -1.0)];
-            coeffs.sort_by_key(|c| c.0);
-            Disjunct {
-                constraints: vec![LinearConstraint { coeffs, rhs: 0.0 }],
-            }
-        })
-        .collect();
-    Property {
-        n_inputs: lower.len(),
-        n_outputs: n_out,
-        regions: vec![Region {
-            lower,
-            upper,
-            disjuncts,
-        }],
-    }
-}
-
 /// Searches `(0, eps_max]` for the boundary of a predicate that holds for small ε and fails for
 /// large ones: scans the grid points below `eps_max` and then `eps_max` upward until the first
 /// failure, then bisects that bracket until it is at most `tol` wide *and* no grid point lies
@@ -293,7 +264,7 @@ impl<'a> Engines<'a> {
         until: Instant,
     ) -> Option<bool> {
         let n_out = self.net.output_len();
-        let prop = robustness_property(lower, upper, label, n_out);
+        let prop = Property::robustness(lower, upper, label, n_out);
         let region = &prop.regions[0];
         match self.bounders[k].1.as_slice() {
             [] => {
@@ -378,12 +349,12 @@ fn analyse(eng: &Engines, sample: &Sample, pre: &Preprocess, opts: &RadiusOption
     // Attack radius. A misclassified input is its own counterexample at ε = 0.
     let t = Instant::now();
     let mut rng = Rng::new(opts.seed ^ (sample.index as u64).wrapping_mul(0x9E37_79B9));
-    let at_zero = robustness_property(clean.clone(), clean.clone(), label, n_out);
+    let at_zero = Property::robustness(clean.clone(), clean.clone(), label, n_out);
     let mut best: Option<(f64, Counterexample)> = confirm(net, &at_zero, &clean).map(|c| (0.0, c));
     if best.is_none() {
         boundary(&opts.eps_grid, opts.eps_max, opts.tolerance, |eps| {
             let (lo, hi) = pre.eps_box(&sample.pixels, eps, false);
-            let prop = robustness_property(lo, hi, label, n_out);
+            let prop = Property::robustness(lo, hi, label, n_out);
             match attack_at(net, &prop, &clean, opts, &mut rng) {
                 Some(c) => {
                     if best.as_ref().is_none_or(|b| eps < b.0) {
@@ -487,7 +458,7 @@ pub fn write_report(dir: &std::path::Path, rep: &RadiusReport) -> crate::Result<
         };
         let n_out = c.output.len();
         let (lo, hi) = rep.preprocess.eps_box(&r.pixels, eps, false);
-        let prop = robustness_property(lo, hi, r.label, n_out);
+        let prop = Property::robustness(lo, hi, r.label, n_out);
         let range = (rep.preprocess.channels() == 1)
             .then(|| rep.preprocess.normalise(&[0.0, 1.0]))
             .map(|v| (v[0], v[1]));

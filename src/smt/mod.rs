@@ -1,7 +1,7 @@
-//! The SMT engine: the network encoded exactly over the reals and decided by Z3, and DLV's
-//! discretised search ([`dlv`]) on top of it.
+//! The SMT engine: the network encoded exactly over the reals and decided by Z3, and the
+//! realisation queries DLV ([`crate::dlv`]) asks ([`Realiser`]).
 //!
-//! Z3 stays behind this module: callers see [`SmtOutcome`], never a Z3 type. Every Z3 object
+//! Z3 stays behind this module: callers see [`SmtOutcome`] and [`Realised`], never a Z3 type. Every Z3 object
 //! lives in its thread's context and cannot cross threads, so each query is built and solved
 //! inside one rayon task.
 //!
@@ -16,13 +16,12 @@
 //!    disjunct's margin, and fresh models asked for with a margin (`SMT_REPAIR_MARGINS`) away
 //!    from the boundary. If none replays, the answer is [`SmtOutcome::Unconfirmed`] (`unknown`).
 
-pub mod dlv;
 mod encode;
-mod grid;
 mod realise;
 mod worker;
 
 pub use encode::path_to;
+pub use realise::{Cell, Realised, Realiser};
 pub use worker::GRACE;
 
 use crate::attack::margin_and_gradient;
@@ -93,18 +92,17 @@ pub fn solve(net: &Network, prop: &Property, timeout: Duration) -> SmtOutcome {
         .unwrap_or(SmtOutcome::Unsat)
 }
 
-/// Sound bounds of every node over `[lower, upper]` widened by one ulp outward (dual network
-/// with adaptive slopes, intersected with interval bounds).
-pub(crate) fn sound_bounds(net: &Network, lower: &[f64], upper: &[f64]) -> Vec<Bounds> {
-    let lo: Vec<f64> = lower.iter().map(|v| v.next_down()).collect();
-    let hi: Vec<f64> = upper.iter().map(|v| v.next_up()).collect();
+/// Sound bounds of every node over `region`'s [`Region::proof_box`] (dual network with
+/// adaptive slopes, intersected with interval bounds).
+pub fn sound_bounds(net: &Network, region: &Region) -> Vec<Bounds> {
+    let (lo, hi) = region.proof_box();
     DualNetwork::new(net).all_bounds(&lo, &hi, Slopes::Adaptive)
 }
 
 /// The number of ReLUs the sound bounds over `region`'s box leave unstable: the phases the
 /// exact encoding branches on (what makes a query hard).
 pub fn unstable_relus(net: &Network, region: &Region) -> usize {
-    let bounds = sound_bounds(net, &region.lower, &region.upper);
+    let bounds = sound_bounds(net, region);
     let path = path_to(net, net.nodes().len() - 1);
     path.windows(2)
         .filter(|w| net.nodes()[w[1]].op == Op::Relu)
@@ -117,8 +115,8 @@ pub fn unstable_relus(net: &Network, region: &Region) -> usize {
         .sum()
 }
 
-/// The first node on the path to the output that has no exact encoding, as a reason.
-pub(crate) fn unsupported(net: &Network, upto: usize) -> Option<String> {
+/// The first node on the path to node `upto` that has no exact encoding, as a reason.
+pub fn unsupported(net: &Network, upto: usize) -> Option<String> {
     path_to(net, upto)
         .into_iter()
         .find(|&i| match net.nodes()[i].op {
@@ -207,7 +205,7 @@ fn decide_region(net: &Network, prop: &Property, r: usize, deadline: Instant) ->
     if let Some(why) = unsupported(net, last) {
         return SmtOutcome::Unknown(why);
     }
-    let bounds = sound_bounds(net, &region.lower, &region.upper);
+    let bounds = sound_bounds(net, region);
     let out = &bounds[last];
     let refuted = region.disjuncts.iter().all(|d| {
         d.constraints

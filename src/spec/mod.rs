@@ -73,6 +73,17 @@ impl Region {
                 .zip(self.lower.iter().zip(&self.upper))
                 .all(|(&v, (&l, &u))| l <= v && v <= u)
     }
+
+    /// The box every proof is made over: `[lower, upper]` widened by one ulp outward. The
+    /// bounds hold the f64 nearest to the file's decimals (rounded to nearest, so within half
+    /// an ulp), and the widened box contains the exact decimal box. This is the one place a box
+    /// is widened for proofs; attacks and [`crate::outcome::confirm`] use the box as it is.
+    pub fn proof_box(&self) -> (Vec<f64>, Vec<f64>) {
+        (
+            self.lower.iter().map(|v| v.next_down()).collect(),
+            self.upper.iter().map(|v| v.next_up()).collect(),
+        )
+    }
 }
 
 /// A property: violated when any region's bad case is reachable.
@@ -86,6 +97,31 @@ pub struct Property {
 }
 
 impl Property {
+    /// The VNN-COMP robustness property of a classifier with `n_outputs` classes over the box
+    /// `[lower, upper]`: the bad case is "some other class `j` scores at least `label`'s", one
+    /// disjunct `y_label − y_j <= 0` per `j ≠ label`. One region.
+    pub fn robustness(lower: Vec<f64>, upper: Vec<f64>, label: usize, n_outputs: usize) -> Self {
+        let disjuncts = (0..n_outputs)
+            .filter(|&j| j != label)
+            .map(|j| {
+                let mut coeffs = vec![(label, 1.0), (j, -1.0)];
+                coeffs.sort_by_key(|c| c.0);
+                Disjunct {
+                    constraints: vec![LinearConstraint { coeffs, rhs: 0.0 }],
+                }
+            })
+            .collect();
+        Property {
+            n_inputs: lower.len(),
+            n_outputs,
+            regions: vec![Region {
+                lower,
+                upper,
+                disjuncts,
+            }],
+        }
+    }
+
     /// Checks that the property talks about this network: as many declared inputs and outputs
     /// as the network's flattened input and output.
     pub fn check_fits(&self, net: &Network) -> Result<()> {

@@ -39,18 +39,20 @@ pub(super) fn search(
     deadline: Instant,
 ) -> Verdict {
     let bounder = Bounder::new(net, method);
-    // The boxes hold the f64 nearest to the file's decimals; widen each by one ulp outward so
-    // that the proof also covers the exact decimal box.
+    // Every box is split from its region's proof box (widened to cover the file's decimals).
     let mut stack: Vec<Item> = prop
         .regions
         .iter()
         .enumerate()
-        .map(|(r, reg)| Item {
-            region: r,
-            lower: reg.lower.iter().map(|v| v.next_down()).collect(),
-            upper: reg.upper.iter().map(|v| v.next_up()).collect(),
-            open: (0..reg.disjuncts.len()).collect(),
-            depth: 0,
+        .map(|(r, reg)| {
+            let (lower, upper) = reg.proof_box();
+            Item {
+                region: r,
+                lower,
+                upper,
+                open: (0..reg.disjuncts.len()).collect(),
+                depth: 0,
+            }
         })
         .collect();
     let mut stuck = 0usize;

@@ -41,7 +41,7 @@ pub enum Engine {
     /// sound bounds. No attack first. Sigmoid/tanh give `unknown`.
     Smt,
     /// DLV's discretised layer-by-layer search around each region's box centre
-    /// (`crate::smt::dlv`, defaults of `DlvConfig`): `sat` on a replayed adversarial example,
+    /// (`crate::dlv`, defaults of `DlvConfig`): `sat` on a replayed adversarial example,
     /// `unknown` when the grid holds (relative to the discretisation, not a proof).
     Dlv,
 }
@@ -106,7 +106,7 @@ pub fn verify(net: &Network, prop: &Property, opts: &Options) -> Verdict {
             bab::search(net, prop, method, opts, deadline)
         }
         Engine::Smt => crate::smt::solve(net, prop, opts.timeout).into(),
-        Engine::Dlv => crate::smt::dlv::verify(net, prop, opts.timeout),
+        Engine::Dlv => crate::dlv::verify(net, prop, opts.timeout),
     }
 }
 
@@ -149,8 +149,7 @@ pub fn attack(
 pub fn refuted_by_one_pass(net: &Network, prop: &Property, method: Method) -> bool {
     let bounder = Bounder::new(net, method);
     prop.regions.iter().all(|r| {
-        let lower: Vec<f64> = r.lower.iter().map(|v| v.next_down()).collect();
-        let upper: Vec<f64> = r.upper.iter().map(|v| v.next_up()).collect();
+        let (lower, upper) = r.proof_box();
         let cons: Vec<_> = r.disjuncts.iter().flat_map(|d| &d.constraints).collect();
         let lb = bounder.lower_bounds(&lower, &upper, &cons);
         let mut k = 0;

@@ -3,7 +3,7 @@
 //!
 //! The region is an input box around a centre `x` (a property's region). At each chosen layer
 //! (0 = the input, `k` = the `k`-th ReLU on the path to the output) the layer is discretised
-//! ([`super::grid`]): `N` features, each moved by `−M..M` steps of `τ` along its manipulation
+//! ([`grid`]): `N` features, each moved by `−M..M` steps of `τ` along its manipulation
 //! direction, `(2M+1)^N` grid points. Every grid point is visited:
 //! - at the input, the point is an input: it is replayed ([`confirm`], with a small repair);
 //! - above it, the point is a manipulated activation `α'`, pushed through the rest of the
@@ -16,15 +16,15 @@
 //! keeps the decision, or is not realised by an input): it is not a proof, and `verify` says
 //! `unknown` for it.
 
-use super::grid::{suffix, Grid};
-use super::realise::{start_realiser, Cell, Realised};
-use super::worker::Worker;
-use super::{path_to, replay_or_repair, sound_bounds};
+mod grid;
+
 use crate::attack::margin_and_gradient;
 use crate::bounds::Bounds;
 use crate::ir::{Network, Op};
 use crate::outcome::{Counterexample, Verdict};
+use crate::smt::{path_to, replay_or_repair, sound_bounds, Realised, Realiser};
 use crate::spec::Property;
+use grid::{suffix, Grid};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -149,7 +149,7 @@ pub fn search(
             relus.len()
         )));
     }
-    let bounds = Arc::new(sound_bounds(net, &region.lower, &region.upper));
+    let bounds = Arc::new(sound_bounds(net, region));
     let shared = Arc::new(net.clone());
     let vals = net.eval_all::<f64>(centre);
     let y0 = vals.last().expect("a network has nodes");
@@ -277,7 +277,7 @@ fn search_layer(
     rep.adversarial_points = bad.len();
     bad.sort_by(|a, b| a.0.total_cmp(&b.0));
     // Above the input: one Z3 thread for the layer, one push/pop per realisation query.
-    let mut realiser: Option<Worker<Cell, Realised>> = None;
+    let mut realiser: Option<Realiser> = None;
     for (_, idx) in bad {
         let a = grid.point(&grid.multipliers(idx));
         if rep.layer == 0 {
@@ -288,11 +288,11 @@ fn search_layer(
             continue;
         }
         if realiser.is_none() {
-            if let Some(why) = super::unsupported(net, rep.node) {
+            if let Some(why) = crate::smt::unsupported(net, rep.node) {
                 return Err(why);
             }
             realiser = Some(
-                start_realiser(z3.0, z3.1, rep.node, deadline)
+                Realiser::start(z3.0, z3.1, rep.node, deadline)
                     .ok_or(format!("time ran out encoding layer {}", rep.layer))?,
             );
         }
@@ -358,37 +358,12 @@ pub fn verify(net: &Network, prop: &Property, timeout: Duration) -> Verdict {
     ))
 }
 
-/// The robustness property of a classification: the box `[x − eps, x + eps]` (clipped to
-/// `clip` when given) with the bad case "some other output `j` scores at least `label`'s",
-/// one disjunct `y_label − y_j <= 0` per `j ≠ label`.
-pub fn robustness_property(
-    centre: &[f64],
-    label: usize,
-    eps: f64,
-    clip: Option<(f64, f64)>,
-    n_outputs: usize,
-) -> Property {
+/// The L∞ ball `[x − eps, x + eps]` around `centre`, clipped to `clip` when given: the box of
+/// the robustness property ([`Property::robustness`]) DLV searches around an input.
+pub fn linf_ball(centre: &[f64], eps: f64, clip: Option<(f64, f64)>) -> (Vec<f64>, Vec<f64>) {
     let (lo, hi) = clip.unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
-    let disjuncts = (0..n_outputs)
-        .filter(|&j| j != label)
-        .map(|j| crate::spec::Disjunct {
-            constraints: vec![crate::spec::LinearConstraint {
-                coeffs: if label < j {
-                    vec![(label, 1.0), (j, -1.0)]
-                } else {
-                    vec![(j, -1.0), (label, 1.0)]
-                },
-                rhs: 0.0,
-            }],
-        })
-        .collect();
-    Property {
-        n_inputs: centre.len(),
-        n_outputs,
-        regions: vec![crate::spec::Region {
-            lower: centre.iter().map(|v| (v - eps).clamp(lo, hi)).collect(),
-            upper: centre.iter().map(|v| (v + eps).clamp(lo, hi)).collect(),
-            disjuncts,
-        }],
-    }
+    (
+        centre.iter().map(|v| (v - eps).clamp(lo, hi)).collect(),
+        centre.iter().map(|v| (v + eps).clamp(lo, hi)).collect(),
+    )
 }
