@@ -400,3 +400,66 @@ fn version_header_is_detected_past_comments() {
     assert!(!is_v2("(declare-const X_0 Real)"));
     assert!(!is_v2("; (vnnlib-version <2.0>)\n(declare-const X_0 Real)"));
 }
+
+/// The VNN-LIB 1.0 file rewritten as a 2.0 query about one network with input `X [n]` and
+/// output `Y [m]` (`X_k` → `X[k]`).
+fn as_v2(text: &str, n: usize, m: usize) -> String {
+    let mut out = format!(
+        "(vnnlib-version <2.0>)\n(declare-network f (declare-input X real [{n}]) \
+         (declare-output Y real [{m}]))\n"
+    );
+    for line in text.lines() {
+        let code = line.split(';').next().unwrap_or_default();
+        if code.trim_start().starts_with("(declare-const") {
+            continue;
+        }
+        let mut rewritten = String::with_capacity(code.len());
+        let mut rest = code;
+        while let Some(i) = rest.find(['X', 'Y']) {
+            rewritten.push_str(&rest[..i]);
+            let tail = &rest[i + 1..];
+            let digits = tail
+                .strip_prefix('_')
+                .map_or(0, |t| t.bytes().take_while(u8::is_ascii_digit).count());
+            if digits > 0 {
+                rewritten.push_str(&format!("{}[{}]", &rest[i..i + 1], &tail[1..1 + digits]));
+                rest = &tail[1 + digits..];
+            } else {
+                rewritten.push_str(&rest[i..i + 1]);
+                rest = tail;
+            }
+        }
+        rewritten.push_str(rest);
+        out.push_str(&rewritten);
+        out.push('\n');
+    }
+    out
+}
+
+/// Every property of the shared benchmarks, rewritten as a 2.0 query, lowers to the normal form
+/// the 1.0 parser gives (a differential check of the two front ends).
+#[test]
+fn shared_benchmark_properties_lower_alike_in_both_versions() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/benchmarks");
+    let Ok(dirs) = std::fs::read_dir(&root) else {
+        println!("note: {} is missing; skipped", root.display());
+        return;
+    };
+    let mut files: Vec<std::path::PathBuf> = dirs
+        .filter_map(|d| std::fs::read_dir(d.ok()?.path().join("vnnlib")).ok())
+        .flatten()
+        .filter_map(|f| Some(f.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "vnnlib"))
+        .collect();
+    files.sort();
+    for path in &files {
+        let v1 = certus::spec::vnnlib::parse_file(path).unwrap_or_else(|e| panic!("{e}"));
+        let text = std::fs::read_to_string(path).unwrap();
+        let v2 = as_v2(&text, v1.n_inputs, v1.n_outputs);
+        let lowered = parse_str(&v2, path)
+            .and_then(|q| q.lower())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(lowered.property, v1, "{}", path.display());
+    }
+    println!("{} properties lowered alike", files.len());
+}
