@@ -76,14 +76,23 @@ fn supports_answers_each_capability() {
     assert_eq!(o.status.code(), Some(2));
 }
 
-/// The op types of an ONNX file's graph, read with a three-field protobuf schema (independent
-/// of the importer's).
-fn op_types(path: &std::path::Path) -> Vec<String> {
+/// The op types of an ONNX file's graph and its default-domain opset, read with a small
+/// protobuf schema of its own (independent of the importer's).
+fn op_types(path: &std::path::Path) -> (Vec<String>, i64) {
     use prost::Message;
     #[derive(Clone, PartialEq, Message)]
     struct Model {
         #[prost(message, optional, tag = "7")]
         graph: Option<Graph>,
+        #[prost(message, repeated, tag = "8")]
+        opset_import: Vec<Opset>,
+    }
+    #[derive(Clone, PartialEq, Message)]
+    struct Opset {
+        #[prost(string, tag = "1")]
+        domain: String,
+        #[prost(int64, tag = "2")]
+        version: i64,
     }
     #[derive(Clone, PartialEq, Message)]
     struct Graph {
@@ -96,12 +105,45 @@ fn op_types(path: &std::path::Path) -> Vec<String> {
         op_type: String,
     }
     let m = Model::decode(std::fs::read(path).unwrap().as_slice()).unwrap();
-    m.graph
+    let opset = (m.opset_import.iter())
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map_or(0, |o| o.version);
+    let ops = m
+        .graph
         .unwrap()
         .node
         .into_iter()
         .map(|n| n.op_type)
-        .collect()
+        .collect();
+    (ops, opset)
+}
+
+/// Every fixture the importer accepts: its op types and opset.
+fn importable_fixtures() -> Vec<(Vec<String>, i64)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(root().join("tests/fixtures")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "onnx")
+            && certus::import::onnx::load(&path).is_ok()
+        {
+            out.push(op_types(&path));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_lowest_and_highest_opset_import_with_every_op_form() {
+    let l = lines(&["supports", "--onnx-opset-versions"]);
+    let (lo, hi): (i64, i64) = (l[0].parse().unwrap(), l[1].parse().unwrap());
+    let opsets: Vec<i64> = importable_fixtures().iter().map(|(_, v)| *v).collect();
+    for v in [lo, hi] {
+        assert!(
+            opsets.contains(&v),
+            "no importable fixture at opset {v}: {opsets:?}"
+        );
+    }
+    assert!(opsets.iter().all(|v| (lo..=hi).contains(v)), "{opsets:?}");
 }
 
 #[test]
@@ -116,16 +158,9 @@ fn every_listed_operator_imports_in_some_fixture() {
         .collect();
     want.sort();
     assert_eq!(ops, want, "the importer's table is the answer");
-    // Every fixture the importer accepts, and the op types in it.
-    let mut imported: Vec<String> = Vec::new();
-    for entry in std::fs::read_dir(root().join("tests/fixtures")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "onnx")
-            && certus::import::onnx::load(&path).is_ok()
-        {
-            imported.extend(op_types(&path));
-        }
-    }
+    let imported: Vec<String> = (importable_fixtures().into_iter())
+        .flat_map(|(ops, _)| ops)
+        .collect();
     let missing: Vec<&String> = ops.iter().filter(|o| !imported.contains(o)).collect();
     assert!(missing.is_empty(), "no importable fixture uses {missing:?}");
 }
