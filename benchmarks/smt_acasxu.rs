@@ -7,6 +7,7 @@
 //! bounds leave unstable (the phases Z3 branches on). `SHARED_DIR` defaults to
 //! `../shared/benchmarks`.
 
+use certus::deadline::Deadline;
 use certus::import::load_network;
 use certus::smt::{solve, unstable_relus, SmtOutcome};
 use certus::spec::vnnlib::parse_file;
@@ -92,9 +93,9 @@ fn main() {
             let p = shrink(&prop, s);
             let unstable: usize = p.regions.iter().map(|r| unstable_relus(&net, r)).sum();
             let t = Instant::now();
-            let o = solve(&net, &p, Duration::from_secs_f64(timeout));
+            let o = solve(&net, &p, Deadline::after(Duration::from_secs_f64(timeout)));
             let expected = match (s == 1.0, &inst.expected) {
-                (true, Some(e)) => e.as_str(),
+                (true, Some(e)) => e.word(),
                 _ => "-",
             };
             println!(

@@ -56,7 +56,13 @@ impl Deadline {
     /// only a share of what is left; `cap` bounds it when there is no limit.
     pub fn share(&self, frac: f64, cap: Duration) -> Deadline {
         let left = self.remaining().unwrap_or(cap).min(cap);
-        Deadline::after(left.mul_f64(frac.clamp(0.0, 1.0))).min(*self)
+        // A share beyond `MAX_SECS` is no limit (as in `parse_budget`); this also keeps
+        // `Duration::MAX` as a cap ("none") from overflowing.
+        let secs = left.as_secs_f64() * frac.clamp(0.0, 1.0);
+        if secs > MAX_SECS {
+            return *self;
+        }
+        Deadline::after(Duration::from_secs_f64(secs)).min(*self)
     }
 }
 
@@ -92,5 +98,7 @@ mod tests {
         assert!(half.remaining().unwrap() <= Duration::from_secs(5));
         assert_eq!(Deadline::NONE.min(d), d);
         assert!(Deadline::NONE.share(0.5, Duration::from_secs(4)).instant() > Some(Instant::now()));
+        assert_eq!(Deadline::NONE.share(1.0, Duration::MAX), Deadline::NONE);
+        assert_eq!(Deadline::NONE.share(0.1, Duration::MAX), Deadline::NONE);
     }
 }

@@ -52,10 +52,6 @@ pub const UNDERFLOW_PAD: f64 = 1e-300;
 /// (their values lie in [−1, 1], so 2^-40 is thousands of ulps and comfortably covers libm).
 pub const ACTIVATION_PAD: f64 = 1.0 / (1u64 << 40) as f64;
 
-/// A counterexample from an attack is first nudged this far (relative to the box width) into
-/// the interior of the input box before it is rounded to f32, so rounding keeps it inside.
-pub const CEX_INTERIOR_NUDGE: f64 = 1e-9;
-
 /// Relative tolerance when `certus eval` output is compared against onnxruntime's reference
 /// outputs in the tests (f32 arithmetic with another summation order differs by ~1e-7).
 pub const REFERENCE_REL_TOL: f64 = 1e-5;
@@ -70,3 +66,21 @@ pub const SMT_REPAIR_MARGINS: [f64; 3] = [1e-7, 1e-5, 1e-3];
 /// The margin queries above also keep this share of each input's width away from the box
 /// faces, so that rounding the model to f32 stays inside the box.
 pub const SMT_REPAIR_INTERIOR: f64 = 1e-6;
+
+/// A Z3 model that does not replay is first moved this share of the way towards the box centre
+/// (one candidate each, smallest first): a vertex on a constraint's boundary is often broken only
+/// by rounding, and the smallest pull that survives it changes the point least. Only candidates
+/// for replay, never a proof.
+pub const SMT_REPAIR_CENTRE_PULLS: [f64; 4] = [1e-9, 1e-7, 1e-5, 1e-3];
+
+/// Then signed-gradient steps on the margin, each moving every input this share of its box
+/// width ([`SMT_REPAIR_STEPS`] steps per size, smallest size first). Candidates only.
+pub const SMT_REPAIR_STEP_FRACS: [f64; 3] = [1e-7, 1e-5, 1e-3];
+
+/// Signed-gradient steps per size in [`SMT_REPAIR_STEP_FRACS`]: 20 steps of `1e-3` reach 2% of
+/// the box width, past which the point is no longer a repair of Z3's model.
+pub const SMT_REPAIR_STEPS: usize = 20;
+
+/// Adam's `ε` in the Carlini–Wagner attack: keeps the step finite where the second moment is
+/// zero (an input the margin does not depend on); far below any squared gradient that matters.
+pub const ADAM_EPSILON: f64 = 1e-12;

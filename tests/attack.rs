@@ -9,7 +9,7 @@ use certus::outcome::confirm;
 use certus::spec::vnnlib;
 use common::{certus, root, vee};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const METHODS: [AttackMethod; 4] = [
     AttackMethod::Fgsm,
@@ -39,7 +39,7 @@ fn search(
         count,
         ..SearchOptions::default()
     };
-    find_counterexamples(&vee(), p, &opts, Instant::now() + Duration::from_secs(10))
+    find_counterexamples(&vee(), p, &opts, common::within(Duration::from_secs(10)))
 }
 
 /// `y = relu(x0 + x1) + relu(x0 − x1)` reaches 2 at (1, 0) and (1, 1): `y >= 1.9` is reachable,

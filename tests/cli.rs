@@ -202,19 +202,6 @@ fn output_index_out_of_range() {
 }
 
 #[test]
-fn bad_timeout_is_an_error() {
-    assert_error(
-        &certus(&[
-            "verify",
-            "examples/vee.nnet",
-            "properties/vee_above_2.1.vnnlib",
-            "--timeout=-1",
-        ]),
-        "--timeout",
-    );
-}
-
-#[test]
 fn bench_scores_a_folder() {
     let dir = std::env::temp_dir().join(format!("certus-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -313,4 +300,292 @@ fn acasxu_quick_instances_are_right() {
             stderr(&o)
         );
     }
+}
+
+/// Asserts that `certus` rejected the arguments at parse time: exit 2, a usage error naming
+/// `option` and saying `what`, no panic.
+fn assert_usage_error(o: &Output, option: &str, what: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let line = err.lines().next().unwrap_or_default();
+    assert!(
+        line.starts_with("error: ") && line.contains(option) && line.contains(what),
+        "`{line}` should name `{option}` and say `{what}`"
+    );
+}
+
+/// A benchmark folder in a temporary directory with these `instances.csv` and (optional)
+/// `expected.csv` rows; paths are relative to the crate root's absolute path.
+fn bench_dir(name: &str, instances: &[(&str, &str)], expected: &[(&str, &str, &str)]) -> String {
+    let dir = std::env::temp_dir().join(format!("certus-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let r = root();
+    let abs = |p: &str| r.join(p).to_str().unwrap().to_string();
+    let rows: String = instances
+        .iter()
+        .map(|(n, p)| format!("{},{},5\n", abs(n), abs(p)))
+        .collect();
+    std::fs::write(dir.join("instances.csv"), rows).unwrap();
+    if !expected.is_empty() {
+        let rows: String = expected
+            .iter()
+            .map(|(n, p, e)| format!("{},{},{e}\n", abs(n), abs(p)))
+            .collect();
+        std::fs::write(
+            dir.join("expected.csv"),
+            format!("onnx,vnnlib,expected\n{rows}"),
+        )
+        .unwrap();
+    }
+    dir.to_str().unwrap().to_string()
+}
+
+const VEE: &str = "examples/vee.nnet";
+const HOLDS: &str = "properties/vee_above_2.1.vnnlib";
+const FAILS: &str = "properties/vee_above_1.9.vnnlib";
+
+#[test]
+fn bench_counts_errors_and_exits_2() {
+    // The second instance's property does not exist: an error, counted, exit code 2.
+    let dir = bench_dir(
+        "bench-error",
+        &[(VEE, HOLDS), (VEE, "properties/missing.vnnlib")],
+        &[
+            (VEE, HOLDS, "unsat"),
+            (VEE, "properties/missing.vnnlib", "sat"),
+        ],
+    );
+    let o = certus(&["bench", &dir]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(out.contains(" ERROR\n"), "{out}");
+    assert!(
+        out.contains("summary: 2 instances, 1 solved (1 unsat, 0 sat), 0 wrong, 0 unsolved, 0 unchecked, 1 errors"),
+        "{out}"
+    );
+    assert!(stderr(&o).contains("missing.vnnlib"), "{}", stderr(&o));
+}
+
+#[test]
+fn bench_does_not_score_unknown_expectations_ok() {
+    // No expected.csv row for the first instance, `unknown` for the second: both answered,
+    // neither `ok`; they are counted apart and the run is clean (exit 0).
+    let dir = bench_dir(
+        "bench-unchecked",
+        &[(VEE, HOLDS), (VEE, FAILS)],
+        &[(VEE, FAILS, "unknown")],
+    );
+    let o = certus(&["bench", &dir]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(!out.contains(" ok\n"), "{out}");
+    assert_eq!(out.matches(" ?\n").count(), 2, "{out}");
+    assert!(
+        out.contains("summary: 2 instances, 0 solved (0 unsat, 0 sat), 0 wrong, 0 unsolved, 2 unchecked, 0 errors"),
+        "{out}"
+    );
+}
+
+#[test]
+fn bench_filter_matching_nothing_is_an_error() {
+    let dir = bench_dir("bench-filter", &[(VEE, HOLDS)], &[]);
+    assert_error(&certus(&["bench", &dir, "--filter", "no-such"]), "no-such");
+    let o = certus(&["bench", &dir, "--filter", "vee_above_2.1"]);
+    assert!(
+        stdout(&o).contains("summary: 1 instances"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn bench_rejects_a_bad_expected_answer() {
+    let dir = bench_dir(
+        "bench-bad-expected",
+        &[(VEE, HOLDS)],
+        &[(VEE, HOLDS, "maybe")],
+    );
+    assert_error(&certus(&["bench", &dir]), "expected.csv:2");
+}
+
+/// Huge budgets are no limit (no panic), zero, negative and NaN ones are usage errors.
+#[test]
+fn verify_timeout_values() {
+    for t in ["1e19", "1e300", "inf"] {
+        let o = certus(&["verify", VEE, HOLDS, "--timeout", t]);
+        assert_eq!(stdout(&o), "unsat\n", "--timeout {t}: {}", stderr(&o));
+    }
+    for t in ["-1", "0", "nan", "soon"] {
+        let o = certus(&["verify", VEE, HOLDS, "--timeout", t]);
+        assert_usage_error(
+            &o,
+            "--timeout",
+            if t == "soon" {
+                "not a number"
+            } else {
+                "must be"
+            },
+        );
+    }
+    let o = certus(&["verify", VEE, HOLDS, "--timeout", "-1"]);
+    assert_usage_error(&o, "--timeout", "must be a positive number");
+    assert_usage_error(
+        &certus(&["verify", VEE, HOLDS, "--seed", "-3"]),
+        "--seed",
+        "zero or more",
+    );
+}
+
+#[test]
+fn attack_numeric_options() {
+    for t in ["1e19", "1e300", "inf"] {
+        let o = certus(&["attack", VEE, FAILS, "--timeout", t]);
+        assert_eq!(o.status.code(), Some(1), "--timeout {t}: {}", stderr(&o));
+    }
+    assert_usage_error(
+        &certus(&["attack", VEE, FAILS, "--timeout", "-1"]),
+        "--timeout",
+        "must be a positive",
+    );
+    assert_usage_error(
+        &certus(&["attack", VEE, FAILS, "--count", "0"]),
+        "--count",
+        "at least 1",
+    );
+    assert_usage_error(
+        &certus(&["attack", VEE, FAILS, "--count", "-2"]),
+        "--count",
+        "at least 1",
+    );
+    assert_usage_error(
+        &certus(&["attack", VEE, FAILS, "--restarts", "-1"]),
+        "--restarts",
+        "zero or more",
+    );
+}
+
+#[test]
+fn dlv_numeric_options() {
+    let input = tmp_file("dlv_x.txt", b"0.4\n");
+    let x = input.to_str().unwrap();
+    let net = "tests/fixtures/dlv_tent.nnet";
+    let run = |extra: &[&str]| {
+        let mut a = vec![
+            "dlv", net, "--input", x, "--label", "1", "--eps", "0.2", "--step", "0.1",
+        ];
+        a.extend(extra);
+        certus(&a)
+    };
+    for t in ["1e19", "1e300", "inf"] {
+        let o = run(&["--timeout", t, "--query-timeout", t, "--layers", "0"]);
+        assert_eq!(o.status.code(), Some(0), "--timeout {t}: {}", stderr(&o));
+    }
+    // `--clip LO,HI` as the README writes it, negative bounds included.
+    let o = run(&["--clip", "-1,1", "--layers", "0"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_usage_error(
+        &run(&["--timeout", "-1"]),
+        "--timeout",
+        "must be a positive",
+    );
+    assert_usage_error(
+        &run(&["--query-timeout", "0"]),
+        "--query-timeout",
+        "must be a positive",
+    );
+    assert_usage_error(&run(&["--features", "0"]), "--features", "at least 1");
+    assert_usage_error(&run(&["--clip", "1,0"]), "--clip", "LO must not exceed HI");
+    assert_usage_error(&run(&["--clip", "0"]), "--clip", "LO,HI");
+    assert_usage_error(&run(&["--layers", "-1"]), "--layers", "zero or more");
+    assert_usage_error(&run(&["--divide", "inf"]), "--divide", "positive finite");
+    for eps in ["-0.2", "0", "nan", "inf"] {
+        let mut a = vec![
+            "dlv", net, "--input", x, "--label", "1", "--step", "0.1", "--eps", eps,
+        ];
+        a.push("--layers");
+        a.push("0");
+        assert_usage_error(&certus(&a), "--eps", "positive finite");
+    }
+    // A grid too fine to search is an error, not an overflow.
+    let a = [
+        "dlv", net, "--input", x, "--label", "1", "--eps", "1e300", "--step", "1e-300",
+    ];
+    assert_error(&certus(&a), "grid steps");
+}
+
+#[test]
+fn bench_timeout_scale_values() {
+    let dir = bench_dir("bench-scale", &[(VEE, HOLDS)], &[(VEE, HOLDS, "unsat")]);
+    for s in ["1e19", "1e300", "inf"] {
+        let o = certus(&["bench", &dir, "--timeout-scale", s]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "--timeout-scale {s}: {}",
+            stderr(&o)
+        );
+        assert!(stdout(&o).contains("1 solved"), "{}", stdout(&o));
+    }
+    for s in ["-1", "0", "nan"] {
+        let o = certus(&["bench", &dir, "--timeout-scale", s]);
+        assert_usage_error(&o, "--timeout-scale", "must be positive");
+    }
+}
+
+#[test]
+fn radius_numeric_options() {
+    let run = |extra: &[&str]| {
+        let mut a = vec![
+            "radius",
+            "tests/fixtures/radius_linear.nnet",
+            "--data",
+            "tests/fixtures/radius_linear.csv",
+            "--scale",
+            "1",
+        ];
+        a.extend(extra);
+        certus(&a)
+    };
+    for t in ["1e19", "1e300", "inf"] {
+        let o = run(&["--time-budget", t, "--engine", "complete", "--jobs", "1"]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "--time-budget {t}: {}",
+            stderr(&o)
+        );
+    }
+    assert_usage_error(
+        &run(&["--time-budget", "-1"]),
+        "--time-budget",
+        "must be a positive",
+    );
+    assert_usage_error(&run(&["--count", "0"]), "--count", "at least 1");
+    assert_usage_error(&run(&["--jobs", "0"]), "--jobs", "at least 1");
+    assert_usage_error(&run(&["--eps-max", "-0.1"]), "--eps-max", "positive finite");
+    assert_usage_error(&run(&["--eps-max", "inf"]), "--eps-max", "positive finite");
+    assert_usage_error(
+        &run(&["--tolerance", "0"]),
+        "--tolerance",
+        "positive finite",
+    );
+    assert_usage_error(
+        &run(&["--eps-grid", "0.01,-0.1"]),
+        "--eps-grid",
+        "positive finite",
+    );
+    assert_usage_error(&run(&["--std", "0"]), "--std", "positive finite");
+    assert_usage_error(&run(&["--mean", "nan"]), "--mean", "finite");
+    let a = [
+        "radius",
+        "tests/fixtures/radius_linear.nnet",
+        "--data",
+        "x.csv",
+        "--scale",
+        "-255",
+    ];
+    assert_usage_error(&certus(&a), "--scale", "positive finite");
+    let o = run(&["--mean", "-0.5", "--std", "2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }

@@ -5,6 +5,7 @@
 
 mod common;
 
+use certus::bench::Expected;
 use certus::dlv::{linf_ball, search, DlvConfig, DlvOutcome};
 use certus::import::load_network;
 use certus::ir::Network;
@@ -12,7 +13,7 @@ use certus::outcome::{confirm, Verdict};
 use certus::smt::{solve, SmtOutcome};
 use certus::spec::Property;
 use certus::verify::{verify, Engine, Options};
-use common::{mlp, root, shared_benchmarks};
+use common::{mlp, root, shared_benchmarks, within};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -39,7 +40,7 @@ fn cfg(layers: Option<Vec<usize>>) -> DlvConfig {
         steps: 2,
         tau: Some(0.1),
         layers,
-        timeout: Duration::from_secs(20),
+        deadline: within(Duration::from_secs(20)),
         ..DlvConfig::default()
     }
 }
@@ -131,7 +132,7 @@ fn the_guarantee_is_relative_to_the_discretisation() {
     let rep = search(&net, &prop, 0, &[0.4], &cfg(Some(vec![0]))).unwrap();
     assert_eq!(rep.outcome, DlvOutcome::SafeOnGrid, "{rep:?}");
     assert!(matches!(
-        solve(&net, &prop, Duration::from_secs(10)),
+        solve(&net, &prop, within(Duration::from_secs(10))),
         SmtOutcome::Sat(_)
     ));
     // The ReLU layer's grid reaches it: manipulated activations with h0 > h1 + h2 predict
@@ -152,10 +153,9 @@ fn the_guarantee_is_relative_to_the_discretisation() {
 fn verify_engine_dlv_is_unknown_when_the_grid_holds() {
     let opts = Options {
         engine: Engine::Dlv,
-        timeout: Duration::from_secs(20),
+        deadline: within(Duration::from_secs(20)),
         ..Options::default()
     };
-    assert_eq!(Engine::Dlv.bound_method(), None);
     let centre = [0.4, 0.4];
     let safe = ball_prop(&centre, 1, 0.2, 2);
     match verify(&sum_vs_const(2.0), &safe, &opts) {
@@ -253,7 +253,7 @@ fn mnistfc_eps_005() {
     let mut sat = 0;
     for inst in certus::bench::read_instances(&dir).unwrap() {
         if !inst.vnnlib.ends_with("_0.05.vnnlib")
-            || inst.expected.as_deref() == Some("unknown")
+            || inst.expected == Some(Expected::Unknown)
             || !inst.onnx.contains(&filter)
             || done == max
         {
@@ -274,13 +274,13 @@ fn mnistfc_eps_005() {
             tau: Some(0.05),
             features,
             layers: Some(layers.clone()),
-            timeout: Duration::from_secs_f64(per),
-            query_timeout: Duration::from_millis(500),
+            deadline: within(Duration::from_secs_f64(per)),
+            query_timeout: Some(Duration::from_millis(500)),
             ..DlvConfig::default()
         };
         let t = Instant::now();
         let rep = search(&net, &prop, 0, &centre, &cfg).unwrap();
-        let expected = inst.expected.clone().unwrap_or_default();
+        let expected = inst.expected.map_or("?", Expected::word);
         let what = match &rep.outcome {
             DlvOutcome::Adversarial {
                 cex,

@@ -9,9 +9,9 @@ use certus::ir::Op;
 use certus::outcome::{confirm, Verdict};
 use certus::spec::{Disjunct, LinearConstraint, Property, Region};
 use certus::verify::{verify, Options};
-use common::{random_net, vee};
+use common::{hard_instance, mlp, random_net, vee, within};
 use proptest::prelude::*;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Bad case `c·y <= rhs` on the unit box of `n` inputs.
 fn prop_le(n: usize, coeffs: Vec<(usize, f64)>, rhs: f64) -> Property {
@@ -30,7 +30,7 @@ fn prop_le(n: usize, coeffs: Vec<(usize, f64)>, rhs: f64) -> Property {
 
 fn quick() -> Options {
     Options {
-        timeout: Duration::from_secs(20),
+        deadline: within(Duration::from_secs(20)),
         ..Options::default()
     }
 }
@@ -102,15 +102,37 @@ fn confirm_rejects_points_outside_the_bad_case() {
 
 #[test]
 fn timeout_is_reported() {
-    // A wide deep random net and a property that holds only barely cannot be settled in 1 ms.
-    let net = random_net(&mut Rng::new(7), 4, &[40, 40, 40], 1, &[Op::Relu]);
-    let p = prop_le(4, vec![(0, 1.0)], -1e9);
-    let opts = Options {
-        timeout: Duration::from_millis(1),
-        ..Options::default()
+    // 20 inputs, 360 ReLUs, and a threshold far from both what attacks reach and what one bound
+    // pass proves (see `hard_instance`): branch and bound cannot settle it in half a second.
+    let (layers, lower, upper, c) = hard_instance();
+    let net = mlp(lower.len(), &layers);
+    let p = Property {
+        n_inputs: lower.len(),
+        n_outputs: 1,
+        regions: vec![Region {
+            lower,
+            upper,
+            disjuncts: vec![Disjunct {
+                constraints: vec![LinearConstraint {
+                    coeffs: vec![(0, -1.0)],
+                    rhs: -c,
+                }],
+            }],
+        }],
     };
-    let v = verify(&net, &p, &opts);
-    assert!(matches!(v, Verdict::Timeout | Verdict::Unsat), "{v:?}");
+    let budget = Duration::from_millis(500);
+    let t = Instant::now();
+    let v = verify(
+        &net,
+        &p,
+        &Options {
+            deadline: within(budget),
+            ..Options::default()
+        },
+    );
+    let took = t.elapsed();
+    assert_eq!(v, Verdict::Timeout);
+    assert!(took < budget + Duration::from_secs(1), "{took:?}");
 }
 
 #[test]
@@ -159,7 +181,7 @@ proptest! {
         let mut rng = Rng::new(seed);
         let net = random_net(&mut rng, 2, &[6, 6], 1, &[Op::Relu]);
         let p = prop_le(2, vec![(0, 1.0)], rhs);
-        let opts = Options { timeout: Duration::from_secs(5), ..Options::default() };
+        let opts = Options { deadline: within(Duration::from_secs(5)), ..Options::default() };
         let v = verify(&net, &p, &opts);
         let hit = (0..400).any(|k| {
             let x = [(k % 20) as f64 / 19.0, (k / 20) as f64 / 19.0];

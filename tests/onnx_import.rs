@@ -2,6 +2,8 @@
 //! against onnxruntime's recorded outputs and against hand-derived values, every benchmark
 //! network against its reference outputs, and the errors of broken or unsupported models.
 
+mod common;
+
 use certus::import::onnx;
 use certus::ir::{Network, Op};
 use certus::tolerances::REFERENCE_REL_TOL;
@@ -212,14 +214,14 @@ fn fixtures_lower_to_the_expected_ops() {
     assert_eq!(load_fixture("ir3_inputs").input_shape(), [1, 1, 1, 3]);
 }
 
-/// Every `*/onnx` folder and `*/reference_outputs.jsonl` of `../shared/benchmarks`.
+/// Every folder of the shared benchmarks (`*/onnx`, `*/reference_outputs.jsonl`); none, with a
+/// *skipped* note, when they are missing.
 fn benchmark_dirs() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/benchmarks");
+    let Some(root) = common::shared_benchmarks() else {
+        return Vec::new();
+    };
     let Ok(entries) = std::fs::read_dir(&root) else {
-        println!(
-            "note: {} is missing; benchmark checks skipped",
-            root.display()
-        );
+        common::skipped(&format!("{} cannot be read", root.display()));
         return Vec::new();
     };
     let mut dirs: Vec<PathBuf> = entries
@@ -281,12 +283,10 @@ fn benchmark_reference_outputs_are_reproduced() {
 
 #[test]
 fn acasxu_is_a_plain_relu_chain() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/benchmarks/acasxu/onnx/ACASXU_run2a_1_1_batch_2000.onnx");
-    if !path.exists() {
-        println!("note: {} is missing; skipped", path.display());
+    let Some(shared) = common::shared_benchmarks() else {
         return;
-    }
+    };
+    let path = shared.join("acasxu/onnx/ACASXU_run2a_1_1_batch_2000.onnx");
     let net = onnx::load(&path).unwrap();
     let mut want = vec!["Input"];
     for _ in 0..6 {

@@ -4,8 +4,9 @@
 mod common;
 
 use certus::attack::Rng;
+use certus::bounds::Method;
 use certus::ir::Network;
-use certus::radius::{self, Engine, Preprocess, RadiusOptions, RadiusReport, Sample};
+use certus::radius::{self, Certifier, Preprocess, RadiusOptions, RadiusReport, Sample};
 use common::{certus, mlp, root, shared_benchmarks, Layer};
 use std::path::{Path, PathBuf};
 
@@ -208,7 +209,7 @@ fn self_labelled(net: &Network, count: usize, seed: u64) -> Vec<Sample> {
 fn check_order(net: &Network, samples: &[Sample], opts: &RadiusOptions) {
     let pre = Preprocess::new(1.0, vec![0.0], vec![1.0], net.input_shape()).unwrap();
     let (inputs, summary) = radius::run(net, samples, &pre, opts, &|| {});
-    let k = |e: Engine| opts.engines.iter().position(|&x| x == e).unwrap();
+    let k = |e: Certifier| opts.engines.iter().position(|&x| x == e).unwrap();
     let mut attacked = 0;
     for r in &inputs {
         for e in &r.radii {
@@ -223,14 +224,14 @@ fn check_order(net: &Network, samples: &[Sample], opts: &RadiusOptions) {
             }
         }
         attacked += r.attack_radius.is_some() as usize;
-        let alpha = r.radii[k(Engine::Alpha)].radius;
+        let alpha = r.radii[k(Certifier::Bound(Method::Alpha))].radius;
         assert!(
-            r.radii[k(Engine::Dual)].radius <= alpha,
+            r.radii[k(Certifier::Bound(Method::Dual))].radius <= alpha,
             "input {}: dual > alpha",
             r.index
         );
         assert!(
-            r.radii[k(Engine::Crown)].radius <= alpha,
+            r.radii[k(Certifier::Bound(Method::Crown))].radius <= alpha,
             "input {}: crown > alpha",
             r.index
         );
@@ -245,7 +246,11 @@ fn check_order(net: &Network, samples: &[Sample], opts: &RadiusOptions) {
 #[test]
 fn certified_below_attack_and_dual_below_alpha_on_relu_networks() {
     let mut opts = RadiusOptions {
-        engines: vec![Engine::Dual, Engine::Crown, Engine::Alpha],
+        engines: vec![
+            Certifier::Bound(Method::Dual),
+            Certifier::Bound(Method::Crown),
+            Certifier::Bound(Method::Alpha),
+        ],
         eps_max: 0.5,
         tolerance: 1e-3,
         eps_grid: vec![0.05, 0.1, 0.2],
@@ -256,8 +261,8 @@ fn certified_below_attack_and_dual_below_alpha_on_relu_networks() {
         check_order(&net, &self_labelled(&net, 12, seed + 100), &opts);
     }
     // The complete verifier too (its queries near the radius are the hard ones: a short budget).
-    opts.engines.push(Engine::Complete);
-    opts.time_budget_s = 0.3;
+    opts.engines.push(Certifier::Complete);
+    opts.time_budget = Some(std::time::Duration::from_millis(300));
     let net = relu_net(7, 3);
     check_order(&net, &self_labelled(&net, 6, 107), &opts);
 }
@@ -277,7 +282,11 @@ fn certified_below_attack_on_mnistfc() {
     let pre = Preprocess::new(255.0, vec![0.0], vec![1.0], net.input_shape()).unwrap();
     let samples = radius::load_csv(&data, Some(4), net.input_len(), 10, &pre).unwrap();
     let opts = RadiusOptions {
-        engines: vec![Engine::Dual, Engine::Crown, Engine::Alpha],
+        engines: vec![
+            Certifier::Bound(Method::Dual),
+            Certifier::Bound(Method::Crown),
+            Certifier::Bound(Method::Alpha),
+        ],
         tolerance: 2e-3,
         ..RadiusOptions::default()
     };
@@ -331,7 +340,10 @@ fn html_report_is_self_contained_with_plots_and_images() {
     ];
     let pre = Preprocess::new(255.0, vec![0.0], vec![1.0], net.input_shape()).unwrap();
     let opts = RadiusOptions {
-        engines: vec![Engine::Dual, Engine::Alpha],
+        engines: vec![
+            Certifier::Bound(Method::Dual),
+            Certifier::Bound(Method::Alpha),
+        ],
         ..RadiusOptions::default()
     };
     let (inputs, summary) = radius::run(&net, &samples, &pre, &opts, &|| {});

@@ -10,7 +10,7 @@ use certus::outcome::{confirm, Verdict};
 use certus::smt::{solve, SmtOutcome};
 use certus::spec::{Disjunct, LinearConstraint, Property, Region};
 use certus::verify::{attack, verify, Engine, Options};
-use common::{mlp, random_net, vee};
+use common::{mlp, random_net, vee, within};
 use ndarray::{Array1, Array2, Array4};
 use proptest::prelude::*;
 use std::time::{Duration, Instant};
@@ -56,7 +56,7 @@ fn vee_table_matches_paper() {
     for (c, rhs, sat) in rows {
         let (l, u) = unit();
         let p = prop_box(l, u, vec![(0, c)], rhs);
-        let o = solve(&net, &p, T);
+        let o = solve(&net, &p, within(T));
         if sat {
             assert_sat(&net, &p, &o);
         } else {
@@ -77,9 +77,9 @@ fn two_layer_net_with_paper_answers() {
         ],
     );
     let p = |rhs: f64| prop_box(vec![-3.0], vec![3.0], vec![(0, -1.0)], rhs);
-    assert_eq!(solve(&net, &p(-2.5), T), SmtOutcome::Unsat);
-    assert_sat(&net, &p(-2.0), &solve(&net, &p(-2.0), T));
-    assert_sat(&net, &p(-1.5), &solve(&net, &p(-1.5), T));
+    assert_eq!(solve(&net, &p(-2.5), within(T)), SmtOutcome::Unsat);
+    assert_sat(&net, &p(-2.0), &solve(&net, &p(-2.0), within(T)));
+    assert_sat(&net, &p(-1.5), &solve(&net, &p(-1.5), within(T)));
 }
 
 #[test]
@@ -87,12 +87,12 @@ fn weights_are_exact_rationals() {
     // y = 3x on x ∈ [0, 0.3333]: 3·0.3333 < 1, so y >= 1 is unsat.
     let net = mlp(1, &[(vec![vec![3.0]], vec![0.0], false)]);
     let p = prop_box(vec![0.0], vec![0.3333], vec![(0, -1.0)], -1.0);
-    assert_eq!(solve(&net, &p, T), SmtOutcome::Unsat);
+    assert_eq!(solve(&net, &p, within(T)), SmtOutcome::Unsat);
     // On [0, fl(1/3)]: exactly, 3·fl(1/3) = 1 − 2^-54 < 1; the box widened by one ulp (the
     // file's decimals round) reaches 1 + 2^-53. Z3's model is outside the box the f32 replay
     // can use: neither unsat (not proved on the widened box) nor sat (nothing replays).
     let p = prop_box(vec![0.0], vec![1.0 / 3.0], vec![(0, -1.0)], -1.0);
-    let o = solve(&net, &p, T);
+    let o = solve(&net, &p, within(T));
     assert!(matches!(o, SmtOutcome::Unconfirmed { .. }), "{o:?}");
     assert!(matches!(Verdict::from(o), Verdict::Unknown(w) if w.contains("unconfirmed model")));
 }
@@ -117,7 +117,7 @@ fn several_regions_report_the_violated_one() {
         n_outputs: 1,
         regions: vec![region(0.0, 1.0), region(1.0, 3.0)],
     };
-    match solve(&net, &p, T) {
+    match solve(&net, &p, within(T)) {
         SmtOutcome::Sat(c) => assert_eq!(c.region, 1),
         o => panic!("{o:?}"),
     }
@@ -125,7 +125,7 @@ fn several_regions_report_the_violated_one() {
         regions: vec![region(0.0, 1.0)],
         ..p
     };
-    assert_eq!(solve(&net, &p1, T), SmtOutcome::Unsat);
+    assert_eq!(solve(&net, &p1, within(T)), SmtOutcome::Unsat);
 }
 
 #[test]
@@ -187,8 +187,8 @@ fn conv_scale_shift_reshape_are_encoded() {
         })
         .fold(f64::NEG_INFINITY, f64::max);
     let p = |rhs: f64| prop_box(vec![0.0; 9], vec![1.0; 9], vec![(0, -1.0)], -rhs);
-    assert_eq!(solve(&net, &p(max + 1e-3), T), SmtOutcome::Unsat);
-    assert_sat(&net, &p(max), &solve(&net, &p(max), T));
+    assert_eq!(solve(&net, &p(max + 1e-3), within(T)), SmtOutcome::Unsat);
+    assert_sat(&net, &p(max), &solve(&net, &p(max), within(T)));
 }
 
 #[test]
@@ -196,7 +196,7 @@ fn sigmoid_is_unknown_with_a_reason() {
     let mut rng = Rng::new(3);
     let net = random_net(&mut rng, 2, &[3], 1, &[Op::Sigmoid]);
     let p = prop_box(vec![0.0; 2], vec![1.0; 2], vec![(0, 1.0)], 0.0);
-    match solve(&net, &p, T) {
+    match solve(&net, &p, within(T)) {
         SmtOutcome::Unknown(why) => {
             assert!(why.contains("Sigmoid") && why.contains("exact"), "{why}")
         }
@@ -208,10 +208,9 @@ fn sigmoid_is_unknown_with_a_reason() {
 fn verify_dispatches_the_smt_engine() {
     let opts = Options {
         engine: Engine::Smt,
-        timeout: T,
+        deadline: within(T),
         ..Options::default()
     };
-    assert_eq!(Engine::Smt.bound_method(), None);
     let p = prop_box(vec![0.0; 2], vec![1.0; 2], vec![(0, -1.0)], -2.1);
     assert_eq!(verify(&vee(), &p, &opts), Verdict::Unsat);
     let p = prop_box(vec![0.0; 2], vec![1.0; 2], vec![(0, -1.0)], -1.9);
@@ -237,7 +236,7 @@ fn hard_instance() -> (Network, Property) {
 fn timeout_is_kept() {
     let (net, p) = hard_instance();
     let t = Instant::now();
-    let o = solve(&net, &p, Duration::from_millis(300));
+    let o = solve(&net, &p, within(Duration::from_millis(300)));
     let took = t.elapsed();
     assert!(
         matches!(o, SmtOutcome::Timeout | SmtOutcome::Unknown(_)),
@@ -280,10 +279,10 @@ proptest! {
         let rhs = lo + t * (hi - lo + 1e-3);
         let p = prop_box(lower, upper, vec![(0, c[0]), (1, c[1])], rhs);
 
-        let smt = solve(&net, &p, Duration::from_secs(10));
+        let smt = solve(&net, &p, within(Duration::from_secs(10)));
         let sampled = samples.iter().find_map(|x| confirm(&net, &p, x));
-        let opts = Options { timeout: Duration::from_secs(5), ..Options::default() };
-        let pgd = attack(&net, &p, &opts, Instant::now() + Duration::from_millis(200));
+        let opts = Options { deadline: within(Duration::from_secs(5)), ..Options::default() };
+        let pgd = attack(&net, &p, &opts, within(Duration::from_millis(200)));
         let bab = verify(&net, &p, &opts);
         match &smt {
             SmtOutcome::Unsat => {

@@ -1,6 +1,8 @@
 //! The VNN-LIB front end: one test per known trap, with hand-checked normal forms, one per
 //! error (line, column and message), and every real benchmark file.
 
+mod common;
+
 use certus::spec::vnnlib::{parse_file, parse_str};
 use certus::spec::{Disjunct, LinearConstraint, Property, Region};
 use certus::Error;
@@ -525,11 +527,10 @@ mod fuzz {
 /// Every real VNN-COMP property in `shared/benchmarks`, with spot checks of known shapes.
 #[test]
 fn every_benchmark_property_parses() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/benchmarks");
-    let Ok(benchmarks) = std::fs::read_dir(&root) else {
-        println!("note: {} not found, skipping", root.display());
+    let Some(root) = common::shared_benchmarks() else {
         return;
     };
+    let benchmarks = std::fs::read_dir(&root).expect("the shared benchmarks folder");
     let mut files: Vec<PathBuf> = benchmarks
         .filter_map(|b| std::fs::read_dir(b.ok()?.path().join("vnnlib")).ok())
         .flatten()

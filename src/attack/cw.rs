@@ -2,8 +2,9 @@
 //! the bad case, found by gradient descent on a margin loss plus a distance penalty.
 
 use super::goal::Goal;
+use crate::deadline::Deadline;
 use crate::ir::Network;
-use std::time::Instant;
+use crate::tolerances::ADAM_EPSILON;
 
 /// Settings of [`cw`].
 #[derive(Clone, Debug)]
@@ -44,7 +45,7 @@ pub fn cw(
     net: &Network,
     goal: &Goal,
     cfg: &CwConfig,
-    deadline: Instant,
+    deadline: Deadline,
     found: &mut dyn FnMut(&[f64]) -> bool,
 ) -> f64 {
     let n = goal.start.len();
@@ -55,7 +56,7 @@ pub fn cw(
         let mut x = goal.start.clone();
         let (mut m1, mut m2) = (vec![0.0; n], vec![0.0; n]);
         for t in 1..=cfg.steps {
-            if Instant::now() >= deadline {
+            if deadline.expired() {
                 return best;
             }
             let (m, g) = goal.margin_and_gradient(net, &x);
@@ -76,7 +77,7 @@ pub fn cw(
                 m2[i] = b2 * m2[i] + (1.0 - b2) * gi * gi;
                 let mh = m1[i] / (1.0 - f64::powi(b1, t as i32));
                 let vh = m2[i] / (1.0 - f64::powi(b2, t as i32));
-                x[i] -= cfg.lr * w * mh / (vh.sqrt() + 1e-12);
+                x[i] -= cfg.lr * w * mh / (vh.sqrt() + ADAM_EPSILON);
             }
             goal.project(&mut x);
         }

@@ -6,9 +6,9 @@
 //! all of a robustness property's disjuncts ("some other class wins") is the untargeted one.
 
 use super::{gradient, PgdConfig};
+use crate::deadline::Deadline;
 use crate::ir::Network;
 use crate::spec::{Disjunct, Region};
-use std::time::Instant;
 
 /// A box, a start point inside it, and the disjuncts to reach.
 #[derive(Clone, Debug)]
@@ -133,13 +133,13 @@ pub fn pgd_goal(
     net: &Network,
     goal: &Goal,
     cfg: &PgdConfig,
-    deadline: Instant,
+    deadline: Deadline,
     found: &mut dyn FnMut(&[f64]) -> bool,
 ) -> f64 {
     let mut x = goal.start.clone();
     let mut best = f64::INFINITY;
     for step in 0..=cfg.steps {
-        if Instant::now() >= deadline {
+        if deadline.expired() {
             break;
         }
         let (m, g) = goal.margin_and_gradient(net, &x);

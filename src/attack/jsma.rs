@@ -2,8 +2,8 @@
 //! inputs, each all the way to a face of the box.
 
 use super::goal::Goal;
+use crate::deadline::Deadline;
 use crate::ir::Network;
-use std::time::Instant;
 
 /// Settings of [`jsma`].
 #[derive(Clone, Debug)]
@@ -29,7 +29,7 @@ pub fn jsma(
     net: &Network,
     goal: &Goal,
     cfg: &JsmaConfig,
-    deadline: Instant,
+    deadline: Deadline,
     found: &mut dyn FnMut(&[f64]) -> bool,
 ) -> f64 {
     let n = goal.start.len();
@@ -38,7 +38,7 @@ pub fn jsma(
     let mut changed = vec![false; n];
     let mut best = f64::INFINITY;
     for _ in 0..=budget {
-        if Instant::now() >= deadline {
+        if deadline.expired() {
             break;
         }
         let (m, g) = goal.margin_and_gradient(net, &x);

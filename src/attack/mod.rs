@@ -17,9 +17,9 @@ pub use goal::{pgd_goal, Goal};
 pub use grad::gradient;
 pub use search::{find_counterexamples, AttackMethod, SearchOptions};
 
+use crate::deadline::Deadline;
 use crate::ir::Network;
 use crate::spec::{Disjunct, Region};
-use std::time::Instant;
 
 /// A small deterministic generator (SplitMix64): reproducible runs without a dependency.
 #[derive(Clone, Debug)]
@@ -82,7 +82,7 @@ pub fn pgd(
     d: &Disjunct,
     cfg: &PgdConfig,
     rng: &mut Rng,
-    deadline: Instant,
+    deadline: Deadline,
     found: &mut dyn FnMut(&[f64]) -> bool,
 ) -> f64 {
     let mut best = f64::INFINITY;
@@ -100,7 +100,7 @@ pub fn pgd(
             goal = goal.with_start(x);
         }
         best = best.min(pgd_goal(net, &goal, cfg, deadline, &mut accept));
-        if hit.get() || Instant::now() >= deadline {
+        if hit.get() || deadline.expired() {
             break;
         }
     }

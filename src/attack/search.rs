@@ -7,14 +7,14 @@ use super::fgsm::fgsm;
 use super::goal::{pgd_goal, Goal};
 use super::jsma::{jsma, JsmaConfig};
 use super::{PgdConfig, Rng};
+use crate::deadline::Deadline;
 use crate::ir::Network;
 use crate::outcome::{confirm, Counterexample};
 use crate::spec::Property;
 use std::collections::HashSet;
-use std::time::Instant;
 
 /// The attack methods of `certus attack`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AttackMethod {
     /// Fast gradient sign method: one step to the box face.
@@ -64,7 +64,7 @@ pub fn find_counterexamples(
     net: &Network,
     prop: &Property,
     opts: &SearchOptions,
-    deadline: Instant,
+    deadline: Deadline,
 ) -> Vec<Counterexample> {
     let mut rng = Rng::new(opts.seed);
     let mut seen: HashSet<Vec<u64>> = HashSet::new();
@@ -72,7 +72,7 @@ pub fn find_counterexamples(
     for round in 0..=opts.restarts {
         for region in &prop.regions {
             for d in 0..region.disjuncts.len() {
-                if out.len() >= opts.count || Instant::now() >= deadline {
+                if out.len() >= opts.count || deadline.expired() {
                     return out;
                 }
                 let mut goal = Goal::disjunct(region, d);

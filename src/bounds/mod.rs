@@ -70,7 +70,7 @@ pub fn constraint_lower_bound(c: &LinearConstraint, y: &Bounds) -> f64 {
 }
 
 /// The bound engines, from loosest and cheapest to tightest and dearest.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     /// Interval bound propagation.
@@ -194,7 +194,9 @@ pub fn objective_lower(
             let best = dn.output_lower(&all, rows, slopes);
             (all, best)
         }
-        _ => dn.all_bounds_and_output(lower, upper, rows, slopes),
+        Method::Interval | Method::Dual | Method::Crown | Method::Lp => {
+            dn.all_bounds_and_output(lower, upper, rows, slopes)
+        }
     };
     let raise = |best: &mut Vec<f64>, other: Vec<f64>| {
         best.iter_mut().zip(other).for_each(|(b, o)| *b = b.max(o));
@@ -220,7 +222,7 @@ pub fn objective_lower(
     let floors: &[dual::Slopes] = match method {
         Method::Alpha => &[dual::Slopes::WongKolter, dual::Slopes::Adaptive],
         Method::Lp => &[dual::Slopes::WongKolter],
-        _ => &[],
+        Method::Interval | Method::Dual | Method::Crown => &[],
     };
     for &floor in floors {
         let (fb, fb_rows) = dn.all_bounds_and_output(lower, upper, rows, floor);

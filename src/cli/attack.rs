@@ -1,10 +1,36 @@
 //! `certus attack`.
 
+use super::args::{count, seconds, whole, Seconds};
 use super::NetArgs;
 use certus::attack::{find_counterexamples, AttackMethod, SearchOptions};
 use certus::report::write_counterexample;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+/// `attack --method`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum MethodArg {
+    /// Fast gradient sign method: one step to the box face.
+    Fgsm,
+    /// Projected gradient descent: signed steps of decaying size.
+    #[default]
+    Pgd,
+    /// Carlini–Wagner-style: margin loss plus a distance penalty, Adam steps.
+    Cw,
+    /// Jacobian saliency map: greedy changes of single inputs to the box faces.
+    Jsma,
+}
+
+impl From<MethodArg> for AttackMethod {
+    fn from(m: MethodArg) -> AttackMethod {
+        match m {
+            MethodArg::Fgsm => AttackMethod::Fgsm,
+            MethodArg::Pgd => AttackMethod::Pgd,
+            MethodArg::Cw => AttackMethod::Cw,
+            MethodArg::Jsma => AttackMethod::Jsma,
+        }
+    }
+}
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -13,49 +39,40 @@ pub struct Args {
     /// VNN-LIB property describing the bad case.
     pub property: PathBuf,
     /// Attack method.
-    #[arg(long, value_enum, default_value_t = AttackMethod::default())]
-    pub method: AttackMethod,
-    /// Stop after this many distinct counterexamples.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_enum, default_value_t = MethodArg::default())]
+    pub method: MethodArg,
+    /// Stop after this many distinct counterexamples (at least 1).
+    #[arg(long, default_value = "1", value_parser = count, allow_negative_numbers = true)]
     pub count: usize,
     /// Random starts per disjunct after the box centre.
-    #[arg(long, default_value_t = 10)]
-    pub restarts: usize,
+    #[arg(long, default_value = "10", value_parser = whole, allow_negative_numbers = true)]
+    pub restarts: u64,
     /// Write cex_<k>.txt (VNN-COMP), cex_<k>.json and, for image inputs, cex_<k>.png here.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Wall-clock budget in seconds.
-    #[arg(long, default_value_t = 60.0)]
-    pub timeout: f64,
+    /// Wall-clock budget in seconds (`inf`: no limit).
+    #[arg(long, default_value = "60", value_parser = seconds, allow_negative_numbers = true)]
+    pub timeout: Seconds,
     /// Seed for the random starts.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value = "0", value_parser = whole, allow_negative_numbers = true)]
     pub seed: u64,
 }
 
 /// Exit codes: 1 when a counterexample was found (the property is violated, as `verify`'s
 /// `sat`), 3 when none was (unknown), 2 on error.
 pub fn run(a: Args) -> certus::Result<u8> {
-    if !(a.timeout > 0.0 && a.timeout.is_finite()) {
-        return Err(certus::Error::Invalid(format!(
-            "--timeout must be a positive number of seconds, got {}",
-            a.timeout
-        )));
-    }
-    if a.count == 0 {
-        return Err(certus::Error::Invalid("--count must be at least 1".into()));
-    }
     let net = a.net.load()?;
     let prop = certus::spec::vnnlib::parse_file(&a.property)?;
     prop.check_fits(&net)?;
     let opts = SearchOptions {
-        method: a.method,
+        method: a.method.into(),
         count: a.count,
-        restarts: a.restarts,
+        restarts: usize::try_from(a.restarts).unwrap_or(usize::MAX),
         seed: a.seed,
         ..SearchOptions::default()
     };
     let t = Instant::now();
-    let found = find_counterexamples(&net, &prop, &opts, t + Duration::from_secs_f64(a.timeout));
+    let found = find_counterexamples(&net, &prop, &opts, a.timeout.deadline());
     let method = format!("{:?}", a.method).to_lowercase();
     for (k, c) in found.iter().enumerate() {
         println!(

@@ -1,7 +1,7 @@
 //! `certus bounds`.
 
+use super::args::{BackendArg, MethodArg};
 use super::NetArgs;
-use certus::bounds::lp::Backend;
 use certus::bounds::{output_bounds_with, BoundConfig, Method};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -13,11 +13,11 @@ pub struct Args {
     /// VNN-LIB property: only its input boxes (regions) are used.
     pub property: PathBuf,
     /// Bound engine.
-    #[arg(long, value_enum, default_value_t = Method::default())]
-    pub method: Method,
+    #[arg(long, value_enum, default_value_t = MethodArg::default())]
+    pub method: MethodArg,
     /// LP backend for `--method lp` (`highs` needs the `highs` cargo feature).
-    #[arg(long, value_enum, default_value_t = Backend::default())]
-    pub lp_backend: Backend,
+    #[arg(long, value_enum, default_value_t = BackendArg::default())]
+    pub lp_backend: BackendArg,
     /// For `--method lp`: first re-tighten every unstable ReLU's input bounds with LPs.
     #[arg(long)]
     pub lp_retighten: bool,
@@ -47,8 +47,9 @@ pub fn run(a: Args) -> certus::Result<u8> {
     let net = a.net.load()?;
     let prop = certus::spec::vnnlib::parse_file(&a.property)?;
     prop.check_fits(&net)?;
+    let method = Method::from(a.method);
     let cfg = BoundConfig {
-        lp_backend: a.lp_backend,
+        lp_backend: a.lp_backend.into(),
         lp_retighten: a.lp_retighten,
         ..BoundConfig::default()
     };
@@ -56,12 +57,11 @@ pub fn run(a: Args) -> certus::Result<u8> {
     for (r, region) in prop.regions.iter().enumerate() {
         let (lower, upper) = region.proof_box();
         let t = Instant::now();
-        let b = output_bounds_with(&net, &lower, &upper, a.method, &cfg);
+        let b = output_bounds_with(&net, &lower, &upper, method, &cfg);
         let secs = t.elapsed().as_secs_f64();
         if !a.json {
             println!(
-                "region {r}: {:?} bounds in {:.3} ms, mean width {:.6}",
-                a.method,
+                "region {r}: {method:?} bounds in {:.3} ms, mean width {:.6}",
                 secs * 1e3,
                 b.mean_width()
             );
@@ -79,10 +79,7 @@ pub fn run(a: Args) -> certus::Result<u8> {
         });
     }
     if a.json {
-        let report = Report {
-            method: a.method,
-            regions,
-        };
+        let report = Report { method, regions };
         println!(
             "{}",
             serde_json::to_string(&report).expect("bounds serialise")

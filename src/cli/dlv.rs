@@ -1,11 +1,16 @@
 //! `certus dlv`: DLV's discretised robustness search around one input.
 
+use super::args::{count, index, positive, range, seconds, Seconds};
 use super::NetArgs;
 use certus::dlv::{linf_ball, search, DlvConfig, DlvOutcome, DlvReport};
 use certus::spec::Property;
 use certus::Error;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+/// The largest `M = eps/step` accepted: a grid of `2M + 1` points per feature or more is far
+/// beyond what DLV can visit.
+const MAX_STEPS: f64 = 1e6;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -16,32 +21,33 @@ pub struct Args {
     #[arg(long)]
     pub input: PathBuf,
     /// Divide every input number by this first (255 for 0–255 pixel values).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value = "1", value_parser = positive, allow_negative_numbers = true)]
     pub divide: f64,
     /// The class the input should keep (index of the output).
-    #[arg(long)]
+    #[arg(long, value_parser = index, allow_negative_numbers = true)]
     pub label: usize,
     /// Region: every input within `eps` of the given one (L∞), clipped to `--clip`.
-    #[arg(long)]
+    #[arg(long, value_parser = positive, allow_negative_numbers = true)]
     pub eps: f64,
     /// Grid step τ at the input: a feature moves by multiples of τ up to `eps` each way.
-    #[arg(long)]
+    #[arg(long, value_parser = positive, allow_negative_numbers = true)]
     pub step: f64,
-    /// Layers to search, in order: 0 = input, k = the k-th ReLU layer (default: all).
-    #[arg(long, value_delimiter = ',')]
+    /// Layers to search, in order, comma-separated: 0 = input, k = the k-th ReLU layer
+    /// (default: all).
+    #[arg(long, value_delimiter = ',', value_parser = index, allow_hyphen_values = true)]
     pub layers: Option<Vec<usize>>,
     /// Features (groups of dimensions moved together) per layer.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value = "4", value_parser = count, allow_negative_numbers = true)]
     pub features: usize,
-    /// Clip the region to `LO,HI` (e.g. `0,1` for images).
-    #[arg(long, value_delimiter = ',', num_args = 2)]
-    pub clip: Option<Vec<f64>>,
-    /// Wall-clock budget in seconds.
-    #[arg(long, default_value_t = 60.0)]
-    pub timeout: f64,
-    /// Z3 budget of one realisation query, in seconds.
-    #[arg(long, default_value_t = 2.0)]
-    pub query_timeout: f64,
+    /// Clip the region to `LO,HI` (e.g. `--clip 0,1` for images).
+    #[arg(long, value_name = "LO,HI", value_parser = range, allow_hyphen_values = true)]
+    pub clip: Option<(f64, f64)>,
+    /// Wall-clock budget in seconds (`inf`: no limit).
+    #[arg(long, default_value = "60", value_parser = seconds, allow_negative_numbers = true)]
+    pub timeout: Seconds,
+    /// Z3 budget of one realisation query, in seconds (`inf`: only `--timeout`).
+    #[arg(long, default_value = "2", value_parser = seconds, allow_negative_numbers = true)]
+    pub query_timeout: Seconds,
 }
 
 /// Reads whitespace/comma separated numbers, `#` comments skipped.
@@ -64,30 +70,19 @@ fn read_numbers(path: &PathBuf) -> certus::Result<Vec<f64>> {
     Ok(out)
 }
 
-fn positive(name: &str, v: f64) -> certus::Result<()> {
-    if v > 0.0 && v.is_finite() {
-        Ok(())
-    } else {
-        Err(Error::Invalid(format!(
-            "{name} must be a positive number, got {v}"
-        )))
-    }
-}
-
 /// Exit codes: 1 adversarial example found (replayed), 0 every grid point keeps the class
 /// (relative to the discretisation), 3 incomplete, 2 error.
 pub fn run(a: Args) -> certus::Result<u8> {
-    for (name, v) in [
-        ("--eps", a.eps),
-        ("--step", a.step),
-        ("--divide", a.divide),
-        ("--timeout", a.timeout),
-        ("--query-timeout", a.query_timeout),
-    ] {
-        positive(name, v)?;
-    }
+    let deadline = a.timeout.deadline();
     if a.step > a.eps {
         return Err(Error::Invalid("--step must not exceed --eps".into()));
+    }
+    let steps = (a.eps / a.step).floor();
+    if steps > MAX_STEPS {
+        return Err(Error::Invalid(format!(
+            "--eps {} / --step {} gives {steps:e} grid steps each way; at most {MAX_STEPS:e}",
+            a.eps, a.step
+        )));
     }
     let net = a.net.load()?;
     let x: Vec<f64> = read_numbers(&a.input)?
@@ -110,9 +105,9 @@ pub fn run(a: Args) -> certus::Result<u8> {
             net.output_len()
         )));
     }
-    let clip = a.clip.as_ref().map(|c| (c[0], c[1]));
+    let clip = a.clip;
     if let Some((lo, hi)) = clip {
-        let holds = lo <= hi && x.iter().all(|v| (lo..=hi).contains(v));
+        let holds = x.iter().all(|v| (lo..=hi).contains(v));
         if !holds {
             return Err(Error::Invalid(format!(
                 "--clip {lo},{hi} must be a range holding the input"
@@ -122,12 +117,12 @@ pub fn run(a: Args) -> certus::Result<u8> {
     let (lo, hi) = linf_ball(&x, a.eps, clip);
     let prop = Property::robustness(lo, hi, a.label, net.output_len());
     let cfg = DlvConfig {
-        steps: (a.eps / a.step).floor() as usize,
+        steps: steps as usize,
         tau: Some(a.step),
         features: a.features,
         layers: a.layers.clone(),
-        timeout: Duration::from_secs_f64(a.timeout),
-        query_timeout: Duration::from_secs_f64(a.query_timeout),
+        deadline,
+        query_timeout: a.query_timeout.0,
         ..DlvConfig::default()
     };
     let t = Instant::now();

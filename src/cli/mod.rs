@@ -1,6 +1,7 @@
 //! Argument parsing and the subcommands. Each subcommand returns its exit code; an `Err` is
 //! printed as one `error: ...` line on stderr and exits with [`EXIT_ERROR`].
 
+mod args;
 mod attack;
 mod bench;
 mod bounds;
@@ -12,7 +13,7 @@ mod standard;
 mod supports;
 mod verify;
 
-use certus::import::nnet::Normalization;
+use args::NormalizationArg;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -42,13 +43,13 @@ pub struct NetArgs {
     /// For `.nnet` files: `off` uses the weights alone (the same function as the VNN-COMP ONNX
     /// files, whose properties are normalised); `on` adds the header's input normalisation and
     /// output de-normalisation so the network reads raw units.
-    #[arg(long, value_enum, default_value_t = Normalization::Off)]
-    pub nnet_normalize: Normalization,
+    #[arg(long, value_enum, default_value_t = NormalizationArg::Off)]
+    pub nnet_normalize: NormalizationArg,
 }
 
 impl NetArgs {
     fn load(&self) -> certus::Result<certus::ir::Network> {
-        certus::import::load_network(&self.network, self.nnet_normalize)
+        certus::import::load_network(&self.network, self.nnet_normalize.into())
     }
 }
 
@@ -86,6 +87,25 @@ pub enum Command {
     Supports(supports::Args),
 }
 
+/// `certus verify` in its forms: a VNN-LIB 2.0 query (`QUERY --network NAME=MODEL ...`, or
+/// `NET QUERY` for a query about one network) goes to [`standard`], a 1.0 property to
+/// [`verify`].
+fn verify_any(a: verify::Args) -> certus::Result<u8> {
+    use standard::Models;
+    match a.property.clone() {
+        None => standard::run(&a.net.network, Models::Named(&a.networks), &a),
+        Some(_) if !a.networks.is_empty() => Err(certus::Error::Invalid(
+            "--network goes with `certus verify QUERY --network NAME=MODEL` (one file \
+             argument, the query), not with `certus verify NET PROP`"
+                .into(),
+        )),
+        Some(p) if certus::spec::vnnlib2::is_v2_file(&p) => {
+            standard::run(&p, Models::Single(&a.net.network), &a)
+        }
+        Some(p) => verify::run(a, &p),
+    }
+}
+
 /// Runs the parsed command and returns its exit code.
 pub fn run(cli: Cli) -> certus::Result<u8> {
     let Some(command) = cli.command else {
@@ -98,7 +118,7 @@ pub fn run(cli: Cli) -> certus::Result<u8> {
         return Ok(0);
     };
     match command {
-        Command::Verify(a) => verify::run(a),
+        Command::Verify(a) => verify_any(a),
         Command::Eval(a) => eval::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Bench(a) => bench::run(a),

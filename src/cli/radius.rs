@@ -1,12 +1,44 @@
 //! `certus radius`.
 
+use super::args::{count, finite, positive, seconds, whole, Seconds};
 use super::NetArgs;
+use certus::bounds::Method;
 use certus::radius::{
-    load_csv, run as run_radius, write_report, Engine, Preprocess, RadiusOptions, RadiusReport,
+    load_csv, run as run_radius, write_report, Certifier, Preprocess, RadiusOptions, RadiusReport,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::time::Instant;
+
+/// `radius --engine`: a bound method (one pass per ε) or the complete verifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CertifierArg {
+    /// One pass of interval bound propagation.
+    Interval,
+    /// One pass of Wong–Kolter's dual network.
+    Dual,
+    /// One pass of the dual network with adaptive (CROWN) slopes.
+    Crown,
+    /// One pass with optimised slopes (floored by `dual`, so `dual <= alpha` on every input).
+    Alpha,
+    /// One pass of the triangle LP relaxation over CROWN intermediate bounds (slow).
+    Lp,
+    /// The complete verifier (attack, then branch and bound) within `--time-budget`.
+    Complete,
+}
+
+impl From<CertifierArg> for Certifier {
+    fn from(c: CertifierArg) -> Certifier {
+        match c {
+            CertifierArg::Interval => Certifier::Bound(Method::Interval),
+            CertifierArg::Dual => Certifier::Bound(Method::Dual),
+            CertifierArg::Crown => Certifier::Bound(Method::Crown),
+            CertifierArg::Alpha => Certifier::Bound(Method::Alpha),
+            CertifierArg::Lp => Certifier::Bound(Method::Lp),
+            CertifierArg::Complete => Certifier::Complete,
+        }
+    }
+}
 
 /// The perturbation norm (only L∞ for now).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -23,8 +55,8 @@ pub struct Args {
     /// channels last, `r,g,b,r,g,b,...`).
     #[arg(long)]
     pub data: PathBuf,
-    /// Use the first N lines only.
-    #[arg(long)]
+    /// Use the first N lines only (at least 1).
+    #[arg(long, value_parser = count, allow_negative_numbers = true)]
     pub count: Option<usize>,
     /// Perturbation norm.
     #[arg(long, value_enum, default_value_t = Norm::Linf)]
@@ -32,38 +64,46 @@ pub struct Args {
     /// Engine that certifies the radius; repeat to compare engines (`--engine dual --engine
     /// alpha`). `complete` runs the verifier (attack, then branch and bound) within
     /// `--time-budget` per input.
-    #[arg(long, value_enum, default_values_t = vec![Engine::Crown])]
-    pub engine: Vec<Engine>,
+    #[arg(long, value_enum, default_values_t = vec![CertifierArg::Crown])]
+    pub engine: Vec<CertifierArg>,
     /// Largest ε searched (pixel space); a radius equal to it means "at least this".
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value = "0.1", value_parser = positive, allow_negative_numbers = true)]
     pub eps_max: f64,
     /// Bisection stops when the bracket is this narrow.
-    #[arg(long, default_value_t = 0.001)]
+    #[arg(long, default_value = "0.001", value_parser = positive, allow_negative_numbers = true)]
     pub tolerance: f64,
     /// ε values (comma-separated) for certified and empirical accuracy; each is decided exactly.
-    #[arg(long, value_delimiter = ',', default_values_t = vec![0.005, 0.01, 0.02, 0.03, 0.05, 0.1])]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0.005,0.01,0.02,0.03,0.05,0.1"
+    )]
+    #[arg(value_parser = positive, allow_hyphen_values = true)]
     pub eps_grid: Vec<f64>,
     /// Raw values are divided by this; the result must lie in [0, 1] (the ε-ball is clipped there).
-    #[arg(long, default_value_t = 255.0)]
+    #[arg(long, default_value = "255", value_parser = positive, allow_negative_numbers = true)]
     pub scale: f64,
     /// Per-channel means subtracted after scaling (one value, or one per channel), for networks
     /// that expect normalised inputs and do not normalise themselves.
-    #[arg(long, value_delimiter = ',', default_values_t = vec![0.0])]
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    #[arg(value_parser = finite, allow_hyphen_values = true)]
     pub mean: Vec<f64>,
     /// Per-channel standard deviations divided by after the mean.
-    #[arg(long, value_delimiter = ',', default_values_t = vec![1.0])]
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    #[arg(value_parser = positive, allow_hyphen_values = true)]
     pub std: Vec<f64>,
-    /// Seconds per input for the `complete` engine.
-    #[arg(long, default_value_t = 10.0)]
-    pub time_budget: f64,
+    /// Seconds per input for each engine (`inf`: no limit): `complete` answers within it, and
+    /// the bound methods stop refining at it.
+    #[arg(long, default_value = "10", value_parser = seconds, allow_negative_numbers = true)]
+    pub time_budget: Seconds,
     /// Write radius.json, radius.csv, report.html and cex/ into this folder.
     #[arg(long)]
     pub report: Option<PathBuf>,
     /// Seed of the attack's random starts.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value = "0", value_parser = whole, allow_negative_numbers = true)]
     pub seed: u64,
     /// Worker threads (inputs run in parallel); default: one per core.
-    #[arg(long)]
+    #[arg(long, value_parser = count, allow_negative_numbers = true)]
     pub jobs: Option<usize>,
 }
 
@@ -76,34 +116,16 @@ fn opt(v: Option<f64>) -> String {
 }
 
 pub fn run(a: Args) -> certus::Result<u8> {
-    if !(a.eps_max > 0.0 && a.eps_max.is_finite()) {
-        return Err(invalid(format!(
-            "--eps-max must be positive, got {}",
-            a.eps_max
-        )));
-    }
-    if !(a.tolerance > 0.0 && a.tolerance.is_finite()) {
-        return Err(invalid(format!(
-            "--tolerance must be positive, got {}",
-            a.tolerance
-        )));
-    }
-    if let Some(e) = a.eps_grid.iter().find(|&&e| !(e > 0.0 && e <= a.eps_max)) {
+    if let Some(e) = a.eps_grid.iter().find(|&&e| e > a.eps_max) {
         return Err(invalid(format!(
             "--eps-grid values must lie in (0, --eps-max = {}], got {e}",
             a.eps_max
         )));
     }
-    if !(a.time_budget > 0.0 && a.time_budget.is_finite()) {
-        return Err(invalid(format!(
-            "--time-budget must be positive, got {}",
-            a.time_budget
-        )));
-    }
-    let mut engines: Vec<Engine> = Vec::new();
-    for e in &a.engine {
-        if !engines.contains(e) {
-            engines.push(*e);
+    let mut engines: Vec<Certifier> = Vec::new();
+    for e in a.engine.iter().map(|&e| Certifier::from(e)) {
+        if !engines.contains(&e) {
+            engines.push(e);
         }
     }
     let net = a.net.load()?;
@@ -117,7 +139,7 @@ pub fn run(a: Args) -> certus::Result<u8> {
         eps_max: a.eps_max,
         tolerance: a.tolerance,
         eps_grid: grid,
-        time_budget_s: a.time_budget,
+        time_budget: a.time_budget.0,
         seed: a.seed,
         ..RadiusOptions::default()
     };
@@ -133,7 +155,7 @@ pub fn run(a: Args) -> certus::Result<u8> {
     let work = || run_radius(&net, &samples, &pre, &opts, &|| bar.inc(1));
     let (inputs, summary) = match a.jobs {
         Some(j) => rayon::ThreadPoolBuilder::new()
-            .num_threads(j.max(1))
+            .num_threads(j)
             .build()
             .map_err(|e| invalid(format!("cannot start {j} threads: {e}")))?
             .install(work),

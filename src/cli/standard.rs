@@ -52,7 +52,7 @@ fn decide(query_path: &Path, models: Models<'_>, a: &Args) -> certus::Result<(St
     let lowered = q.lower()?;
     let mut nets = HashMap::new();
     for (k, path) in &files {
-        let net = certus::import::load_network(path, a.net.nnet_normalize)?;
+        let net = certus::import::load_network(path, a.net.nnet_normalize.into())?;
         check_interface(&q, *k, &net, path)?;
         nets.insert(*k, net);
     }

@@ -1,11 +1,11 @@
 //! `certus verify`.
 
-use super::standard::Models;
+use super::args::{seconds, whole, EngineArg, Seconds};
 use super::{NetArgs, EXIT_ERROR};
 use certus::outcome::Verdict;
-use certus::verify::{verify, Engine, Options};
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use certus::verify::{verify, Options};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -19,17 +19,19 @@ pub struct Args {
     /// network (except those `equal-to` another).
     #[arg(long = "network", value_name = "NAME=MODEL")]
     pub networks: Vec<String>,
-    /// Wall-clock budget in seconds (loading excluded).
-    #[arg(long, default_value_t = 60.0)]
-    pub timeout: f64,
-    /// Sound bound engine used by branch and bound.
-    #[arg(long, value_enum, default_value_t = Engine::default())]
-    pub engine: Engine,
+    /// Wall-clock budget in seconds, loading excluded (`inf`: no limit). Every engine answers
+    /// `timeout` within about a second of it.
+    #[arg(long, default_value = "60", value_parser = seconds, allow_negative_numbers = true)]
+    pub timeout: Seconds,
+    /// Engine: branch and bound with a bound method (interval, dual, crown, alpha, lp), or a
+    /// procedure of its own (smt, dlv).
+    #[arg(long, value_enum, default_value_t = EngineArg::default())]
+    pub engine: EngineArg,
     /// Write the result (first line and counterexample) to this file too (VNN-COMP result file).
     #[arg(long)]
     pub result_file: Option<PathBuf>,
     /// Seed for the attack's random starts.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value = "0", value_parser = whole, allow_negative_numbers = true)]
     pub seed: u64,
     /// After `sat`, write the counterexample here as cex.txt (VNN-COMP), cex.json and, for
     /// image inputs, cex.png.
@@ -54,43 +56,22 @@ pub fn result_text(v: &Verdict) -> String {
     }
 }
 
-/// The verifier's options from the command line.
+/// The verifier's options from the command line; the `--timeout` clock starts now.
 pub fn options(a: &Args) -> Options {
     Options {
-        timeout: Duration::from_secs_f64(a.timeout),
-        engine: a.engine,
+        deadline: a.timeout.deadline(),
+        engine: a.engine.into(),
         seed: a.seed,
         ..Options::default()
     }
 }
 
-pub fn run(a: Args) -> certus::Result<u8> {
-    if !(a.timeout > 0.0 && a.timeout.is_finite()) {
-        return Err(certus::Error::Invalid(format!(
-            "--timeout must be a positive number of seconds, got {}",
-            a.timeout
-        )));
-    }
-    // The VNN-LIB 2.0 forms (see `standard`).
-    let property = match &a.property {
-        None => {
-            return super::standard::run(&a.net.network, Models::Named(&a.networks), &a);
-        }
-        Some(_) if !a.networks.is_empty() => {
-            return Err(certus::Error::Invalid(
-                "--network goes with `certus verify QUERY --network NAME=MODEL` (one file \
-                 argument, the query), not with `certus verify NET PROP`"
-                    .into(),
-            ));
-        }
-        Some(p) if certus::spec::vnnlib2::is_v2_file(p) => {
-            return super::standard::run(p, Models::Single(&a.net.network), &a);
-        }
-        Some(p) => p.clone(),
-    };
+/// `certus verify NET PROP` with a VNN-LIB 1.0 property (the VNN-COMP form); the VNN-LIB 2.0
+/// forms go to `standard` (see [`super::run`]).
+pub fn run(a: Args, property: &Path) -> certus::Result<u8> {
     let loaded = (|| {
         let net = a.net.load()?;
-        let prop = certus::spec::vnnlib::parse_file(&property)?;
+        let prop = certus::spec::vnnlib::parse_file(property)?;
         prop.check_fits(&net)?;
         Ok::<_, certus::Error>((net, prop))
     })();

@@ -20,13 +20,14 @@ mod grid;
 
 use crate::attack::margin_and_gradient;
 use crate::bounds::Bounds;
+use crate::deadline::Deadline;
 use crate::ir::{Network, Op};
 use crate::outcome::{Counterexample, Verdict};
 use crate::smt::{path_to, replay_or_repair, sound_bounds, Realised, Realiser};
 use crate::spec::Property;
 use grid::{suffix, Grid};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// DLV's parameters.
 #[derive(Clone, Debug)]
@@ -40,25 +41,25 @@ pub struct DlvConfig {
     pub features: usize,
     /// Layers to search, in order (0 = input, `k` = `k`-th ReLU); `None` = all, input first.
     pub layers: Option<Vec<usize>>,
-    /// Budget of the whole search.
-    pub timeout: Duration,
-    /// Z3 budget of one realisation query.
-    pub query_timeout: Duration,
+    /// When the whole search stops (it checks before every grid point and Z3 query).
+    pub deadline: Deadline,
+    /// Z3 budget of one realisation query (`None`: only the search's deadline).
+    pub query_timeout: Option<Duration>,
     /// Largest grid (points per layer) searched.
     pub max_grid: usize,
 }
 
 impl Default for DlvConfig {
     /// `M = 2`, `τ` = half-width / 2, `N = 4` features (625 points a layer), every layer,
-    /// 60 s, 2 s per Z3 query.
+    /// no deadline, 2 s per Z3 query.
     fn default() -> Self {
         DlvConfig {
             steps: 2,
             tau: None,
             features: 4,
             layers: None,
-            timeout: Duration::from_secs(60),
-            query_timeout: Duration::from_secs(2),
+            deadline: Deadline::NONE,
+            query_timeout: Some(Duration::from_secs(2)),
             max_grid: 1_000_000,
         }
     }
@@ -131,7 +132,13 @@ pub fn search(
             "the DLV centre lies outside the box".into(),
         ));
     }
-    let deadline = Instant::now() + cfg.timeout;
+    if cfg.steps > cfg.max_grid {
+        return Err(crate::Error::Invalid(format!(
+            "DLV: {} steps on each side make a grid larger than {} points",
+            cfg.steps, cfg.max_grid
+        )));
+    }
+    let deadline = cfg.deadline;
     let last = net.nodes().len() - 1;
     let path = path_to(net, last);
     let relus: Vec<usize> = path
@@ -252,7 +259,7 @@ fn search_layer(
     z3: (&Arc<Network>, &Arc<Vec<Bounds>>),
     rep: &mut LayerReport,
     cfg: &DlvConfig,
-    deadline: Instant,
+    deadline: Deadline,
 ) -> Result<Option<Counterexample>, String> {
     let region = &prop.regions[r];
     let margin = |a: &[f64]| {
@@ -265,7 +272,7 @@ fn search_layer(
     };
     let mut bad: Vec<(f64, usize)> = Vec::new();
     for idx in 0..grid.size() {
-        if Instant::now() >= deadline {
+        if deadline.expired() {
             return Err(format!("time ran out in layer {}", rep.layer));
         }
         let m = margin(&grid.point(&grid.multipliers(idx)));
@@ -296,7 +303,12 @@ fn search_layer(
                     .ok_or(format!("time ran out encoding layer {}", rep.layer))?,
             );
         }
-        let q_deadline = deadline.min(Instant::now() + cfg.query_timeout);
+        if deadline.expired() {
+            return Err(format!("time ran out in layer {}", rep.layer));
+        }
+        let q_deadline = cfg
+            .query_timeout
+            .map_or(deadline, |t| deadline.min(Deadline::after(t)));
         let answer = realiser
             .as_ref()
             .expect("started above")
@@ -314,7 +326,7 @@ fn search_layer(
                     // The Z3 thread is stuck past its deadline: abandon it.
                     realiser = None;
                 }
-                if Instant::now() >= deadline {
+                if deadline.expired() {
                     return Err(format!("time ran out in layer {}", rep.layer));
                 }
                 rep.unresolved += 1;
@@ -326,17 +338,16 @@ fn search_layer(
 
 /// DLV as a `verify` engine: each region searched around its box centre with
 /// [`DlvConfig::default`] (`M = 2`, `τ` = half-width / 2 at the input, 4 features per layer,
-/// every layer) within `timeout`. A replayed adversarial example is `sat`; a grid that holds is
+/// every layer) by `deadline`. A replayed adversarial example is `sat`; a grid that holds is
 /// `unknown` (the guarantee is relative to the discretisation, not a proof).
-pub fn verify(net: &Network, prop: &Property, timeout: Duration) -> Verdict {
-    let deadline = Instant::now() + timeout;
+pub fn verify(net: &Network, prop: &Property, deadline: Deadline) -> Verdict {
     let mut safe_points = 0;
     for (r, region) in prop.regions.iter().enumerate() {
         let centre: Vec<f64> = (0..region.lower.len())
             .map(|i| 0.5 * (region.lower[i] + region.upper[i]))
             .collect();
         let cfg = DlvConfig {
-            timeout: deadline.saturating_duration_since(Instant::now()),
+            deadline,
             ..DlvConfig::default()
         };
         let rep = match search(net, prop, r, &centre, &cfg) {
@@ -348,7 +359,7 @@ pub fn verify(net: &Network, prop: &Property, timeout: Duration) -> Verdict {
             DlvOutcome::SafeOnGrid => {
                 safe_points += rep.layers.iter().map(|l| l.visited).sum::<usize>()
             }
-            DlvOutcome::Incomplete(_) if Instant::now() >= deadline => return Verdict::Timeout,
+            DlvOutcome::Incomplete(_) if deadline.expired() => return Verdict::Timeout,
             DlvOutcome::Incomplete(why) => return Verdict::Unknown(format!("DLV: {why}")),
         }
     }

@@ -24,7 +24,7 @@ use ndarray::{Array1, Array2};
 use std::path::Path;
 
 /// Whether to fold the header's normalisation into the imported network.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Normalization {
     /// The weights alone: equals the VNN-COMP ONNX models (normalised inputs and outputs).
     #[default]

@@ -10,8 +10,8 @@ struct Settings<'a> {
     eps_max: f64,
     tolerance: f64,
     eps_grid: &'a [f64],
-    /// Only used by the `complete` engine.
-    time_budget_s: f64,
+    /// Each certifier's budget per input, in seconds (null: no limit).
+    time_budget_s: Option<f64>,
     attack: Attack,
     seed: u64,
     preprocess: Preprocess<'a>,
@@ -121,7 +121,7 @@ pub fn to_json(rep: &RadiusReport) -> String {
             eps_max: o.eps_max,
             tolerance: o.tolerance,
             eps_grid: &o.eps_grid,
-            time_budget_s: o.time_budget_s,
+            time_budget_s: o.time_budget.map(|d| d.as_secs_f64()),
             attack: Attack {
                 methods:
                     "fgsm, then pgd (untargeted margin) from the clean input and random starts",

@@ -25,6 +25,7 @@ pub use summary::{EngineSummary, Summary};
 
 use crate::attack::{fgsm, pgd_goal, Goal, PgdConfig, Rng};
 use crate::bounds::Method;
+use crate::deadline::Deadline;
 use crate::ir::Network;
 use crate::outcome::{confirm, Counterexample, Verdict};
 use crate::spec::{LinearConstraint, Property};
@@ -32,60 +33,54 @@ use crate::verify::{verify, Bounder, Options};
 use rayon::prelude::*;
 use std::time::{Duration, Instant};
 
-/// How a radius is certified.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Engine {
-    /// One pass of Wong–Kolter's dual network.
-    Dual,
-    /// One pass of the dual network with adaptive (CROWN) slopes.
-    Crown,
-    /// One pass with optimised slopes (`bounds::Method::Alpha`, floored by the `dual` bound, so
-    /// `dual <= alpha` on every input).
-    Alpha,
-    /// One pass of the triangle LP relaxation over CROWN intermediate bounds (slow).
-    Lp,
-    /// The complete verifier ([`verify`]: attack, then branch and bound), within the per-input
-    /// time budget.
+/// How a radius is certified: the library's engine vocabulary, as a radius search uses it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Certifier {
+    /// One pass of a bound method over each ε-box, no splitting (`alpha` and `lp` are floored
+    /// by the `dual` bound, so `dual <= alpha` holds on every input).
+    Bound(Method),
+    /// The complete verifier ([`verify`] with the default [`crate::verify::Engine`]: attack,
+    /// then branch and bound), within the per-input time budget.
     Complete,
 }
 
-impl Engine {
-    /// The lower-case name used in reports.
+impl Certifier {
+    /// The lower-case name used in reports: the bound method's, or `complete`.
     pub fn name(self) -> &'static str {
         match self {
-            Engine::Dual => "dual",
-            Engine::Crown => "crown",
-            Engine::Alpha => "alpha",
-            Engine::Lp => "lp",
-            Engine::Complete => "complete",
+            Certifier::Bound(m) => match m {
+                Method::Interval => "interval",
+                Method::Dual => "dual",
+                Method::Crown => "crown",
+                Method::Alpha => "alpha",
+                Method::Lp => "lp",
+            },
+            Certifier::Complete => "complete",
         }
     }
+}
 
-    /// The bound methods whose per-constraint maximum this engine takes (none: `complete`).
-    fn methods(self) -> &'static [Method] {
-        match self {
-            Engine::Dual => &[Method::Dual],
-            Engine::Crown => &[Method::Crown],
-            Engine::Alpha => &[Method::Alpha],
-            Engine::Lp => &[Method::Lp],
-            Engine::Complete => &[],
-        }
+impl serde::Serialize for Certifier {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
     }
 }
 
 /// Settings of a radius run.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RadiusOptions {
-    pub engines: Vec<Engine>,
+    pub engines: Vec<Certifier>,
     /// The largest ε searched; a radius equal to it means "at least this".
     pub eps_max: f64,
     /// Bisection stops when the bracket is this narrow.
     pub tolerance: f64,
     /// The ε at which certified and empirical robust accuracy are reported.
     pub eps_grid: Vec<f64>,
-    /// Per-input wall-clock budget of the `complete` engine, in seconds.
-    pub time_budget_s: f64,
+    /// Wall-clock budget of each certifier on each input (`None`: no limit). A bound method
+    /// stops refining at it (alpha iterations, LP solves); the search stops there and keeps the
+    /// largest ε proved so far.
+    #[serde(skip)]
+    pub time_budget: Option<Duration>,
     /// The attack: FGSM from the clean input, then PGD from it and from `attack_restarts`
     /// random starts, on the untargeted margin `min_j (y_label − y_j)`.
     pub pgd_steps: usize,
@@ -97,11 +92,11 @@ pub struct RadiusOptions {
 impl Default for RadiusOptions {
     fn default() -> Self {
         RadiusOptions {
-            engines: vec![Engine::Crown],
+            engines: vec![Certifier::Bound(Method::Crown)],
             eps_max: 0.1,
             tolerance: 1e-3,
             eps_grid: vec![0.005, 0.01, 0.02, 0.03, 0.05, 0.1],
-            time_budget_s: 10.0,
+            time_budget: Some(Duration::from_secs(10)),
             pgd_steps: 50,
             pgd_step_frac: 0.1,
             attack_restarts: 1,
@@ -113,7 +108,7 @@ impl Default for RadiusOptions {
 /// One engine's radius for one input.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct EngineRadius {
-    pub engine: Engine,
+    pub engine: Certifier,
     pub radius: f64,
     /// Seconds spent by this engine on this input.
     pub time_s: f64,
@@ -233,66 +228,62 @@ fn argmax(y: &[f64]) -> usize {
     best
 }
 
-/// The engines of one network, prepared once and shared by every input.
+/// The certifiers of one network, prepared once and shared by every input.
 struct Engines<'a> {
     net: &'a Network,
-    /// Per engine, its bounders (empty for `complete`).
-    bounders: Vec<(Engine, Vec<Bounder<'a>>)>,
+    /// Per certifier, its bounder (none for `complete`).
+    bounders: Vec<(Certifier, Option<Bounder<'a>>)>,
 }
 
 impl<'a> Engines<'a> {
-    fn new(net: &'a Network, engines: &[Engine]) -> Self {
+    fn new(net: &'a Network, engines: &[Certifier]) -> Self {
         let bounders = engines
             .iter()
-            .map(|&e| {
-                (
-                    e,
-                    e.methods().iter().map(|&m| Bounder::new(net, m)).collect(),
-                )
+            .map(|&e| match e {
+                Certifier::Bound(m) => (e, Some(Bounder::new(net, m))),
+                Certifier::Complete => (e, None),
             })
             .collect();
         Engines { net, bounders }
     }
 
-    /// True when engine `k` proves `label` robust on the box; `None` when out of time.
+    /// True when certifier `k` proves `label` robust on the box (which must already cover
+    /// rounding, see [`Preprocess::eps_box`]); `None` when `deadline` passed first.
     fn certifies(
         &self,
         k: usize,
         lower: Vec<f64>,
         upper: Vec<f64>,
         label: usize,
-        until: Instant,
+        deadline: Deadline,
     ) -> Option<bool> {
+        if deadline.expired() {
+            return None;
+        }
         let n_out = self.net.output_len();
         let prop = Property::robustness(lower, upper, label, n_out);
         let region = &prop.regions[0];
-        match self.bounders[k].1.as_slice() {
-            [] => {
-                let left = until.saturating_duration_since(Instant::now());
-                if left < Duration::from_millis(10) {
-                    return None;
-                }
+        let proved = match &self.bounders[k].1 {
+            None => {
                 // Half of what is left, so later (smaller) questions still get time.
                 let opts = Options {
-                    timeout: left / 2,
+                    deadline: deadline.share(0.5, Duration::MAX),
                     ..Options::default()
                 };
-                Some(verify(self.net, &prop, &opts) == Verdict::Unsat)
+                verify(self.net, &prop, &opts) == Verdict::Unsat
             }
-            bounders => {
+            Some(b) => {
                 let cons: Vec<&LinearConstraint> =
                     region.disjuncts.iter().map(|d| &d.constraints[0]).collect();
-                let mut lb = vec![f64::NEG_INFINITY; cons.len()];
-                for b in bounders {
-                    // Stop as soon as every constraint is refuted.
-                    if lb.iter().all(|&v| v > 0.0) {
-                        break;
-                    }
-                    let more = b.lower_bounds(&region.lower, &region.upper, &cons);
-                    lb.iter_mut().zip(more).for_each(|(a, b)| *a = a.max(b));
-                }
-                Some(lb.iter().all(|&v| v > 0.0))
+                let lb = b.lower_bounds(&region.lower, &region.upper, &cons, deadline);
+                lb.iter().all(|&v| v > 0.0)
             }
+        };
+        // A proof stands whenever it came; a failure after the deadline may be the deadline's.
+        match proved {
+            true => Some(true),
+            false if deadline.expired() => None,
+            false => Some(false),
         }
     }
 }
@@ -321,7 +312,6 @@ fn attack_at(
         restarts: 0,
         step_frac: opts.pgd_step_frac,
     };
-    let far = Instant::now() + Duration::from_secs(3600);
     for r in 0..=opts.attack_restarts {
         if cex.borrow().is_some() {
             break;
@@ -334,7 +324,9 @@ fn attack_at(
                 .collect();
             goal.clone().with_start(x)
         };
-        pgd_goal(net, &g, &cfg, far, &mut found);
+        // Bounded by its steps and restarts, not by the clock: the attack radius must not
+        // depend on the machine's load.
+        pgd_goal(net, &g, &cfg, Deadline::NONE, &mut found);
     }
     cex.into_inner()
 }
@@ -367,14 +359,14 @@ fn analyse(eng: &Engines, sample: &Sample, pre: &Preprocess, opts: &RadiusOption
         });
     }
     let attack_time_s = t.elapsed().as_secs_f64();
-    // Certified radius, per engine.
+    // Certified radius, per certifier.
     let radii: Vec<EngineRadius> = eng
         .bounders
         .iter()
         .enumerate()
         .map(|(k, &(engine, _))| {
             let t = Instant::now();
-            let until = t + Duration::from_secs_f64(opts.time_budget_s);
+            let until = opts.time_budget.map_or(Deadline::NONE, Deadline::after);
             let mut queries = 0;
             let radius = if prediction != label {
                 0.0

@@ -4,12 +4,12 @@
 //! and counts in means and medians as 0; gaps are over correctly classified inputs that the
 //! attack broke.
 
-use super::{Engine, InputResult, RadiusOptions};
+use super::{Certifier, InputResult, RadiusOptions};
 
 /// One engine's numbers.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct EngineSummary {
-    pub engine: Engine,
+    pub engine: Certifier,
     /// At each ε of the grid: the fraction of inputs correctly classified and certified at ε.
     pub certified_accuracy: Vec<f64>,
     pub median_radius: Option<f64>,

@@ -1,5 +1,5 @@
 //! The SMT engine: the network encoded exactly over the reals and decided by Z3, and the
-//! realisation queries DLV ([`crate::dlv`]) asks ([`Realiser`]).
+//! realisation queries DLV (the `dlv` module, above this one) asks ([`Realiser`]).
 //!
 //! Z3 stays behind this module: callers see [`SmtOutcome`] and [`Realised`], never a Z3 type. Every Z3 object
 //! lives in its thread's context and cannot cross threads, so each query is built and solved
@@ -27,13 +27,16 @@ pub use worker::GRACE;
 use crate::attack::margin_and_gradient;
 use crate::bounds::dual::{DualNetwork, Slopes};
 use crate::bounds::{constraint_lower_bound, Bounds};
+use crate::deadline::Deadline;
 use crate::ir::{Network, Op};
 use crate::outcome::{confirm, Counterexample, Verdict};
 use crate::spec::{Property, Region};
-use crate::tolerances::{SMT_REPAIR_INTERIOR, SMT_REPAIR_MARGINS};
+use crate::tolerances::{
+    SMT_REPAIR_CENTRE_PULLS, SMT_REPAIR_INTERIOR, SMT_REPAIR_MARGINS, SMT_REPAIR_STEPS,
+    SMT_REPAIR_STEP_FRACS,
+};
 use rayon::prelude::*;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 use z3::ast::Real;
 use z3::{Params, SatResult, Solver};
 
@@ -69,12 +72,11 @@ impl From<SmtOutcome> for Verdict {
     }
 }
 
-/// Decides `prop` on `net` within `timeout` (plus at most [`GRACE`]), one rayon task per
-/// region, each query on a Z3 thread of its own. The property must fit the network. The first
-/// region (in order) with a replayed counterexample gives `sat`; otherwise any unconfirmed
-/// model, timeout or unknown wins over `unsat`.
-pub fn solve(net: &Network, prop: &Property, timeout: Duration) -> SmtOutcome {
-    let deadline = Instant::now() + timeout;
+/// Decides `prop` on `net` by `deadline` (plus at most [`GRACE`]), one rayon task per region,
+/// each query on a Z3 thread of its own. The property must fit the network. The first region
+/// (in order) with a replayed counterexample gives `sat`; otherwise any unconfirmed model,
+/// timeout or unknown wins over `unsat`.
+pub fn solve(net: &Network, prop: &Property, deadline: Deadline) -> SmtOutcome {
     let (net, prop) = (Arc::new(net.clone()), Arc::new(prop.clone()));
     let outs: Vec<SmtOutcome> = (0..prop.regions.len())
         .into_par_iter()
@@ -135,34 +137,38 @@ pub(crate) enum Check {
     Unknown(String),
 }
 
-/// Runs `solver.check()` with Z3's timeout set to the time left until `deadline`.
-pub(crate) fn check(solver: &Solver, deadline: Instant) -> Check {
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        return Check::Timeout;
-    }
-    let mut p = Params::new();
-    p.set_u32(
-        "timeout",
-        left.as_millis().clamp(1, u32::MAX as u128) as u32,
-    );
-    solver.set_params(&p);
-    // Z3's own timer is checked only between some steps (a 0.3 s budget was seen to run 1 s),
-    // so a watchdog thread also interrupts the context at the deadline. An interrupt that
-    // arrives after `check` returned is a no-op (Z3 interrupts only a running call).
-    let handle = solver.get_context().handle();
-    let (done, wait) = std::sync::mpsc::channel::<()>();
-    let handle = &handle;
-    let answer = std::thread::scope(|s| {
-        s.spawn(move || {
-            if wait.recv_timeout(left) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
-                handle.interrupt();
-            }
-        });
-        let r = solver.check();
-        drop(done);
-        r
-    });
+/// Runs `solver.check()` with Z3's timeout set to the time left until `deadline` (none
+/// without a limit).
+pub(crate) fn check(solver: &Solver, deadline: Deadline) -> Check {
+    let answer = match deadline.remaining() {
+        None => solver.check(),
+        Some(left) if left.is_zero() => return Check::Timeout,
+        Some(left) => {
+            let mut p = Params::new();
+            p.set_u32(
+                "timeout",
+                left.as_millis().clamp(1, u32::MAX as u128) as u32,
+            );
+            solver.set_params(&p);
+            // Z3's own timer is checked only between some steps (a 0.3 s budget was seen to
+            // run 1 s), so a watchdog thread also interrupts the context at the deadline. An
+            // interrupt that arrives after `check` returned is a no-op (Z3 interrupts only a
+            // running call).
+            let handle = solver.get_context().handle();
+            let (done, wait) = std::sync::mpsc::channel::<()>();
+            let handle = &handle;
+            std::thread::scope(|s| {
+                s.spawn(move || {
+                    if wait.recv_timeout(left) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                        handle.interrupt();
+                    }
+                });
+                let r = solver.check();
+                drop(done);
+                r
+            })
+        }
+    };
     match answer {
         SatResult::Unsat => Check::Unsat,
         SatResult::Sat => match solver.get_model() {
@@ -171,7 +177,7 @@ pub(crate) fn check(solver: &Solver, deadline: Instant) -> Check {
         },
         SatResult::Unknown => {
             let why = solver.get_reason_unknown().unwrap_or_default();
-            if why.contains("timeout") || why.contains("canceled") || Instant::now() >= deadline {
+            if why.contains("timeout") || why.contains("canceled") || deadline.expired() {
                 Check::Timeout
             } else {
                 Check::Unknown(format!("z3: {why}"))
@@ -191,7 +197,7 @@ pub fn solve_region(
     net: &Arc<Network>,
     prop: &Arc<Property>,
     r: usize,
-    deadline: Instant,
+    deadline: Deadline,
 ) -> SmtOutcome {
     let (net, prop) = (Arc::clone(net), Arc::clone(prop));
     worker::bounded(deadline, move || decide_region(&net, &prop, r, deadline))
@@ -199,7 +205,7 @@ pub fn solve_region(
 }
 
 /// Decides region `r` of `prop` (see the module doc), on the calling thread.
-fn decide_region(net: &Network, prop: &Property, r: usize, deadline: Instant) -> SmtOutcome {
+fn decide_region(net: &Network, prop: &Property, r: usize, deadline: Deadline) -> SmtOutcome {
     let region = &prop.regions[r];
     let last = net.nodes().len() - 1;
     if let Some(why) = unsupported(net, last) {
@@ -265,14 +271,15 @@ fn decide_region(net: &Network, prop: &Property, r: usize, deadline: Instant) ->
 }
 
 /// [`confirm`]s `x`, else a small local search around it inside `region`'s box: points moved
-/// towards the box centre, then signed-gradient steps on the margin of the disjunct `x` comes
-/// closest to. Every candidate goes through [`confirm`].
+/// towards the box centre ([`SMT_REPAIR_CENTRE_PULLS`]), then signed-gradient steps on the
+/// margin of the disjunct `x` comes closest to ([`SMT_REPAIR_STEP_FRACS`]), until `deadline`.
+/// Every candidate goes through [`confirm`].
 pub fn replay_or_repair(
     net: &Network,
     prop: &Property,
     region: &Region,
     x: &[f64],
-    deadline: Instant,
+    deadline: Deadline,
 ) -> Option<Counterexample> {
     if let Some(c) = confirm(net, prop, x) {
         return Some(c);
@@ -281,7 +288,7 @@ pub fn replay_or_repair(
     let mid: Vec<f64> = (0..n)
         .map(|i| 0.5 * (region.lower[i] + region.upper[i]))
         .collect();
-    for t in [1e-9, 1e-7, 1e-5, 1e-3] {
+    for t in SMT_REPAIR_CENTRE_PULLS {
         let p: Vec<f64> = (0..n).map(|i| x[i] + t * (mid[i] - x[i])).collect();
         if let Some(c) = confirm(net, prop, &p) {
             return Some(c);
@@ -292,10 +299,10 @@ pub fn replay_or_repair(
         .disjuncts
         .iter()
         .min_by(|a, b| a.margin(&y).total_cmp(&b.margin(&y)))?;
-    for frac in [1e-7, 1e-5, 1e-3] {
+    for frac in SMT_REPAIR_STEP_FRACS {
         let mut p = x.to_vec();
-        for _ in 0..20 {
-            if Instant::now() >= deadline {
+        for _ in 0..SMT_REPAIR_STEPS {
+            if deadline.expired() {
                 return None;
             }
             let (_, g) = margin_and_gradient(net, d, &p);

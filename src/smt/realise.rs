@@ -1,14 +1,14 @@
 //! DLV's realisation queries: is there an input of the box whose activation at a layer lies in a
 //! grid cell? One Z3 thread per layer holds the exact encoding up to that layer; each query is
-//! one push/pop of the cell's bounds. DLV itself ([`crate::dlv`]) sees only [`Realiser`],
+//! one push/pop of the cell's bounds. DLV itself (the `dlv` module) sees only [`Realiser`],
 //! [`Cell`] and [`Realised`].
 
 use super::worker::Worker;
 use super::{check, encode, model_point, Check};
 use crate::bounds::Bounds;
+use crate::deadline::Deadline;
 use crate::ir::Network;
 use std::sync::Arc;
-use std::time::Instant;
 use z3::Solver;
 
 /// A grid cell: `(dimension, low, high)` for every feature dimension.
@@ -38,7 +38,7 @@ impl Realiser {
         net: &Arc<Network>,
         bounds: &Arc<Vec<Bounds>>,
         node: usize,
-        deadline: Instant,
+        deadline: Deadline,
     ) -> Option<Realiser> {
         let (net, bounds) = (Arc::clone(net), Arc::clone(bounds));
         Worker::start(
@@ -71,7 +71,7 @@ impl Realiser {
 
     /// Asks one query; `None` when the answer is not there by `deadline` (plus
     /// [`super::GRACE`]): the thread is then stuck, drop this realiser and start another.
-    pub fn ask(&self, cell: Cell, deadline: Instant) -> Option<Realised> {
+    pub fn ask(&self, cell: Cell, deadline: Deadline) -> Option<Realised> {
         self.0.ask(cell, deadline)
     }
 }

@@ -6,16 +6,26 @@
 //! and the caller waits at most until the deadline plus [`GRACE`]. A late thread is abandoned:
 //! it finishes (or is ended with the process) on its own and its answer is dropped.
 
+use crate::deadline::Deadline;
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long past a deadline the caller waits for Z3 to notice its timeout or interrupt.
 pub const GRACE: Duration = Duration::from_millis(500);
 
+/// Waits for one message until `deadline + GRACE` (for ever without a limit); `None` when
+/// none came (or the sender is gone).
+fn recv_by<T>(rx: &Receiver<T>, deadline: Deadline) -> Option<T> {
+    match deadline.remaining() {
+        None => rx.recv().ok(),
+        Some(left) => rx.recv_timeout(left.saturating_add(GRACE)).ok(),
+    }
+}
+
 /// Runs `f` on a fresh thread; `None` when it has not answered by `deadline + GRACE` (or
 /// panicked).
 pub(crate) fn bounded<T: Send + 'static>(
-    deadline: Instant,
+    deadline: Deadline,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Option<T> {
     let (tx, rx) = channel();
@@ -25,14 +35,13 @@ pub(crate) fn bounded<T: Send + 'static>(
             let _ = tx.send(f());
         })
         .ok()?;
-    rx.recv_timeout((deadline + GRACE).saturating_duration_since(Instant::now()))
-        .ok()
+    recv_by(&rx, deadline)
 }
 
 /// A long-lived Z3 thread answering a stream of queries (DLV's realisation queries share one
 /// encoding, each query a push/pop). `Q` goes in, `A` comes out.
 pub(crate) struct Worker<Q, A> {
-    queries: Sender<(Q, Instant)>,
+    queries: Sender<(Q, Deadline)>,
     answers: Receiver<A>,
 }
 
@@ -41,11 +50,11 @@ impl<Q: Send + 'static, A: Send + 'static> Worker<Q, A> {
     /// then answers every query with `answer(state, query, deadline)`. `None` when setup fails
     /// or is not done by `deadline + GRACE`.
     pub fn start<S: 'static>(
-        deadline: Instant,
+        deadline: Deadline,
         setup: impl FnOnce() -> Option<S> + Send + 'static,
-        answer: impl Fn(&S, Q, Instant) -> A + Send + 'static,
+        answer: impl Fn(&S, Q, Deadline) -> A + Send + 'static,
     ) -> Option<Self> {
-        let (qtx, qrx) = channel::<(Q, Instant)>();
+        let (qtx, qrx) = channel::<(Q, Deadline)>();
         let (atx, arx) = channel::<A>();
         let (ready_tx, ready_rx) = channel::<bool>();
         std::thread::Builder::new()
@@ -63,9 +72,8 @@ impl<Q: Send + 'static, A: Send + 'static> Worker<Q, A> {
                 }
             })
             .ok()?;
-        let left = (deadline + GRACE).saturating_duration_since(Instant::now());
-        match ready_rx.recv_timeout(left) {
-            Ok(true) => Some(Worker {
+        match recv_by(&ready_rx, deadline) {
+            Some(true) => Some(Worker {
                 queries: qtx,
                 answers: arx,
             }),
@@ -75,9 +83,8 @@ impl<Q: Send + 'static, A: Send + 'static> Worker<Q, A> {
 
     /// Asks one query; `None` when the answer is not there by `deadline + GRACE` (the worker is
     /// then stuck: drop it and start another).
-    pub fn ask(&self, q: Q, deadline: Instant) -> Option<A> {
+    pub fn ask(&self, q: Q, deadline: Deadline) -> Option<A> {
         self.queries.send((q, deadline)).ok()?;
-        let left = (deadline + GRACE).saturating_duration_since(Instant::now());
-        self.answers.recv_timeout(left).ok()
+        recv_by(&self.answers, deadline)
     }
 }

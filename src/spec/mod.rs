@@ -77,7 +77,7 @@ impl Region {
     /// The box every proof is made over: `[lower, upper]` widened by one ulp outward. The
     /// bounds hold the f64 nearest to the file's decimals (rounded to nearest, so within half
     /// an ulp), and the widened box contains the exact decimal box. This is the one place a box
-    /// is widened for proofs; attacks and [`crate::outcome::confirm`] use the box as it is.
+    /// is widened for proofs; attacks and the replay of counterexamples use the box as it is.
     pub fn proof_box(&self) -> (Vec<f64>, Vec<f64>) {
         (
             self.lower.iter().map(|v| v.next_down()).collect(),

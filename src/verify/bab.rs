@@ -3,11 +3,11 @@
 use super::{Bounder, Options};
 use crate::attack::margin_and_gradient;
 use crate::bounds::Method;
+use crate::deadline::Deadline;
 use crate::ir::Network;
 use crate::outcome::{confirm, Counterexample, Verdict};
 use crate::spec::Property;
 use rayon::prelude::*;
-use std::time::Instant;
 
 /// Boxes processed in parallel per round.
 const BATCH: usize = 32;
@@ -27,17 +27,13 @@ enum Step {
     Split(Item, Item),
     /// At the depth limit, neither refuted nor falsified.
     Stuck,
+    /// The deadline passed before the box was decided.
+    Expired,
 }
 
-/// Runs branch and bound until every box is refuted, a counterexample is confirmed, or the
-/// deadline passes.
-pub(super) fn search(
-    net: &Network,
-    prop: &Property,
-    method: Method,
-    opts: &Options,
-    deadline: Instant,
-) -> Verdict {
+/// Runs branch and bound until every box is refuted, a counterexample is confirmed, or
+/// `opts.deadline` passes (checked before every box and inside the bound engines).
+pub(super) fn search(net: &Network, prop: &Property, method: Method, opts: &Options) -> Verdict {
     let bounder = Bounder::new(net, method);
     // Every box is split from its region's proof box (widened to cover the file's decimals).
     let mut stack: Vec<Item> = prop
@@ -57,7 +53,7 @@ pub(super) fn search(
         .collect();
     let mut stuck = 0usize;
     while !stack.is_empty() {
-        if Instant::now() >= deadline {
+        if opts.deadline.expired() {
             return Verdict::Timeout;
         }
         let take = stack.len().min(BATCH);
@@ -66,6 +62,8 @@ pub(super) fn search(
             .into_par_iter()
             .map(|item| step(net, prop, &bounder, opts, item))
             .collect();
+        // A confirmed counterexample anywhere in the batch wins over the deadline.
+        let mut expired = false;
         for s in steps {
             match s {
                 Step::Refuted => {}
@@ -75,7 +73,11 @@ pub(super) fn search(
                     stack.push(b);
                 }
                 Step::Stuck => stuck += 1,
+                Step::Expired => expired = true,
             }
+        }
+        if expired {
+            return Verdict::Timeout;
         }
     }
     if stuck > 0 {
@@ -99,10 +101,11 @@ fn disjunct_bounds(
     item: &Item,
     lower: &[f64],
     upper: &[f64],
+    deadline: Deadline,
 ) -> Vec<f64> {
     let ds = &prop.regions[item.region].disjuncts;
     let cons: Vec<_> = item.open.iter().flat_map(|&d| &ds[d].constraints).collect();
-    let lb = bounder.lower_bounds(lower, upper, &cons);
+    let lb = bounder.lower_bounds(lower, upper, &cons, deadline);
     let mut k = 0;
     item.open
         .iter()
@@ -118,15 +121,24 @@ fn disjunct_bounds(
 }
 
 /// The input whose bisection most improves the worse child's closest-to-refuted disjunct
-/// (ReluVal-style "smart" split, affordable for a handful of inputs).
-fn best_split(prop: &Property, bounder: &Bounder, item: &Item) -> Option<usize> {
+/// (ReluVal-style "smart" split, affordable for a handful of inputs). `None` when no input can
+/// be split, or when `deadline` passes first.
+fn best_split(
+    prop: &Property,
+    bounder: &Bounder,
+    item: &Item,
+    deadline: Deadline,
+) -> Option<usize> {
     let closeness = |lo: &[f64], hi: &[f64]| {
-        disjunct_bounds(prop, bounder, item, lo, hi)
+        disjunct_bounds(prop, bounder, item, lo, hi, deadline)
             .into_iter()
             .fold(f64::INFINITY, f64::min)
     };
     let mut best: Option<(usize, f64)> = None;
     for dim in 0..item.lower.len() {
+        if deadline.expired() {
+            return None;
+        }
         let (l, u) = (item.lower[dim], item.upper[dim]);
         let mid = 0.5 * l + 0.5 * u;
         if !(l < mid && mid < u) {
@@ -159,7 +171,11 @@ fn gradient_split(score: &[f64], width: &[f64]) -> Option<usize> {
 }
 
 fn step(net: &Network, prop: &Property, bounder: &Bounder, opts: &Options, mut item: Item) -> Step {
-    let lb = disjunct_bounds(prop, bounder, &item, &item.lower, &item.upper);
+    let deadline = opts.deadline;
+    if deadline.expired() {
+        return Step::Expired;
+    }
+    let lb = disjunct_bounds(prop, bounder, &item, &item.lower, &item.upper, deadline);
     let mut k = 0;
     item.open.retain(|_| {
         k += 1;
@@ -192,10 +208,15 @@ fn step(net: &Network, prop: &Property, bounder: &Bounder, opts: &Options, mut i
         return Step::Stuck;
     }
     let dim = if n <= SMART_SPLIT_MAX_INPUTS {
-        best_split(prop, bounder, &item)
+        best_split(prop, bounder, &item, deadline)
     } else {
         gradient_split(&score, &width)
     };
+    // Bounds cut short by the deadline are sound but may not refute, and a split chosen from
+    // them is arbitrary: the box is left undecided.
+    if deadline.expired() {
+        return Step::Expired;
+    }
     let Some(dim) = dim else { return Step::Stuck };
     let mid = centre[dim];
     if !(item.lower[dim] < mid && mid < item.upper[dim]) {

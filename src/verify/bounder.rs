@@ -3,6 +3,7 @@
 
 use crate::bounds::dual::DualNetwork;
 use crate::bounds::{constraint_lower_bound, objective_lower, BoundConfig, Method};
+use crate::deadline::Deadline;
 use crate::ir::Network;
 use crate::spec::LinearConstraint;
 use ndarray::Array2;
@@ -27,19 +28,25 @@ impl<'a> Bounder<'a> {
     }
 
     /// Sound lower bounds of `a_k·y − b_k` for each constraint, over inputs in `[lower, upper]`.
-    /// Every method also takes the interval bound and keeps the larger (both are sound).
+    /// Every method also takes the interval bound and keeps the larger (both are sound). The
+    /// dearer methods stop refining at `deadline` and return the sound bounds they have.
     pub fn lower_bounds(
         &self,
         lower: &[f64],
         upper: &[f64],
         cons: &[&LinearConstraint],
+        deadline: Deadline,
     ) -> Vec<f64> {
         let out = self.dual.interval().output(lower, upper);
         let mut lb: Vec<f64> = cons
             .iter()
             .map(|c| constraint_lower_bound(c, &out))
             .collect();
-        if self.method == Method::Interval || cons.is_empty() {
+        let interval_only = match self.method {
+            Method::Interval => true,
+            Method::Dual | Method::Crown | Method::Alpha | Method::Lp => false,
+        };
+        if interval_only || cons.is_empty() {
             return lb;
         }
         let mut rows = Array2::zeros((cons.len(), self.n_out));
@@ -48,7 +55,11 @@ impl<'a> Bounder<'a> {
                 rows[[r, i]] = a;
             }
         }
-        let (ay, last) = objective_lower(&self.dual, lower, upper, &rows, self.method, &self.cfg);
+        let cfg = BoundConfig {
+            deadline,
+            ..self.cfg.clone()
+        };
+        let (ay, last) = objective_lower(&self.dual, lower, upper, &rows, self.method, &cfg);
         // Also the interval bound over the tightened output bounds.
         for (v, c) in lb.iter_mut().zip(cons) {
             *v = v.max(constraint_lower_bound(c, &last));

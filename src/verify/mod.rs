@@ -7,8 +7,12 @@
 //!    otherwise its centre is tried as a counterexample and it is split in two along the input
 //!    that matters most (box width × |gradient of the margin at the centre|).
 //! 3. `unsat` when every box of every region is done; `sat` on a confirmed counterexample;
-//!    `timeout` when the deadline passes first; `unknown` when boxes shrink to nothing
+//!    `timeout` when the deadline passes first (checked before every box, and handed to the
+//!    bound engines, which stop refining at it); `unknown` when boxes shrink to nothing
 //!    without being refuted or falsified.
+//!
+//! [`Engine::Smt`] and [`Engine::Dlv`] are procedures of their own ([`crate::smt`],
+//! [`crate::dlv`]), given the same [`Deadline`].
 
 mod bab;
 mod bounder;
@@ -17,56 +21,43 @@ pub use bounder::Bounder;
 
 use crate::attack::{pgd, PgdConfig, Rng};
 use crate::bounds::Method;
+use crate::deadline::Deadline;
 use crate::ir::Network;
 use crate::outcome::{confirm, Counterexample, Verdict};
 use crate::spec::Property;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// How `verify` decides a property. The bound engines run falsification, then branch and bound
-/// over the input box with that bound method; the others are complete procedures of their own.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+/// How `verify` decides a property: one vocabulary for the library, the CLI and the benchmarks
+/// (the CLI's value enums map onto it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
-    /// Branch and bound with interval bounds.
-    Interval,
-    /// Branch and bound with Wong–Kolter's dual network (fixed lower slopes).
-    Dual,
-    /// Branch and bound with the dual network and adaptive (CROWN) lower slopes.
-    #[default]
-    Crown,
-    /// Branch and bound with optimised lower slopes.
-    Alpha,
-    /// Branch and bound with the triangle LP (slow; for small networks).
-    Lp,
-    /// The exact encoding over the reals, decided by Z3 (`crate::smt`); stable ReLUs fixed by
-    /// sound bounds. No attack first. Sigmoid/tanh give `unknown`.
+    /// Falsification, then input-split branch and bound with this bound method.
+    Bab(Method),
+    /// The exact encoding over the reals, decided by Z3 ([`crate::smt`]); stable ReLUs fixed
+    /// by sound bounds. No attack first. Sigmoid/tanh give `unknown`.
     Smt,
-    /// DLV's discretised layer-by-layer search around each region's box centre
-    /// (`crate::dlv`, defaults of `DlvConfig`): `sat` on a replayed adversarial example,
-    /// `unknown` when the grid holds (relative to the discretisation, not a proof).
+    /// DLV's discretised layer-by-layer search around each region's box centre ([`crate::dlv`],
+    /// defaults of its `DlvConfig`): `sat` on a replayed adversarial example, `unknown` when the
+    /// grid holds (relative to the discretisation, not a proof). Never `unsat`.
     Dlv,
 }
 
-impl Engine {
-    /// The bound method behind branch and bound, for the bound engines.
-    pub fn bound_method(self) -> Option<Method> {
-        match self {
-            Engine::Interval => Some(Method::Interval),
-            Engine::Dual => Some(Method::Dual),
-            Engine::Crown => Some(Method::Crown),
-            Engine::Alpha => Some(Method::Alpha),
-            Engine::Lp => Some(Method::Lp),
-            Engine::Smt | Engine::Dlv => None,
-        }
+impl Default for Engine {
+    /// Branch and bound with the default bound method (CROWN).
+    fn default() -> Self {
+        Engine::Bab(Method::default())
     }
 }
 
 /// Verification settings.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Wall-clock budget for the whole query.
-    pub timeout: Duration,
+    /// When the answer is due: every engine checks it inside its long loops and `verify`
+    /// returns `timeout` once it has passed (within the engines' check granularity; Z3 queries
+    /// are abandoned at it plus [`crate::smt::GRACE`]). [`Deadline::NONE`] by default.
+    pub deadline: Deadline,
     pub engine: Engine,
-    /// Share of the budget spent on the initial attack (the rest goes to branch and bound,
+    /// Share of the time left spent on the initial attack (the rest goes to branch and bound,
     /// which keeps trying box centres).
     pub attack_share: f64,
     pub pgd: PgdConfig,
@@ -79,7 +70,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            timeout: Duration::from_secs(60),
+            deadline: Deadline::NONE,
             engine: Engine::default(),
             attack_share: 0.1,
             pgd: PgdConfig::default(),
@@ -89,24 +80,23 @@ impl Default for Options {
     }
 }
 
-/// Decides `prop` on `net`. The property must fit the network ([`Property::check_fits`]).
+/// Decides `prop` on `net` by `opts.deadline`. The property must fit the network
+/// ([`Property::check_fits`]).
 pub fn verify(net: &Network, prop: &Property, opts: &Options) -> Verdict {
-    let start = Instant::now();
-    let deadline = start + opts.timeout;
     if prop.regions.is_empty() {
         return Verdict::Unsat;
     }
     match opts.engine {
-        Engine::Interval | Engine::Dual | Engine::Crown | Engine::Alpha | Engine::Lp => {
-            let method = opts.engine.bound_method().expect("a bound engine");
-            let attack_until = start + opts.timeout.mul_f64(opts.attack_share);
+        Engine::Bab(method) => {
+            // Without a limit the attack is bounded by its own steps and restarts.
+            let attack_until = opts.deadline.share(opts.attack_share, Duration::MAX);
             if let Some(cex) = attack(net, prop, opts, attack_until) {
                 return Verdict::Sat(Box::new(cex));
             }
-            bab::search(net, prop, method, opts, deadline)
+            bab::search(net, prop, method, opts)
         }
-        Engine::Smt => crate::smt::solve(net, prop, opts.timeout).into(),
-        Engine::Dlv => crate::dlv::verify(net, prop, opts.timeout),
+        Engine::Smt => crate::smt::solve(net, prop, opts.deadline).into(),
+        Engine::Dlv => crate::dlv::verify(net, prop, opts.deadline),
     }
 }
 
@@ -116,7 +106,7 @@ pub fn attack(
     net: &Network,
     prop: &Property,
     opts: &Options,
-    until: Instant,
+    until: Deadline,
 ) -> Option<Counterexample> {
     let mut rng = Rng::new(opts.seed);
     let mut cex = None;
@@ -128,7 +118,7 @@ pub fn attack(
         };
         for region in &prop.regions {
             for d in &region.disjuncts {
-                if Instant::now() >= until {
+                if until.expired() {
                     return None;
                 }
                 pgd(net, region, d, &cfg, &mut rng, until, &mut |x| {
@@ -145,13 +135,13 @@ pub fn attack(
 }
 
 /// True when one bound computation with `method` over each region's whole box refutes every
-/// disjunct (no splitting): the property is `unsat` by that method alone.
+/// disjunct (no splitting): the property is `unsat` by that method alone. No time limit.
 pub fn refuted_by_one_pass(net: &Network, prop: &Property, method: Method) -> bool {
     let bounder = Bounder::new(net, method);
     prop.regions.iter().all(|r| {
         let (lower, upper) = r.proof_box();
         let cons: Vec<_> = r.disjuncts.iter().flat_map(|d| &d.constraints).collect();
-        let lb = bounder.lower_bounds(&lower, &upper, &cons);
+        let lb = bounder.lower_bounds(&lower, &upper, &cons, Deadline::NONE);
         let mut k = 0;
         r.disjuncts.iter().all(|d| {
             let any = lb[k..k + d.constraints.len()].iter().any(|&v| v > 0.0);

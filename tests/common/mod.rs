@@ -2,25 +2,49 @@
 #![allow(dead_code)]
 
 use certus::attack::Rng;
+use certus::deadline::Deadline;
 use certus::ir::{Affine, Network, Node, NodeId, Op};
 use ndarray::{Array1, Array2};
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::time::Duration;
 
 /// The crate root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `../shared/benchmarks`, when it exists beside the checkout.
+/// The shared folder: `$CERTUS_SHARED` when set (e.g. for a worktree elsewhere), else
+/// `../shared` beside the checkout.
+pub fn shared() -> PathBuf {
+    std::env::var_os("CERTUS_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared"))
+}
+
+/// The shared VNN-COMP benchmarks (`shared()/benchmarks`), when they exist. When they do not,
+/// says that the calling test is *skipped*, on the real stderr (not the captured one, so that
+/// `cargo test` shows it even for a passing test), and returns `None`.
 pub fn shared_benchmarks() -> Option<PathBuf> {
-    let p = root().join("../shared/benchmarks");
+    let p = shared().join("benchmarks");
     if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("note: ../shared/benchmarks not found; skipping");
-        None
+        return Some(p);
     }
+    skipped(&format!("{} not found", p.display()));
+    None
+}
+
+/// Prints `skipped: TEST: why` on the process's stderr, past the test harness's capture.
+pub fn skipped(why: &str) {
+    use std::io::Write;
+    let t = std::thread::current();
+    let test = t.name().unwrap_or("a test");
+    let _ = writeln!(std::io::stderr(), "skipped: {test}: {why}");
+}
+
+/// A deadline `d` from now.
+pub fn within(d: Duration) -> Deadline {
+    Deadline::after(d)
 }
 
 /// One layer for [`mlp`]: weight rows, bias, and whether a ReLU follows.
@@ -28,6 +52,11 @@ pub type Layer = (Vec<Vec<f64>>, Vec<f64>, bool);
 
 /// A chain of layers: each `(W, b, relu)` is an affine layer, followed by a ReLU when `relu`.
 pub fn mlp(n_in: usize, layers: &[Layer]) -> Network {
+    mlp_with(n_in, layers, Op::Relu)
+}
+
+/// [`mlp`] with another activation: each `(W, b, true)` is followed by `act`.
+pub fn mlp_with(n_in: usize, layers: &[Layer], act: Op) -> Network {
     let mut nodes = vec![Node {
         name: "x".into(),
         op: Op::Input,
@@ -49,8 +78,8 @@ pub fn mlp(n_in: usize, layers: &[Layer]) -> Network {
         if *relu {
             let input = Some(NodeId(nodes.len() - 1));
             nodes.push(Node {
-                name: format!("relu{k}"),
-                op: Op::Relu,
+                name: format!("act{k}"),
+                op: act.clone(),
                 input,
                 shape: vec![rows],
             });
@@ -117,4 +146,117 @@ pub fn certus(args: &[&str]) -> Output {
         .current_dir(root())
         .output()
         .expect("run certus")
+}
+
+/// Random layers for [`mlp`]: `hidden` ReLU layers then a linear output layer (weights in
+/// [−1, 1], biases in [−½, ½], as [`random_net`]).
+pub fn random_layers(rng: &mut Rng, n_in: usize, hidden: &[usize], n_out: usize) -> Vec<Layer> {
+    let mut width = n_in;
+    let widths: Vec<usize> = hidden.iter().copied().chain([n_out]).collect();
+    widths
+        .iter()
+        .enumerate()
+        .map(|(k, &rows)| {
+            let w = (0..rows)
+                .map(|_| (0..width).map(|_| rng.uniform() * 2.0 - 1.0).collect())
+                .collect();
+            let b = (0..rows).map(|_| rng.uniform() - 0.5).collect();
+            width = rows;
+            (w, b, k < hidden.len())
+        })
+        .collect()
+}
+
+/// The `.nnet` text of `layers` (ReLU after every layer but the last, as the format says; the
+/// normalisation header is the identity).
+pub fn nnet_text(n_in: usize, layers: &[Layer]) -> String {
+    let sizes: Vec<usize> = std::iter::once(n_in)
+        .chain(layers.iter().map(|l| l.1.len()))
+        .collect();
+    let row = |v: &[f64]| v.iter().map(|x| format!("{x},")).collect::<String>();
+    let mut s = String::from("// certus test network\n");
+    s += &format!(
+        "{},{},{},{},\n",
+        layers.len(),
+        n_in,
+        sizes[sizes.len() - 1],
+        sizes.iter().max().unwrap()
+    );
+    s += &row(&sizes.iter().map(|&v| v as f64).collect::<Vec<_>>());
+    s += "\n0,\n";
+    s += &format!("{}\n{}\n", row(&vec![-1e9; n_in]), row(&vec![1e9; n_in]));
+    s += &format!(
+        "{}\n{}\n",
+        row(&vec![0.0; n_in + 1]),
+        row(&vec![1.0; n_in + 1])
+    );
+    for (w, b, _) in layers {
+        for r in w {
+            s += &row(r);
+            s += "\n";
+        }
+        for v in b {
+            s += &format!("{v},\n");
+        }
+    }
+    s
+}
+
+/// VNN-LIB text for the bad case `Y_0 >= c` over the box `[lower, upper]`.
+pub fn vnnlib_above(lower: &[f64], upper: &[f64], c: f64) -> String {
+    let mut s = String::new();
+    for i in 0..lower.len() {
+        s += &format!("(declare-const X_{i} Real)\n");
+    }
+    s += "(declare-const Y_0 Real)\n";
+    for i in 0..lower.len() {
+        s += &format!(
+            "(assert (>= X_{i} {:?}))\n(assert (<= X_{i} {:?}))\n",
+            lower[i], upper[i]
+        );
+    }
+    s += &format!("(assert (>= Y_0 {c:?}))\n");
+    s
+}
+
+/// An instance no engine decides in seconds: a random ReLU chain of 20 inputs and 6 × 60
+/// hidden units (360 ReLUs, most unstable over the box `[−1, 1]^20`), and the bad case
+/// `y >= c` with `c` a quarter of the way from the best output gradient ascent reaches to
+/// CROWN's upper bound: far above what the attacks find (so no quick `sat`), far below what
+/// one bound pass proves (so no quick `unsat`). Its true answer is unknown (almost surely
+/// `unsat`); tests only use it to check deadlines. Returns the layers, the box and `c`.
+pub fn hard_instance() -> (Vec<Layer>, Vec<f64>, Vec<f64>, f64) {
+    use certus::attack::{pgd_goal, Goal, PgdConfig};
+    use certus::bounds::{output_bounds, Method};
+    use certus::spec::{Disjunct, LinearConstraint, Region};
+    let n = 20;
+    let mut rng = Rng::new(2024);
+    let layers = random_layers(&mut rng, n, &[60; 6], 1);
+    let net = mlp(n, &layers);
+    let (lower, upper) = (vec![-1.0; n], vec![1.0; n]);
+    // Gradient ascent on y (descent on the margin `−y` of `−y <= 0`; `found` says no to every
+    // hit so the runs go on), from the centre and 20 random starts.
+    let region = Region {
+        lower: lower.clone(),
+        upper: upper.clone(),
+        disjuncts: vec![Disjunct {
+            constraints: vec![LinearConstraint {
+                coeffs: vec![(0, -1.0)],
+                rhs: 0.0,
+            }],
+        }],
+    };
+    let cfg = PgdConfig::default();
+    let mut best = f64::NEG_INFINITY;
+    for start in 0..=20 {
+        let mut goal = Goal::region(&region);
+        if start > 0 {
+            goal = goal.with_start((0..n).map(|_| rng.uniform() * 2.0 - 1.0).collect());
+        }
+        let m = pgd_goal(&net, &goal, &cfg, Deadline::NONE, &mut |_| false);
+        best = best.max(-m);
+    }
+    let top = output_bounds(&net, &lower, &upper, Method::Crown).upper[0];
+    assert!(top > best, "CROWN {top} below an attained {best}");
+    (layers, lower, upper, best + 0.25 * (top - best))
 }

@@ -26,7 +26,7 @@ use model::Model;
 use rayon::prelude::*;
 
 /// Which LP backend.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Backend {
     /// Clarabel, pure Rust (interior point).
     #[default]
