@@ -19,8 +19,9 @@ pub struct Args {
     /// network (except those `equal-to` another).
     #[arg(long = "network", value_name = "NAME=MODEL")]
     pub networks: Vec<String>,
-    /// Wall-clock budget in seconds, loading excluded (`inf`: no limit). Every engine answers
-    /// `timeout` within about a second of it.
+    /// Wall-clock budget in seconds, loading excluded (`inf`: no limit). Every engine checks it
+    /// inside its loops and answers `timeout` soon after it (a single bound pass in progress
+    /// is finished first).
     #[arg(long, default_value = "60", value_parser = seconds, allow_negative_numbers = true)]
     pub timeout: Seconds,
     /// Engine: branch and bound with a bound method (interval, dual, crown, alpha, lp), or a
