@@ -16,7 +16,7 @@ fn acas_like() -> Network {
     let mut nodes = vec![Node {
         name: "x".into(),
         op: Op::Input,
-        input: None,
+        inputs: vec![],
         shape: vec![5],
     }];
     let sizes = [5, 50, 50, 50, 50, 50, 50, 5];
@@ -25,19 +25,19 @@ fn acas_like() -> Network {
         let scale = (2.0 / i as f64).sqrt();
         let weight = Array2::from_shape_fn((o, i), |_| (rng.uniform() * 2.0 - 1.0) * scale);
         let bias = Array1::from_shape_fn(o, |_| rng.uniform() * 0.2 - 0.1);
-        let input = Some(NodeId(nodes.len() - 1));
+        let inputs = vec![NodeId(nodes.len() - 1)];
         nodes.push(Node {
             name: format!("fc{k}"),
             op: Op::Affine(Affine { weight, bias }),
-            input,
+            inputs,
             shape: vec![o],
         });
         if k < 6 {
-            let input = Some(NodeId(nodes.len() - 1));
+            let inputs = vec![NodeId(nodes.len() - 1)];
             nodes.push(Node {
                 name: format!("relu{k}"),
                 op: Op::Relu,
-                input,
+                inputs,
                 shape: vec![o],
             });
         }

@@ -43,6 +43,35 @@ pub fn gamma_u(n: usize, u: f64) -> f64 {
     2.0 * nu / (1.0 - nu)
 }
 
+/// The smallest positive normal f64. Below it products lose their relative accuracy (gradual
+/// underflow), so every step of a backward pass in f64 allows each of its operations this much
+/// absolute error on top of its relative error bound; it also covers a subnormal flushed to zero.
+pub const F64_UNDERFLOW: f64 = f64::MIN_POSITIVE;
+
+/// [`F64_UNDERFLOW`] for passes (or products) run in f32: the smallest positive normal f32.
+pub const F32_UNDERFLOW: f64 = f32::MIN_POSITIVE as f64;
+
+/// The smallest positive subnormal f64, `2^-1074`: the absolute error bound of one f64 product
+/// that underflows (half of it, doubled), used where each product's error is counted one by one
+/// (the LP's Lagrangian recomputation).
+pub const F64_SUBNORMAL: f64 = f64::from_bits(1);
+
+/// Relative pad on a backward pass's accumulated error bound `err` before it is subtracted.
+/// `err` is itself a sum of non-negative f64 terms (each a product of a `gamma` with a sum of
+/// non-negative products), so the computed total is below the exact one by at most
+/// `gamma_dot(n, F64_UNIT_ROUNDOFF)` relative, `n` the longest chain of additions and products
+/// behind it (a row's width plus the number of steps, plus a few). `1e-9` covers every `n` below
+/// about 9 million; the dual network takes the larger of this and `gamma_dot(n)` for its own
+/// `n`, so larger networks stay sound too.
+pub const ERROR_SUM_PAD: f64 = 1e-9;
+
+/// S-shaped activations (sigmoid, tanh) whose pre-activation interval is narrower than this get
+/// constant lines `[min f, max f]` instead of a chord and tangent: the chord's slope
+/// `(f(u) − f(l))/(u − l)` divides libm's error (a few ulps, [`ACTIVATION_PAD`] covers it in
+/// the intercepts) by `u − l`, so below this width the slope is mostly noise, and the constant
+/// lines are both valid (f is monotone) and within `f'·(u − l) <= 1e-9` of the best lines.
+pub const SSHAPE_MIN_WIDTH: f64 = 1e-9;
+
 /// Absolute padding added to every padded bound, so that underflow (subnormal products lose
 /// their relative accuracy) can never make a bound too tight. Far below any meaningful margin.
 pub const UNDERFLOW_PAD: f64 = 1e-300;

@@ -7,6 +7,7 @@ use certus::attack::Rng;
 use certus::bounds::alpha::{optimise, AlphaConfig};
 use certus::bounds::dual::{DualNetwork, Slopes};
 use certus::bounds::{output_bounds, plus_minus_identity, Bounds, Method};
+use certus::deadline::Deadline;
 use certus::ir::{Network, Op};
 use common::{mlp, random_net, shared_benchmarks, vee};
 use proptest::prelude::*;
@@ -69,7 +70,13 @@ fn relu_slopes_match_paper() {
     assert!(close(ad.lower[0], -1.0), "{ad:?}");
     let dn = DualNetwork::new(&net);
     let all = dn.all_bounds(&lo, &hi, Slopes::Adaptive);
-    let opt = optimise(&dn, &all, &plus_minus_identity(1), &AlphaConfig::default());
+    let opt = optimise(
+        &dn,
+        &all,
+        &plus_minus_identity(1),
+        &AlphaConfig::default(),
+        Deadline::NONE,
+    );
     assert!(
         opt[0] <= 0.0 && opt[0] > -1e-9,
         "optimised lower bound {}",

@@ -145,14 +145,14 @@ fn conv_scale_shift_reshape_are_encoded() {
     let node = |name: &str, op: Op, input: usize, shape: Vec<usize>| Node {
         name: name.into(),
         op,
-        input: Some(NodeId(input)),
+        inputs: vec![NodeId(input)],
         shape,
     };
     let net = Network::new(vec![
         Node {
             name: "x".into(),
             op: Op::Input,
-            input: None,
+            inputs: vec![],
             shape: vec![1, 3, 3],
         },
         node("conv", Op::Conv(conv), 0, vec![1, 2, 2]),

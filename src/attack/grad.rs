@@ -1,18 +1,26 @@
 //! Reverse-mode gradient through the IR (one backward loop, one arm per op).
 
-use crate::ir::{Network, Op, Scalar};
+use crate::ir::{Network, NodeId, Op, Scalar};
 use ndarray::ArrayView1;
 
-/// `∂(dy·f(x))/∂x` given every node's value `vals` from [`Network::eval_all`] at `x`.
+/// `∂(dy·f(x))/∂x` given every node's value `vals` from [`Network::eval_all`] at `x`. Nodes
+/// are visited in reverse topological order, so a node's gradient is complete (summed over all
+/// its consumers) before it is pushed to its inputs; nodes the output does not read get none.
 pub fn gradient(net: &Network, vals: &[Vec<f64>], dy: &[f64]) -> Vec<f64> {
     let nodes = net.nodes();
     let mut grads: Vec<Option<Vec<f64>>> = vec![None; nodes.len()];
     grads[nodes.len() - 1] = Some(dy.to_vec());
+    // Adds `g` into the gradient of node `j`.
+    let give =
+        |grads: &mut Vec<Option<Vec<f64>>>, NodeId(j): NodeId, g: Vec<f64>| match &mut grads[j] {
+            Some(acc) => acc.iter_mut().zip(&g).for_each(|(a, b)| *a += b),
+            slot => *slot = Some(g),
+        };
     for i in (1..nodes.len()).rev() {
         let Some(g) = grads[i].take() else { continue };
-        let j = nodes[i].input.expect("non-input nodes have an input").0;
-        let x = &vals[j];
-        let gi: Vec<f64> = match &nodes[i].op {
+        let node = &nodes[i];
+        let x = || &vals[node.input().0];
+        let gi: Vec<f64> = match &node.op {
             Op::Input => unreachable!("only node 0 is an input"),
             Op::Affine(a) => a.weight.t().dot(&ArrayView1::from(&g)).to_vec(),
             Op::Conv(c) => c.transpose(&g),
@@ -20,28 +28,46 @@ pub fn gradient(net: &Network, vals: &[Vec<f64>], dy: &[f64]) -> Vec<f64> {
             Op::Reshape => g,
             Op::Relu => g
                 .iter()
-                .zip(x)
+                .zip(x())
                 .map(|(&g, &v)| if v > 0.0 { g } else { 0.0 })
                 .collect(),
             Op::Sigmoid => g
                 .iter()
-                .zip(x)
-                .map(|(&g, &v)| {
-                    let s = v.sigmoid();
-                    g * s * (1.0 - s)
-                })
+                .zip(x())
+                .map(|(&g, &v)| g * v.sigmoid_derivative())
                 .collect(),
             Op::Tanh => g
                 .iter()
-                .zip(x)
-                .map(|(&g, &v)| g * (1.0 - v.tanh().powi(2)))
+                .zip(x())
+                .map(|(&g, &v)| g * v.tanh_derivative())
                 .collect(),
+            // ∂(Σ_p x_p)/∂x_p = I: every input gets the whole gradient.
+            Op::Add => {
+                for &j in &node.inputs {
+                    give(&mut grads, j, g.clone());
+                }
+                continue;
+            }
+            // Each input gets its block.
+            Op::Concat => {
+                let mut off = 0;
+                for &j in &node.inputs {
+                    let len = net.len_of(j);
+                    give(&mut grads, j, g[off..off + len].to_vec());
+                    off += len;
+                }
+                continue;
+            }
+            // Scatter-add: x[c] feeds every output e with index_e = c.
+            Op::Gather { index } => {
+                let mut gx = vec![0.0; net.len_of(node.input())];
+                for (&ge, &c) in g.iter().zip(index) {
+                    gx[c] += ge;
+                }
+                gx
+            }
         };
-        // Accumulate: several nodes may read the same input.
-        match &mut grads[j] {
-            Some(acc) => acc.iter_mut().zip(&gi).for_each(|(a, b)| *a += b),
-            slot => *slot = Some(gi),
-        }
+        give(&mut grads, node.input(), gi);
     }
     grads[0]
         .take()

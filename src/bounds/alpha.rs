@@ -16,6 +16,7 @@
 use super::dual::{par_rows_dot, DualNetwork, Pass, Real, Scales, Slopes};
 use super::relax::{relu_phase, ReluPhase, SShape};
 use super::Bounds;
+use crate::deadline::Deadline;
 use crate::ir::{NodeId, Op};
 use ndarray::{Array2, ArrayView1, Axis};
 
@@ -42,12 +43,14 @@ impl Default for AlphaConfig {
 }
 
 /// Every node's bounds with optimised slopes for each intermediate bound (see the module doc);
-/// with `cfg.intermediate_iterations == 0`, the adaptive-slope bounds.
+/// with `cfg.intermediate_iterations == 0`, the adaptive-slope bounds. Past `deadline` each
+/// remaining layer gets its Wong–Kolter and adaptive-slope bounds only (see [`optimise_at`]).
 pub fn all_bounds(
     dual: &DualNetwork,
     lower: &[f64],
     upper: &[f64],
     cfg: &AlphaConfig,
+    deadline: Deadline,
 ) -> Vec<Bounds> {
     if cfg.intermediate_iterations == 0 {
         return dual.all_bounds(lower, upper, Slopes::Adaptive);
@@ -57,7 +60,7 @@ pub fn all_bounds(
         ..cfg.clone()
     };
     dual.all_bounds_by(lower, upper, &|earlier, k, c| {
-        optimise_at(dual, earlier, k, c, &inner)
+        optimise_at(dual, earlier, k, c, &inner, deadline)
     })
 }
 
@@ -68,22 +71,33 @@ pub fn optimise(
     bounds: &[Bounds],
     c: &Array2<f64>,
     cfg: &AlphaConfig,
+    deadline: Deadline,
 ) -> Vec<f64> {
-    optimise_at(dual, bounds, dual.network().nodes().len() - 1, c, cfg)
+    optimise_at(
+        dual,
+        bounds,
+        dual.network().nodes().len() - 1,
+        c,
+        cfg,
+        deadline,
+    )
 }
 
 /// [`optimise`] for the rows of `c` applied to node `k`; `bounds` holds (at least) the bounds
-/// of every node before `k`.
+/// of every node before `k`. The iterations stop at `deadline`: the result is then the best
+/// bound so far, at least the Wong–Kolter and the adaptive-slope (first iterate) bounds, which
+/// are always computed.
 pub fn optimise_at(
     dual: &DualNetwork,
     bounds: &[Bounds],
     k: usize,
     c: &Array2<f64>,
     cfg: &AlphaConfig,
+    deadline: Deadline,
 ) -> Vec<f64> {
     // f64 passes: f32 ones are ~25% faster on mnistfc 256x6 but their error pad costs ~3% of
     // the optimised width (2.11 against 2.05 at equal iterations), more than the time buys.
-    optimise_in::<f64>(dual, bounds, k, c, cfg)
+    optimise_in::<f64>(dual, bounds, k, c, cfg, deadline)
 }
 
 /// [`optimise_at`] with the passes (and the relaxed forward evaluations) in `T`.
@@ -93,10 +107,13 @@ fn optimise_in<T: Real>(
     k: usize,
     c: &Array2<f64>,
     cfg: &AlphaConfig,
+    deadline: Deadline,
 ) -> Vec<f64> {
     let net = dual.network();
     let scales = Scales::new(net);
     let nodes = &net.nodes()[..=k];
+    // Only node k's ancestors take part (the pass never reaches the others).
+    let anc = net.ancestors(NodeId(k));
     let m = c.nrows();
 
     // Start from the adaptive (CROWN) choice (the first iterate), with the Wong–Kolter bound
@@ -108,8 +125,8 @@ fn optimise_in<T: Real>(
         .iter()
         .enumerate()
         .map(|(i, n)| {
-            let j = n.input?.0;
-            (n.op == Op::Relu).then(|| {
+            (n.op == Op::Relu && anc[i]).then(|| {
+                let j = n.input().0;
                 let row: Vec<f64> = (0..nodes[i].shape.iter().product())
                     .map(|col| {
                         if bounds[j].upper[col] >= -bounds[j].lower[col] {
@@ -133,13 +150,18 @@ fn optimise_in<T: Real>(
         for (b, v) in best.iter_mut().zip(&pass.lower) {
             *b = b.max(*v);
         }
-        let z = relaxed_forward(dual, bounds, k, &pass, &alphas);
+        // No step after the last pass, nor past the deadline (the first iterate, the adaptive
+        // slopes, is always taken).
+        if it + 1 == cfg.iterations || deadline.expired() {
+            break;
+        }
+        let z = relaxed_forward(dual, bounds, k, &pass, &alphas, &anc);
         let step = cfg.step * (1.0 - 0.9 * it as f64 / cfg.iterations.max(1) as f64);
         for (i, a) in alphas.iter_mut().enumerate() {
             let (Some(a), Some(lam)) = (a.as_mut(), pass.act_lambda[i].as_ref()) else {
                 continue;
             };
-            let zpre = z[nodes[i].input.expect("relu has an input").0]
+            let zpre = z[nodes[i].input().0]
                 .as_ref()
                 .expect("pre-activation values");
             ndarray::Zip::from(a)
@@ -160,13 +182,14 @@ fn optimise_in<T: Real>(
 
 /// Every node's value (one row per objective) in the relaxed network of `pass`, evaluated at
 /// each row's minimising input corner, in `T` (these values only steer the slopes, so their
-/// rounding does not matter). Only the values feeding activations are kept.
+/// rounding does not matter), for the ancestors `anc` of node `k` before it.
 fn relaxed_forward<T: Real>(
     dual: &DualNetwork,
     bounds: &[Bounds],
     k: usize,
     pass: &Pass<T>,
     alphas: &[Option<Array2<f64>>],
+    anc: &[bool],
 ) -> Vec<Option<Array2<T>>> {
     let nodes = &dual.network().nodes()[..k];
     let mut vals: Vec<Option<Array2<T>>> = vec![None; nodes.len()];
@@ -186,17 +209,22 @@ fn relaxed_forward<T: Real>(
         });
     vals[0] = Some(x0);
     for (i, node) in nodes.iter().enumerate().skip(1) {
-        let NodeId(j) = node.input.expect("non-input nodes have an input");
-        let x = vals[j].as_ref().expect("inputs computed first");
+        if !anc[i] {
+            continue;
+        }
+        let val = |j: NodeId| vals[j.0].as_ref().expect("inputs computed first");
+        let j = node.inputs[0].0;
+        let x = val(node.inputs[0]);
         let y = match &node.op {
             Op::Input => unreachable!("only node 0 is an input"),
             Op::Affine(a) => {
-                let w = T::weight(dual.network(), i, &a.weight);
+                let w = T::weight(dual, i, &a.weight);
                 par_rows_dot(x.view(), w.t()) + &a.bias.mapv(T::from_f64)
             }
             Op::Conv(cv) => {
                 let mut y = Array2::zeros((x.nrows(), cv.out_len()));
-                for (r, row) in x.axis_iter(Axis(0)).enumerate() {
+                // A product may leave `x` column-major (one-column operands); rows must be slices.
+                for (r, row) in x.as_standard_layout().axis_iter(Axis(0)).enumerate() {
                     let v = cv.forward::<T>(row.as_slice().expect("contiguous"));
                     y.row_mut(r).assign(&ArrayView1::from(&v));
                 }
@@ -251,6 +279,18 @@ fn relaxed_forward<T: Real>(
                     });
                 y
             }
+            Op::Add => {
+                let mut y = x.clone();
+                for &p in &node.inputs[1..] {
+                    y.zip_mut_with(val(p), |a, &b| *a = *a + b);
+                }
+                y
+            }
+            Op::Concat => {
+                let parts: Vec<_> = node.inputs.iter().map(|&p| val(p).view()).collect();
+                ndarray::concatenate(Axis(1), &parts).expect("one row per objective in each")
+            }
+            Op::Gather { index } => x.select(Axis(1), index),
         };
         vals[i] = Some(y);
     }

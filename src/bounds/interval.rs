@@ -2,7 +2,7 @@
 
 use super::sums::mat_sums;
 use super::Bounds;
-use crate::ir::{Network, NodeId, Op};
+use crate::ir::{Network, Node, Op, Scalar};
 use crate::tolerances::{gamma, ACTIVATION_PAD, UNDERFLOW_PAD};
 
 /// Interval propagation over one network, for repeated use (branch and bound calls it on many
@@ -20,14 +20,12 @@ impl<'a> Interval<'a> {
     /// Bounds of every node's value for inputs in `[lower, upper]`.
     pub fn all(&self, lower: &[f64], upper: &[f64]) -> Vec<Bounds> {
         let mut out: Vec<Bounds> = Vec::with_capacity(self.net.nodes().len());
-        for node in self.net.nodes() {
-            let b = match node.input {
-                None => Bounds {
-                    lower: lower.to_vec(),
-                    upper: upper.to_vec(),
-                },
-                Some(NodeId(j)) => self.step(&node.op, &out[j]),
-            };
+        out.push(Bounds {
+            lower: lower.to_vec(),
+            upper: upper.to_vec(),
+        });
+        for node in &self.net.nodes()[1..] {
+            let b = self.step(node, &out);
             out.push(b);
         }
         out
@@ -38,12 +36,14 @@ impl<'a> Interval<'a> {
         self.all(lower, upper).pop().expect("a network has nodes")
     }
 
-    pub(crate) fn step(&self, op: &Op, x: &Bounds) -> Bounds {
-        match op {
+    /// Bounds of `node`'s value from the bounds `earlier` of (at least) every node before it.
+    pub(crate) fn step(&self, node: &Node, earlier: &[Bounds]) -> Bounds {
+        let x = || &earlier[node.input().0];
+        match &node.op {
             Op::Input => unreachable!("only node 0 is an input"),
             // Centre/radius form: for x ∈ [m − r, m + r], W·x + b ∈ [W·m + b − |W|·r, W·m + b + |W|·r].
             Op::Affine(a) => {
-                let (m, r) = mid_rad(x);
+                let (m, r) = mid_rad(x());
                 let m_abs: Vec<f64> = m.iter().map(|m| m.abs()).collect();
                 // One pass over W: W·m, |W|·r and |W|·|m|.
                 let [wm, rad, wm_abs] = mat_sums(&a.weight, &m, &r, Some(&m_abs));
@@ -61,7 +61,7 @@ impl<'a> Interval<'a> {
                 )
             }
             Op::Conv(conv) => {
-                let (m, r) = mid_rad(x);
+                let (m, r) = mid_rad(x());
                 let hw = conv.out_chw[1] * conv.out_chw[2];
                 let mut c = conv.linear(&m, false);
                 c.iter_mut()
@@ -78,6 +78,7 @@ impl<'a> Interval<'a> {
             // y = s·x + t: the endpoints s·l + t and s·u + t, swapped when s < 0, padded by
             // gamma(2)·(|s·x| + |t|) for the product and the sum.
             Op::ScaleShift(s) => {
+                let x = x();
                 let n = x.len();
                 let (mut lo, mut hi) = (Vec::with_capacity(n), Vec::with_capacity(n));
                 for k in 0..n {
@@ -93,16 +94,49 @@ impl<'a> Interval<'a> {
                     upper: hi,
                 }
             }
-            Op::Reshape => x.clone(),
+            Op::Reshape => x().clone(),
             // ReLU is monotone and max(0, ·) is exact in floating point.
             Op::Relu => Bounds {
-                lower: x.lower.iter().map(|&v| v.max(0.0)).collect(),
-                upper: x.upper.iter().map(|&v| v.max(0.0)).collect(),
+                lower: x().lower.iter().map(|&v| v.max(0.0)).collect(),
+                upper: x().upper.iter().map(|&v| v.max(0.0)).collect(),
             },
             // Monotone; libm is not correctly rounded, so pad by ACTIVATION_PAD and clamp to
             // the function's range.
-            Op::Sigmoid => monotone(x, crate::ir::Scalar::sigmoid, 0.0, 1.0),
-            Op::Tanh => monotone(x, f64::tanh, -1.0, 1.0),
+            Op::Sigmoid => monotone(x(), Scalar::sigmoid, 0.0, 1.0),
+            Op::Tanh => monotone(x(), Scalar::tanh, -1.0, 1.0),
+            // Σ_p [l_p, u_p], each partial sum rounded outward: `next_down` of a rounded sum is
+            // at most the exact sum of its two operands (rounding moves by under one ulp), so by
+            // induction the lower sum stays below the exact one (and `next_up` the upper above).
+            Op::Add => {
+                let mut b = earlier[node.inputs[0].0].clone();
+                for &j in &node.inputs[1..] {
+                    let y = &earlier[j.0];
+                    for e in 0..b.len() {
+                        b.lower[e] = (b.lower[e] + y.lower[e]).next_down();
+                        b.upper[e] = (b.upper[e] + y.upper[e]).next_up();
+                    }
+                }
+                b
+            }
+            Op::Concat => Bounds {
+                lower: node
+                    .inputs
+                    .iter()
+                    .flat_map(|j| earlier[j.0].lower.iter().copied())
+                    .collect(),
+                upper: node
+                    .inputs
+                    .iter()
+                    .flat_map(|j| earlier[j.0].upper.iter().copied())
+                    .collect(),
+            },
+            Op::Gather { index } => {
+                let x = x();
+                Bounds {
+                    lower: index.iter().map(|&e| x.lower[e]).collect(),
+                    upper: index.iter().map(|&e| x.upper[e]).collect(),
+                }
+            }
         }
     }
 }

@@ -190,7 +190,7 @@ pub fn objective_lower(
     let slopes = method.intermediate_slopes();
     let (mut all, mut best) = match method {
         Method::Alpha => {
-            let all = alpha::all_bounds(dn, lower, upper, &cfg.alpha);
+            let all = alpha::all_bounds(dn, lower, upper, &cfg.alpha, cfg.deadline);
             let best = dn.output_lower(&all, rows, slopes);
             (all, best)
         }
@@ -203,18 +203,29 @@ pub fn objective_lower(
     };
     match method {
         Method::Interval | Method::Dual | Method::Crown => {}
-        Method::Alpha => raise(&mut best, alpha::optimise(dn, &all, rows, &cfg.alpha)),
-        Method::Lp => {
-            if cfg.lp_retighten {
-                lp::retighten_relu_inputs(dn.network(), &mut all, cfg.lp_backend);
-            }
-            let model = lp::TriangleLp::new(dn.network(), &all);
-            let lp_rows: Vec<f64> = (0..rows.nrows())
-                .into_par_iter()
-                .map(|r| model.lower_bound(&rows.row(r).to_vec(), cfg.lp_backend))
-                .collect();
-            raise(&mut best, lp_rows);
+        Method::Alpha => {
+            let opt = alpha::optimise(dn, &all, rows, &cfg.alpha, cfg.deadline);
+            raise(&mut best, opt)
         }
+        // Past the deadline no model is built and no further LP is solved: the rows keep the
+        // crown bound (and the Wong–Kolter floor below).
+        Method::Lp if !cfg.deadline.expired() => {
+            if cfg.lp_retighten {
+                lp::retighten_relu_inputs(dn.network(), &mut all, cfg.lp_backend, cfg.deadline);
+            }
+            if !cfg.deadline.expired() {
+                let model = lp::TriangleLp::new(dn.network(), &all);
+                let lp_rows: Vec<f64> = (0..rows.nrows())
+                    .into_par_iter()
+                    .map(|r| match cfg.deadline.expired() {
+                        true => f64::NEG_INFINITY,
+                        false => model.lower_bound(&rows.row(r).to_vec(), cfg.lp_backend),
+                    })
+                    .collect();
+                raise(&mut best, lp_rows);
+            }
+        }
+        Method::Lp => {}
     }
     let mut last = all.pop().expect("a network has nodes");
     // The floors: Wong–Kolter for alpha and LP, and the crown pass for alpha (whose own

@@ -1,7 +1,8 @@
 //! Linear relaxations of the activations, shared by every engine that needs them
 //! (the dual network, optimised slopes, the LP).
 
-use crate::tolerances::ACTIVATION_PAD;
+use crate::ir::Scalar;
+use crate::tolerances::{ACTIVATION_PAD, SSHAPE_MIN_WIDTH};
 
 /// A ReLU neuron's phase over its pre-activation bounds `[l, u]`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -48,22 +49,19 @@ pub enum SShape {
 }
 
 impl SShape {
-    /// The function.
+    /// The function ([`Scalar::sigmoid`] or tanh).
     pub fn f(self, z: f64) -> f64 {
         match self {
-            SShape::Sigmoid => 1.0 / (1.0 + (-z).exp()),
-            SShape::Tanh => z.tanh(),
+            SShape::Sigmoid => z.sigmoid(),
+            SShape::Tanh => Scalar::tanh(z),
         }
     }
 
     /// Its derivative.
     pub fn df(self, z: f64) -> f64 {
         match self {
-            SShape::Sigmoid => {
-                let s = self.f(z);
-                s * (1.0 - s)
-            }
-            SShape::Tanh => 1.0 - z.tanh().powi(2),
+            SShape::Sigmoid => z.sigmoid_derivative(),
+            SShape::Tanh => z.tanh_derivative(),
         }
     }
 
@@ -80,7 +78,7 @@ impl SShape {
     pub fn lines(self, l: f64, u: f64) -> Lines {
         let pad = ACTIVATION_PAD * (1.0 + l.abs().max(u.abs()));
         let (fl, fu) = (self.f(l), self.f(u));
-        let (lo_a, lo_b, up_a, up_b) = if u - l <= 1e-9 || (u - l).is_nan() {
+        let (lo_a, lo_b, up_a, up_b) = if u - l <= SSHAPE_MIN_WIDTH || (u - l).is_nan() {
             (0.0, fl.min(fu), 0.0, fl.max(fu))
         } else {
             let chord = (fu - fl) / (u - l);

@@ -17,15 +17,20 @@ pub fn run(a: Args) -> certus::Result<u8> {
         "#".to_string(),
         "node".into(),
         "op".into(),
-        "input".into(),
+        "inputs".into(),
         "output".into(),
         "params".into(),
     ]];
     for (i, n) in nodes.iter().enumerate() {
-        let input = n
-            .input
-            .map(|j| shape(&nodes[j.0].shape))
-            .unwrap_or_else(|| "-".into());
+        // `#j [shape]` of each input node.
+        let input = match n.inputs.as_slice() {
+            [] => "-".into(),
+            ins => ins
+                .iter()
+                .map(|j| format!("#{} {}", j.0, shape(&nodes[j.0].shape)))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
         let params = match &n.op {
             Op::Affine(a) => format!(
                 "W {}x{}, b {}",
@@ -41,7 +46,9 @@ pub fn run(a: Args) -> certus::Result<u8> {
                 )
             }
             Op::ScaleShift(s) => format!("{} scales/shifts", s.scale.len()),
+            Op::Gather { index } => format!("{} indices", index.len()),
             Op::Input | Op::Reshape | Op::Relu | Op::Sigmoid | Op::Tanh => String::new(),
+            Op::Add | Op::Concat => String::new(),
         };
         rows.push([
             i.to_string(),

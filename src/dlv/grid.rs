@@ -121,18 +121,19 @@ impl Grid {
 }
 
 /// The network from node `k`'s value to the output: an input of node `k`'s shape, then the
-/// nodes after `k` on `path` (the output's dependency chain), re-indexed.
+/// nodes after `k` on `path` (the output's dependency chain, of a [chain](Network::is_chain)
+/// network), re-indexed.
 pub(crate) fn suffix(net: &Network, path: &[usize], k: usize) -> Network {
     let nodes = net.nodes();
     let mut out = vec![Node {
         name: format!("{} (as input)", nodes[k].name),
         op: crate::ir::Op::Input,
-        input: None,
+        inputs: vec![],
         shape: nodes[k].shape.clone(),
     }];
     for &i in path.iter().skip_while(|&&i| i != k).skip(1) {
         let mut n = nodes[i].clone();
-        n.input = Some(NodeId(out.len() - 1));
+        n.inputs = vec![NodeId(out.len() - 1)];
         out.push(n);
     }
     Network::new(out).expect("a suffix of a valid chain is valid")

@@ -127,6 +127,13 @@ pub fn search(
             "DLV needs at least one step and one feature".into(),
         ));
     }
+    if !net.is_chain() {
+        return Err(crate::Error::Invalid(
+            "DLV searches layer by layer and needs a chain network; this one has a node with \
+             several inputs (a residual join or a Concat)"
+                .into(),
+        ));
+    }
     if !region.contains(centre) {
         return Err(crate::Error::Invalid(
             "the DLV centre lies outside the box".into(),

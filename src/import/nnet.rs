@@ -108,15 +108,15 @@ pub fn parse(text: &str, path: &Path, norm: Normalization) -> Result<(Network, N
     let mut nodes = vec![Node {
         name: "input".into(),
         op: Op::Input,
-        input: None,
+        inputs: vec![],
         shape: vec![n_in],
     }];
     let push = |nodes: &mut Vec<Node>, name: String, op: Op, len: usize| {
-        let input = Some(NodeId(nodes.len() - 1));
+        let inputs = vec![NodeId(nodes.len() - 1)];
         nodes.push(Node {
             name,
             op,
-            input,
+            inputs,
             shape: vec![len],
         });
     };

@@ -1,7 +1,7 @@
 //! Concrete evaluation: f64 (the reference semantics engines reason about) and f32 (what
 //! onnxruntime computes, used to replay counterexamples the way the VNN-COMP scorer does).
 
-use super::{Network, NodeId, Op};
+use super::{Network, Node, Op};
 use ndarray::{ArrayView1, CowArray, Ix1, Ix2};
 
 /// The two float types we evaluate in.
@@ -10,12 +10,32 @@ pub trait Scalar:
 {
     fn from_f64(v: f64) -> Self;
     fn to_f64(self) -> f64;
-    fn sigmoid(self) -> Self;
+    /// `e^x` (libm).
+    fn exp(self) -> Self;
+    /// `tanh(x)` (libm).
     fn tanh(self) -> Self;
     /// A matrix of f64 weights in this type: borrowed for f64, rounded copies for f32.
     fn cast2(a: &ndarray::Array2<f64>) -> CowArray<'_, Self, Ix2>;
     /// A vector of f64 weights in this type.
     fn cast1(a: &ndarray::Array1<f64>) -> CowArray<'_, Self, Ix1>;
+
+    /// The logistic sigmoid `1 / (1 + e^-x)`: the one definition every engine evaluates (the
+    /// IR's semantics, the relaxations' lines, gradients, constant folding).
+    fn sigmoid(self) -> Self {
+        Self::one() / (Self::one() + (Self::zero() - self).exp())
+    }
+
+    /// `σ'(x) = σ(x)·(1 − σ(x))`.
+    fn sigmoid_derivative(self) -> Self {
+        let s = self.sigmoid();
+        s * (Self::one() - s)
+    }
+
+    /// `tanh'(x) = 1 − tanh(x)²`.
+    fn tanh_derivative(self) -> Self {
+        let t = Scalar::tanh(self);
+        Self::one() - t * t
+    }
 }
 
 impl Scalar for f64 {
@@ -25,8 +45,8 @@ impl Scalar for f64 {
     fn to_f64(self) -> f64 {
         self
     }
-    fn sigmoid(self) -> Self {
-        1.0 / (1.0 + (-self).exp())
+    fn exp(self) -> Self {
+        f64::exp(self)
     }
     fn tanh(self) -> Self {
         f64::tanh(self)
@@ -46,8 +66,8 @@ impl Scalar for f32 {
     fn to_f64(self) -> f64 {
         self as f64
     }
-    fn sigmoid(self) -> Self {
-        1.0 / (1.0 + (-self).exp())
+    fn exp(self) -> Self {
+        f32::exp(self)
     }
     fn tanh(self) -> Self {
         f32::tanh(self)
@@ -66,11 +86,9 @@ impl Network {
     pub fn eval_all<T: Scalar>(&self, x: &[T]) -> Vec<Vec<T>> {
         assert_eq!(x.len(), self.input_len(), "input length");
         let mut vals: Vec<Vec<T>> = Vec::with_capacity(self.nodes.len());
-        for node in &self.nodes {
-            let v = match node.input {
-                Some(NodeId(j)) => apply(&node.op, &vals[j]),
-                None => x.to_vec(),
-            };
+        vals.push(x.to_vec());
+        for node in &self.nodes[1..] {
+            let v = apply(node, &vals);
             vals.push(v);
         }
         vals
@@ -93,28 +111,46 @@ impl Network {
     }
 }
 
-/// One op applied to one value.
-fn apply<T: Scalar>(op: &Op, x: &[T]) -> Vec<T> {
-    match op {
+/// One node's op applied to the values `vals` of the nodes before it.
+fn apply<T: Scalar>(node: &Node, vals: &[Vec<T>]) -> Vec<T> {
+    let x = || vals[node.input().0].as_slice();
+    match &node.op {
         Op::Input => unreachable!("only node 0 is an input"),
         Op::Affine(a) => {
             let w = T::cast2(&a.weight);
             let b = T::cast1(&a.bias);
-            let y = w.dot(&ArrayView1::from(x)) + &b;
+            let y = w.dot(&ArrayView1::from(x())) + &b;
             y.to_vec()
         }
-        Op::Conv(c) => c.forward(x),
-        Op::ScaleShift(s) => x
+        Op::Conv(c) => c.forward(x()),
+        Op::ScaleShift(s) => x()
             .iter()
             .zip(s.scale.iter().zip(&s.shift))
             .map(|(&v, (&a, &b))| v * T::from_f64(a) + T::from_f64(b))
             .collect(),
-        Op::Reshape => x.to_vec(),
-        Op::Relu => x
+        Op::Reshape => x().to_vec(),
+        Op::Relu => x()
             .iter()
             .map(|&v| if v > T::zero() { v } else { T::zero() })
             .collect(),
-        Op::Sigmoid => x.iter().map(|&v| v.sigmoid()).collect(),
-        Op::Tanh => x.iter().map(|&v| v.tanh()).collect(),
+        Op::Sigmoid => x().iter().map(|&v| v.sigmoid()).collect(),
+        Op::Tanh => x().iter().map(|&v| Scalar::tanh(v)).collect(),
+        // Summed in input order, one rounding per addition (onnxruntime's binary `Add`).
+        Op::Add => {
+            let mut y = vals[node.inputs[0].0].clone();
+            for &j in &node.inputs[1..] {
+                y.iter_mut().zip(&vals[j.0]).for_each(|(a, &b)| *a = *a + b);
+            }
+            y
+        }
+        Op::Concat => node
+            .inputs
+            .iter()
+            .flat_map(|&j| vals[j.0].iter().copied())
+            .collect(),
+        Op::Gather { index } => {
+            let x = x();
+            index.iter().map(|&e| x[e]).collect()
+        }
     }
 }

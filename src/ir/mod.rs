@@ -42,26 +42,41 @@ pub struct ScaleShift {
     pub shift: Array1<f64>,
 }
 
-/// The closed set of core ops.
+/// The closed set of core ops. Each op's arity and sizes are checked by [`Network::new`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
-    /// The network input; only node 0 is an `Input`.
+    /// The network input; only node 0 is an `Input`, and it has no inputs.
     Input,
-    /// Fully connected layer (ONNX `Gemm`, `MatMul` + `Add`, `.nnet` layers, folded BatchNorm).
+    /// Fully connected layer on the flattened input (ONNX `Gemm`, `MatMul` + `Add`, `.nnet`
+    /// layers, folded BatchNorm). One input.
     Affine(Affine),
-    /// 2-D convolution on a `[C, H, W]` (or `[1, C, H, W]`) input.
+    /// 2-D convolution on a `[C, H, W]` (or `[1, C, H, W]`) input. One input.
     Conv(Conv2d),
-    /// Element-wise affine map.
+    /// Element-wise affine map. One input.
     ScaleShift(ScaleShift),
     /// Changes the shape only; the row-major data order is unchanged (Flatten, Reshape,
-    /// Squeeze, Unsqueeze, no-op Transpose, Identity).
+    /// Squeeze, Unsqueeze, no-op Transpose, Identity). One input.
     Reshape,
-    /// `max(0, x)`.
+    /// `max(0, x)`, element-wise. One input.
     Relu,
-    /// `1 / (1 + e^-x)`.
+    /// `1 / (1 + e^-x)` ([`Scalar::sigmoid`]), element-wise. One input.
     Sigmoid,
-    /// `tanh(x)`.
+    /// `tanh(x)`, element-wise. One input.
     Tanh,
+    /// `y_e = Σ_p x_p[e]`: the element-wise sum of two or more inputs with the same element
+    /// count (flattened), summed in input order (ONNX `Add` of two computed tensors, residual
+    /// joins; `Sub` is an `Add` of the first and a `ScaleShift(−1, 0)` of the second).
+    Add,
+    /// The flattened inputs appended in order: `y = [x_1; x_2; ...]`, one or more inputs
+    /// (ONNX `Concat` along the outermost non-trivial axis; other axes add a [`Op::Gather`]).
+    Concat,
+    /// `y_e = x[index_e]` on the flattened input, one input: any selection, permutation or
+    /// repetition of its elements (ONNX `Transpose` that moves data, `Concat` on inner axes,
+    /// broadcasting by repetition). Every index is below the input's element count.
+    Gather {
+        /// Source element of each output element.
+        index: Vec<usize>,
+    },
 }
 
 impl Op {
@@ -76,6 +91,9 @@ impl Op {
             Op::Relu => "Relu",
             Op::Sigmoid => "Sigmoid",
             Op::Tanh => "Tanh",
+            Op::Add => "Add",
+            Op::Concat => "Concat",
+            Op::Gather { .. } => "Gather",
         }
     }
 
@@ -83,80 +101,128 @@ impl Op {
     pub fn is_activation(&self) -> bool {
         matches!(self, Op::Relu | Op::Sigmoid | Op::Tanh)
     }
+
+    /// The number of inputs the op takes: `(min, max)`.
+    pub fn arity(&self) -> (usize, usize) {
+        match self {
+            Op::Input => (0, 0),
+            Op::Affine(_)
+            | Op::Conv(_)
+            | Op::ScaleShift(_)
+            | Op::Reshape
+            | Op::Relu
+            | Op::Sigmoid
+            | Op::Tanh
+            | Op::Gather { .. } => (1, 1),
+            Op::Add => (2, usize::MAX),
+            Op::Concat => (1, usize::MAX),
+        }
+    }
 }
 
-/// One node: an op applied to the value of an earlier node.
+/// One node: an op applied to the values of earlier nodes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
     /// Name from the source file (ONNX node or output name, `.nnet` layer), for messages.
     pub name: String,
     pub op: Op,
-    /// The node whose value this op consumes; `None` only for [`Op::Input`].
-    pub input: Option<NodeId>,
+    /// The nodes whose values this op consumes, in the op's order; empty only for
+    /// [`Op::Input`]. A node may appear more than once (`Add(x, x)`).
+    pub inputs: Vec<NodeId>,
     /// Shape of this node's output.
     pub shape: Shape,
 }
 
-/// A feed-forward network.
+impl Node {
+    /// The one input of a single-input op (every op but `Input`, `Add` and `Concat`).
+    ///
+    /// # Panics
+    /// If the node does not have exactly one input ([`Network::new`] checks the arity, so only
+    /// a call on the wrong op reaches the panic).
+    pub fn input(&self) -> NodeId {
+        match self.inputs.as_slice() {
+            [one] => *one,
+            _ => panic!(
+                "node `{}` ({}) has {} inputs, not one",
+                self.name,
+                self.op.name(),
+                self.inputs.len()
+            ),
+        }
+    }
+}
+
+/// A feed-forward network: a DAG of nodes stored in topological order.
 ///
 /// Invariants (checked by [`Network::new`]):
-/// - `nodes[0]` is the only [`Op::Input`]; every other node has `input: Some(j)` with `j < i`
-///   (topological order), and the network output is the last node;
-/// - shapes are known and consistent: each op's parameters fit its input's element count
-///   (an `Affine` of `in` columns reads a node of `in` elements, a `Reshape` keeps the count);
+/// - `nodes[0]` is the only [`Op::Input`] and has no inputs; every input `j` of node `i > 0` is
+///   an earlier node, `j < i` (topological order), and the network output is the last node. A
+///   node may feed several nodes (a residual block's shortcut feeds the block and the join);
+/// - each node has the number of inputs its op takes ([`Op::arity`]), and shapes are known and
+///   consistent: each op's parameters fit its inputs' element counts (an `Affine` of `in`
+///   columns reads a node of `in` elements, a `Reshape` keeps the count, an `Add` sums inputs of
+///   its own count, a `Concat` has the sum of its inputs' counts);
 /// - weights are `f64` holding the imported values exactly. ONNX float32 weights are widened
 ///   exactly, so `w as f32` recovers the original; weights created by folding (BatchNorm,
 ///   Gemm `alpha`, a `Div` as a multiplication) are computed in f64 and are the folded values.
 ///
 /// Example: `x -> Gemm(W1,b1) -> Relu -> Gemm(W2,b2)` is
-/// `[Input, Affine(W1,b1)(0), Relu(1), Affine(W2,b2)(2)]`.
+/// `[Input, Affine(W1,b1)(0), Relu(1), Affine(W2,b2)(2)]`; the residual `r = relu(W1 x + b1)`,
+/// `y = r + (W2 r + b2)` is `[Input, Affine(W1,b1)(0), Relu(1), Affine(W2,b2)(2), Add(2, 3)]`,
+/// where node 2 has two consumers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Network {
     nodes: Vec<Node>,
-    weights_f32: F32Weights,
-}
-
-/// f32 copies of the affine weights, one slot per node, each made on first use and kept with the
-/// network (every bound computation on it shares them). A cache of `nodes`: two networks with
-/// equal nodes are equal whatever it holds.
-#[derive(Clone, Default)]
-struct F32Weights(Vec<std::sync::OnceLock<Array2<f32>>>);
-
-impl PartialEq for F32Weights {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl std::fmt::Debug for F32Weights {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("F32Weights")
-    }
+    /// `consumers[j]`: the nodes reading node `j`, in order, once per input slot that reads it.
+    consumers: Vec<Vec<NodeId>>,
 }
 
 impl Network {
     /// Builds a network, checking the invariants above.
     pub fn new(nodes: Vec<Node>) -> Result<Self, String> {
-        let weights_f32 = F32Weights(nodes.iter().map(|_| Default::default()).collect());
-        let net = Network { nodes, weights_f32 };
+        let mut consumers = vec![Vec::new(); nodes.len()];
+        for (i, n) in nodes.iter().enumerate() {
+            for &NodeId(j) in &n.inputs {
+                if j < i {
+                    consumers[j].push(NodeId(i));
+                }
+            }
+        }
+        let net = Network { nodes, consumers };
         net.check()?;
         Ok(net)
-    }
-
-    /// Affine node `i`'s weights rounded to f32 (computed on first use, then cached).
-    ///
-    /// # Panics
-    /// If node `i` is not [`Op::Affine`].
-    pub fn weight_f32(&self, i: usize) -> &Array2<f32> {
-        self.weights_f32.0[i].get_or_init(|| match &self.nodes[i].op {
-            Op::Affine(a) => a.weight.mapv(|v| v as f32),
-            op => panic!("node {i} is {}, not an affine layer", op.name()),
-        })
     }
 
     /// All nodes, in topological order.
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
+    }
+
+    /// The nodes that read node `id`'s value, in order (a node reading it twice is listed
+    /// twice).
+    pub fn consumers(&self, id: NodeId) -> &[NodeId] {
+        &self.consumers[id.0]
+    }
+
+    /// `anc[i]`: node `k`'s value depends on node `i` (node `k` included). The engines visit only
+    /// these nodes when they bound or encode node `k`.
+    pub fn ancestors(&self, k: NodeId) -> Vec<bool> {
+        let mut anc = vec![false; self.nodes.len()];
+        anc[k.0] = true;
+        for i in (0..=k.0).rev() {
+            if anc[i] {
+                for &NodeId(j) in &self.nodes[i].inputs {
+                    anc[j] = true;
+                }
+            }
+        }
+        anc
+    }
+
+    /// True when every node reads at most one node: the output's ancestors then form a single
+    /// chain (what layer-by-layer methods such as DLV need).
+    pub fn is_chain(&self) -> bool {
+        self.nodes.iter().all(|n| n.inputs.len() <= 1)
     }
 
     /// Shape of the network input.
@@ -195,16 +261,32 @@ impl Network {
 
     fn check(&self) -> Result<(), String> {
         let first = self.nodes.first().ok_or("network has no nodes")?;
-        if first.op != Op::Input || first.input.is_some() {
+        if first.op != Op::Input || !first.inputs.is_empty() {
             return Err("node 0 must be the input".into());
         }
         for (i, node) in self.nodes.iter().enumerate().skip(1) {
             let at = |msg: String| format!("node {i} `{}` ({}): {msg}", node.name, node.op.name());
-            let src = match node.input {
-                Some(NodeId(j)) if j < i => j,
-                _ => return Err(at("input must be an earlier node".into())),
-            };
-            let n_in = numel(&self.nodes[src].shape);
+            if let Some(&NodeId(j)) = node.inputs.iter().find(|&&NodeId(j)| j >= i) {
+                return Err(at(format!(
+                    "input {j} is not an earlier node (nodes must be in topological order)"
+                )));
+            }
+            let (min, max) = node.op.arity();
+            let n = node.inputs.len();
+            if n < min || n > max {
+                let want = match (min, max) {
+                    (0, 0) => return Err(at("only node 0 may be an input".into())),
+                    (a, b) if a == b => format!("{a}"),
+                    (a, _) => format!("at least {a}"),
+                };
+                return Err(at(format!("takes {want} inputs, has {n}")));
+            }
+            let sizes: Vec<usize> = node
+                .inputs
+                .iter()
+                .map(|&NodeId(j)| numel(&self.nodes[j].shape))
+                .collect();
+            let n_in = sizes[0];
             let n_out = numel(&node.shape);
             let (want_in, want_out) = match &node.op {
                 Op::Input => return Err(at("only node 0 may be an input".into())),
@@ -222,6 +304,23 @@ impl Network {
                     (s.scale.len(), s.scale.len())
                 }
                 Op::Reshape | Op::Relu | Op::Sigmoid | Op::Tanh => (n_in, n_in),
+                Op::Add => {
+                    if let Some(&other) = sizes.iter().find(|&&s| s != n_in) {
+                        return Err(at(format!(
+                            "its inputs have different element counts ({n_in} and {other})"
+                        )));
+                    }
+                    (n_in, n_in)
+                }
+                Op::Concat => (n_in, sizes.iter().sum()),
+                Op::Gather { index } => {
+                    if let Some(&bad) = index.iter().find(|&&e| e >= n_in) {
+                        return Err(at(format!(
+                            "index {bad} is out of range for an input of {n_in} elements"
+                        )));
+                    }
+                    (n_in, index.len())
+                }
             };
             if want_in != n_in || want_out != n_out {
                 return Err(at(format!(

@@ -2,9 +2,10 @@
 //!
 //! Every weight, bias and bound is written as the exact rational its f64 holds (every finite
 //! f64 is `m·2^e`, a dyadic rational), so the formula speaks about the real-arithmetic network
-//! whose weights are the imported values. Per node on the path to the encoded node:
+//! whose weights are the imported values. Per ancestor of the encoded node, in order:
 //! - affine / convolution / scale-and-shift: `z_j = Σ_i w_ji·x_i + b_j` as a term, simplified
-//!   (flattened) by Z3; reshape: the input's terms;
+//!   (flattened) by Z3; `Add`: the sum of its inputs' terms, likewise; reshape, `Concat` and
+//!   `Gather`: the inputs' terms, appended or picked;
 //! - ReLU with sound pre-activation bounds `[l, u]`: `l >= 0` gives `a = z`, `u <= 0` gives
 //!   `a = 0` (stable, no branching); otherwise fresh `z'` = `z`, `a` and a phase literal `p` with
 //!   `p → (z >= 0 ∧ a = z)`, `¬p → (z <= 0 ∧ a = 0)`, plus the implied (redundant, sound)
@@ -86,20 +87,15 @@ fn mul_pow2(m: u64, k: u32) -> String {
     s
 }
 
-/// The nodes node `k`'s value depends on, in forward order (`[0, ..., k]`). Every node reads one
-/// earlier node, so this is a single chain; nodes off it do not affect node `k`.
+/// The nodes node `k`'s value depends on (its ancestors, node `k` included), in forward order
+/// (`[0, ..., k]`); nodes not listed do not affect node `k`. On a chain network
+/// ([`Network::is_chain`]) this is the single path from the input to node `k`.
 pub fn path_to(net: &Network, k: usize) -> Vec<usize> {
-    let mut path = vec![k];
-    let mut cur = k;
-    while let Some(NodeId(j)) = net.nodes()[cur].input {
-        path.push(j);
-        cur = j;
-    }
-    path.reverse();
-    path
+    let anc = net.ancestors(NodeId(k));
+    (0..=k).filter(|&i| anc[i]).collect()
 }
 
-/// The encoded network: input variables and the value terms of every node on the path.
+/// The encoded network: input variables and the value terms of every ancestor of the target.
 pub(crate) struct Encoding {
     /// One real variable per (flattened) input.
     pub x: Vec<Real>,
@@ -147,11 +143,17 @@ pub(crate) fn encode(
     }
     for &i in &path_to(net, upto) {
         let node = &nodes[i];
-        let Some(NodeId(j)) = node.input else {
+        if i == 0 {
             values[i] = Some(x.clone());
             continue;
+        }
+        let value = |j: NodeId| {
+            values[j.0]
+                .clone()
+                .expect("ancestors are in topological order")
         };
-        let inp = values[j].clone().expect("the path is in topological order");
+        let j = node.inputs[0].0;
+        let inp = value(node.inputs[0]);
         let out = match &node.op {
             Op::Input => unreachable!("only node 0 is an input"),
             Op::Affine(a) => (0..a.weight.nrows())
@@ -192,6 +194,15 @@ pub(crate) fn encode(
                     .collect()
             }
             Op::Sigmoid | Op::Tanh => return Err(no_exact_encoding(net, i)),
+            // y = Σ_p x_p, element-wise.
+            Op::Add => {
+                let parts: Vec<Vec<Real>> = node.inputs.iter().map(|&p| value(p)).collect();
+                (0..inp.len())
+                    .map(|e| linear(parts.iter().map(|p| (1.0, p[e].clone())), 0.0))
+                    .collect()
+            }
+            Op::Concat => node.inputs.iter().flat_map(|&p| value(p)).collect(),
+            Op::Gather { index } => index.iter().map(|&e| inp[e].clone()).collect(),
         };
         values[i] = Some(out);
     }

@@ -106,10 +106,10 @@ pub fn sound_bounds(net: &Network, region: &Region) -> Vec<Bounds> {
 pub fn unstable_relus(net: &Network, region: &Region) -> usize {
     let bounds = sound_bounds(net, region);
     let path = path_to(net, net.nodes().len() - 1);
-    path.windows(2)
-        .filter(|w| net.nodes()[w[1]].op == Op::Relu)
-        .map(|w| {
-            let b = &bounds[w[0]];
+    path.iter()
+        .filter(|&&i| net.nodes()[i].op == Op::Relu)
+        .map(|&i| {
+            let b = &bounds[net.nodes()[i].input().0];
             (0..b.len())
                 .filter(|&k| b.lower[k] < 0.0 && b.upper[k] > 0.0)
                 .count()
@@ -124,6 +124,7 @@ pub fn unsupported(net: &Network, upto: usize) -> Option<String> {
         .find(|&i| match net.nodes()[i].op {
             Op::Sigmoid | Op::Tanh => true,
             Op::Input | Op::Affine(_) | Op::Conv(_) | Op::ScaleShift(_) | Op::Reshape => false,
+            Op::Add | Op::Concat | Op::Gather { .. } => false,
             Op::Relu => false,
         })
         .map(|i| encode::no_exact_encoding(net, i))

@@ -3,8 +3,8 @@
 
 use certus::attack::Rng;
 use certus::deadline::Deadline;
-use certus::ir::{Affine, Network, Node, NodeId, Op};
-use ndarray::{Array1, Array2};
+use certus::ir::{Affine, Conv2d, Network, Node, NodeId, Op, ScaleShift};
+use ndarray::{Array1, Array2, Array4};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -60,7 +60,7 @@ pub fn mlp_with(n_in: usize, layers: &[Layer], act: Op) -> Network {
     let mut nodes = vec![Node {
         name: "x".into(),
         op: Op::Input,
-        input: None,
+        inputs: vec![],
         shape: vec![n_in],
     }];
     for (k, (w, b, relu)) in layers.iter().enumerate() {
@@ -68,19 +68,19 @@ pub fn mlp_with(n_in: usize, layers: &[Layer], act: Op) -> Network {
         let cols = w[0].len();
         let weight = Array2::from_shape_vec((rows, cols), w.concat()).unwrap();
         let bias = Array1::from_vec(b.clone());
-        let input = Some(NodeId(nodes.len() - 1));
+        let inputs = vec![NodeId(nodes.len() - 1)];
         nodes.push(Node {
             name: format!("fc{k}"),
             op: Op::Affine(Affine { weight, bias }),
-            input,
+            inputs,
             shape: vec![rows],
         });
         if *relu {
-            let input = Some(NodeId(nodes.len() - 1));
+            let inputs = vec![NodeId(nodes.len() - 1)];
             nodes.push(Node {
                 name: format!("act{k}"),
                 op: act.clone(),
-                input,
+                inputs,
                 shape: vec![rows],
             });
         }
@@ -100,8 +100,41 @@ pub fn vee() -> Network {
     )
 }
 
-/// A random chain `Affine, act, Affine, act, ..., Affine` (weights in [−1, 1],
-/// biases in [−½, ½]); hidden layer `k` is followed by `acts[k % acts.len()]`.
+/// Nodes under construction, for [`random_net`].
+struct Build(Vec<Node>);
+
+impl Build {
+    /// Appends a node, returning its id.
+    fn push(&mut self, name: String, op: Op, inputs: &[usize], shape: Vec<usize>) -> usize {
+        let inputs = inputs.iter().map(|&j| NodeId(j)).collect();
+        self.0.push(Node {
+            name,
+            op,
+            inputs,
+            shape,
+        });
+        self.0.len() - 1
+    }
+
+    /// An affine layer `cols → rows` on node `x` (weights in [−1, 1], biases in [−½, ½]).
+    fn affine(&mut self, rng: &mut Rng, name: String, x: usize, cols: usize, rows: usize) -> usize {
+        let weight = Array2::from_shape_fn((rows, cols), |_| rng.uniform() * 2.0 - 1.0);
+        let bias = Array1::from_shape_fn(rows, |_| rng.uniform() - 0.5);
+        self.push(name, Op::Affine(Affine { weight, bias }), &[x], vec![rows])
+    }
+}
+
+/// A random network `block, act, block, act, ..., Affine` (weights in [−1, 1], biases in
+/// [−½, ½]); hidden layer `k` of `hidden[k]` neurons is followed by `acts[k % acts.len()]`.
+/// Each block is drawn from the op shapes the engines must handle:
+/// - an `Affine` (most often), or an `Affine` then a `ScaleShift`;
+/// - a `Reshape` to `[1, 1, w]`, a 1×2 `Conv` with two channels, then an `Affine`;
+/// - an `Add` of two `Affine` branches, or of one and the block's input (an identity shortcut
+///   when the widths agree);
+/// - an `Add` of an `Affine` and the activation of that same `Affine` (a node feeding an
+///   activation and another node);
+/// - a `Concat` of two `Affine` branches;
+/// - an `Affine` then a `Gather` that repeats some neurons and drops others.
 pub fn random_net(
     rng: &mut Rng,
     n_in: usize,
@@ -109,34 +142,70 @@ pub fn random_net(
     n_out: usize,
     acts: &[Op],
 ) -> Network {
-    let mut nodes = vec![Node {
-        name: "x".into(),
-        op: Op::Input,
-        input: None,
-        shape: vec![n_in],
-    }];
-    let mut width = n_in;
-    let widths: Vec<usize> = hidden.iter().copied().chain([n_out]).collect();
-    for (k, &rows) in widths.iter().enumerate() {
-        let weight = Array2::from_shape_fn((rows, width), |_| rng.uniform() * 2.0 - 1.0);
-        let bias = Array1::from_shape_fn(rows, |_| rng.uniform() - 0.5);
-        nodes.push(Node {
-            name: format!("fc{k}"),
-            op: Op::Affine(Affine { weight, bias }),
-            input: Some(NodeId(nodes.len() - 1)),
-            shape: vec![rows],
-        });
-        if k < hidden.len() {
-            nodes.push(Node {
-                name: format!("act{k}"),
-                op: acts[k % acts.len()].clone(),
-                input: Some(NodeId(nodes.len() - 1)),
-                shape: vec![rows],
-            });
-        }
+    let mut b = Build(Vec::new());
+    b.push("x".into(), Op::Input, &[], vec![n_in]);
+    let (mut cur, mut width) = (0, n_in);
+    for (k, &rows) in hidden.iter().enumerate() {
+        let act = acts[k % acts.len()].clone();
+        let pre = match (rng.uniform() * 9.0) as usize {
+            0 => {
+                let a = b.affine(rng, format!("fc{k}"), cur, width, rows);
+                let scale = Array1::from_shape_fn(rows, |_| rng.uniform() * 3.0 - 1.5);
+                let shift = Array1::from_shape_fn(rows, |_| rng.uniform() - 0.5);
+                let op = Op::ScaleShift(ScaleShift { scale, shift });
+                b.push(format!("scale{k}"), op, &[a], vec![rows])
+            }
+            1 => {
+                let r = b.push(format!("view{k}"), Op::Reshape, &[cur], vec![1, 1, width]);
+                let kw = width.min(2);
+                let weight = Array4::from_shape_fn((2, 1, 1, kw), |_| rng.uniform() * 2.0 - 1.0);
+                let bias = Array1::from_shape_fn(2, |_| rng.uniform() - 0.5);
+                let conv = Conv2d::new(
+                    weight,
+                    bias,
+                    [1, 1],
+                    [0, 0, 0, kw - 1],
+                    [1, 1],
+                    [1, 1, width],
+                )
+                .expect("a 1×kw kernel fits");
+                let c = b.push(format!("conv{k}"), Op::Conv(conv), &[r], vec![2, 1, width]);
+                b.affine(rng, format!("fc{k}"), c, 2 * width, rows)
+            }
+            2 => {
+                let a = b.affine(rng, format!("fc{k}a"), cur, width, rows);
+                let other = if width == rows && rng.uniform() < 0.5 {
+                    cur
+                } else {
+                    b.affine(rng, format!("fc{k}b"), cur, width, rows)
+                };
+                b.push(format!("add{k}"), Op::Add, &[a, other], vec![rows])
+            }
+            3 => {
+                let z = b.affine(rng, format!("fc{k}"), cur, width, rows);
+                let r = b.push(format!("inner{k}"), act.clone(), &[z], vec![rows]);
+                b.push(format!("add{k}"), Op::Add, &[r, z], vec![rows])
+            }
+            4 if rows >= 2 => {
+                let r1 = rows / 2;
+                let a = b.affine(rng, format!("fc{k}a"), cur, width, r1);
+                let c = b.affine(rng, format!("fc{k}b"), cur, width, rows - r1);
+                b.push(format!("cat{k}"), Op::Concat, &[a, c], vec![rows])
+            }
+            5 => {
+                let a = b.affine(rng, format!("fc{k}"), cur, width, rows);
+                let index = (0..rows)
+                    .map(|_| ((rng.uniform() * rows as f64) as usize).min(rows - 1))
+                    .collect();
+                b.push(format!("gather{k}"), Op::Gather { index }, &[a], vec![rows])
+            }
+            _ => b.affine(rng, format!("fc{k}"), cur, width, rows),
+        };
+        cur = b.push(format!("act{k}"), act, &[pre], vec![rows]);
         width = rows;
     }
-    Network::new(nodes).unwrap()
+    b.affine(rng, format!("fc{}", hidden.len()), cur, width, n_out);
+    Network::new(b.0).unwrap()
 }
 
 /// Runs the `certus` binary from the crate root.

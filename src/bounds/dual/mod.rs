@@ -10,7 +10,17 @@
 //!   the upper line `relu(z) <= s (z − l)`, adding `−λ s l` to `κ`. Wong–Kolter's dual network
 //!   fixes `α = s = u/(u − l)`; any `α ∈ [0, 1]` is a valid dual point ([`Slopes`]);
 //! - sigmoid/tanh: the same with the lines of [`super::relax::SShape::lines`];
+//! - `Add` `x_i = Σ_p x_{j_p}`: `λ_i·x_i = Σ_p λ_i·x_{j_p}`, so each input receives `λ_i`;
+//!   `Concat` `x_i = [x_{j_1}; x_{j_2}; ...]`: input `p` receives its block of `λ_i`'s columns;
+//!   `Gather` `x_i[e] = x_j[index_e]`: `λ_j[:, c] = Σ_{e: index_e = c} λ_i[:, e]` (scatter-add);
 //! - at the input box `[m − r, m + r]`: `min λ·x = λ·m − |λ|·r`.
+//!
+//! On a DAG the pass keeps one `λ_j` per node and walks the nodes in reverse topological order
+//! from `k`: the identity is `c·x_K = Σ_{j pending} λ_j·x_j + κ` over the nodes whose consumers
+//! have all been processed, so a node is processed once, after every consumer has added its
+//! coefficients into its `λ_j` (a node read by a residual shortcut and by its block gets the sum
+//! of both). Nodes not on a path to `k` never receive a `λ` and cost nothing; a node with one
+//! consumer takes that consumer's `λ` by move, with no copy and no addition.
 //!
 //! The result, `κ + λ·m − |λ|·r`, is the dual objective `J(ν)` of the paper at the dual point
 //! the pass constructs. Intermediate bounds `[l, u]` of every pre-activation node come from the
@@ -21,7 +31,9 @@
 //! unit roundoff of the pass's arithmetic [`Real`]) by `gamma(n) · |λ_i| · (|W|·|x_j|max + |b|)`
 //! where `|x_j|max = max(|l_j|, |u_j|)` comes from node `j`'s (sound) bounds; these terms are
 //! summed into `err` and subtracted from the final bound, together with the error of summing `κ`
-//! itself. So the returned number is a lower bound of the exact real-arithmetic network's
+//! itself. Every accumulation `λ_j += λ_i` of a node with several consumers rounds once per
+//! element, adding at most `u/(1 − u)·|fl(λ_j + λ_i)|·|x_j|max` (see `pass::accumulate`). So the
+//! returned number is a lower bound of the exact real-arithmetic network's
 //! `c·x_K`, whatever the rounding of `λ` was: `λ` may be held in f32 (twice the SIMD throughput;
 //! the weights are rounded to f32 too, one more rounding per product), and the only price is a
 //! larger `gamma`. `κ`, `err` and the input term are always summed in f64. Wide networks take
@@ -39,6 +51,9 @@ pub(crate) use kernels::par_rows_dot;
 
 use super::{interval::Interval, Bounds};
 use crate::ir::{Network, NodeId, Op, Scalar};
+use crate::tolerances::{
+    gamma_dot, ERROR_SUM_PAD, F32_UNDERFLOW, F64_UNDERFLOW, F64_UNIT_ROUNDOFF,
+};
 use ndarray::{Array2, ArrayView2, CowArray, Ix2};
 use std::sync::OnceLock;
 
@@ -66,8 +81,8 @@ pub trait Real: Scalar + crate::bounds::sums::Lane {
     const EXACT: bool;
     /// The bits of `|self|`, zero exactly for `±0`.
     fn abs_bits(self) -> u64;
-    /// Affine node `i`'s weight matrix `w` in this type (the network's cached copy for f32).
-    fn weight<'b>(net: &'b Network, i: usize, w: &'b Array2<f64>) -> ArrayView2<'b, Self>;
+    /// Affine node `i`'s weight matrix `w` in this type (the dual network's cached copy for f32).
+    fn weight<'b>(dn: &'b DualNetwork<'_>, i: usize, w: &'b Array2<f64>) -> ArrayView2<'b, Self>;
     /// An f64 matrix rounded to this type (borrowed for f64).
     fn from_f64s(a: ArrayView2<'_, f64>) -> CowArray<'_, Self, Ix2>;
     /// The matrix rounded to f32 (borrowed when it already is).
@@ -77,13 +92,13 @@ pub trait Real: Scalar + crate::bounds::sums::Lane {
 }
 
 impl Real for f64 {
-    const UNIT_ROUNDOFF: f64 = crate::tolerances::F64_UNIT_ROUNDOFF;
-    const UNDERFLOW: f64 = f64::MIN_POSITIVE;
+    const UNIT_ROUNDOFF: f64 = F64_UNIT_ROUNDOFF;
+    const UNDERFLOW: f64 = F64_UNDERFLOW;
     const EXACT: bool = true;
     fn abs_bits(self) -> u64 {
         self.to_bits() & !(1 << 63)
     }
-    fn weight<'b>(_: &'b Network, _: usize, w: &'b Array2<f64>) -> ArrayView2<'b, f64> {
+    fn weight<'b>(_: &'b DualNetwork<'_>, _: usize, w: &'b Array2<f64>) -> ArrayView2<'b, f64> {
         w.view()
     }
     fn from_f64s(a: ArrayView2<'_, f64>) -> CowArray<'_, f64, Ix2> {
@@ -105,13 +120,13 @@ impl Real for f64 {
 
 impl Real for f32 {
     const UNIT_ROUNDOFF: f64 = crate::tolerances::F32_UNIT_ROUNDOFF;
-    const UNDERFLOW: f64 = f32::MIN_POSITIVE as f64;
+    const UNDERFLOW: f64 = F32_UNDERFLOW;
     const EXACT: bool = false;
     fn abs_bits(self) -> u64 {
         u64::from(self.to_bits() & !(1 << 31))
     }
-    fn weight<'b>(net: &'b Network, i: usize, _: &'b Array2<f64>) -> ArrayView2<'b, f32> {
-        net.weight_f32(i).view()
+    fn weight<'b>(dn: &'b DualNetwork<'_>, i: usize, _: &'b Array2<f64>) -> ArrayView2<'b, f32> {
+        dn.weight_f32(i).view()
     }
     fn from_f64s(a: ArrayView2<'_, f64>) -> CowArray<'_, f32, Ix2> {
         a.mapv(|v| v as f32).into()
@@ -147,7 +162,9 @@ const F32_MIN_WEIGHTS: usize = 100_000;
 /// the bounds `earlier` of every node before it.
 pub type RowsLower<'a> = dyn Fn(&[Bounds], usize, &Array2<f64>) -> Vec<f64> + 'a;
 
-/// The dual network of one [`Network`].
+/// The dual network of one [`Network`], with what its passes reuse: per-node facts of the graph
+/// and the f32 copies of the weights. Build it once per network and keep it (as
+/// `verify::Bounder` does): every pass over any box shares the cache.
 pub struct DualNetwork<'a> {
     net: &'a Network,
     ibp: Interval<'a>,
@@ -157,6 +174,14 @@ pub struct DualNetwork<'a> {
     after_nonlinearity: Vec<bool>,
     /// Total weights of the linear layers (the cost of one pass per objective row).
     weights: usize,
+    /// For a `Gather` node, the largest number of its elements read from one input element
+    /// (1 for a permutation or selection: its scatter-add is exact); 0 for other nodes.
+    gather_repeats: Vec<usize>,
+    /// `1 +` the relative pad on a pass's summed error bound (see [`ERROR_SUM_PAD`]).
+    err_pad: f64,
+    /// f32 copies of the affine weights, one slot per node, each made on first use (the input
+    /// step of wide networks multiplies in f32) and shared by every pass on this network.
+    weights_f32: Vec<OnceLock<Array2<f32>>>,
 }
 
 /// Per-node numbers of a pass that depend only on the bounds, computed once per set of bounds
@@ -190,13 +215,42 @@ impl<'a> DualNetwork<'a> {
         let mut feeds_activation = vec![false; nodes.len()];
         let mut after_nonlinearity = vec![false; nodes.len()];
         for (i, n) in nodes.iter().enumerate() {
-            if let Some(NodeId(j)) = n.input {
+            for &NodeId(j) in &n.inputs {
                 if n.op.is_activation() {
                     feeds_activation[j] = true;
                 }
-                after_nonlinearity[i] = after_nonlinearity[j] || nodes[j].op.is_activation();
+                after_nonlinearity[i] |= after_nonlinearity[j] || nodes[j].op.is_activation();
             }
         }
+        let gather_repeats = nodes
+            .iter()
+            .map(|n| match &n.op {
+                Op::Gather { index } => {
+                    let mut count = vec![0usize; net.len_of(n.input())];
+                    index.iter().for_each(|&e| count[e] += 1);
+                    count.into_iter().max().unwrap_or(0)
+                }
+                Op::Input
+                | Op::Affine(_)
+                | Op::Conv(_)
+                | Op::ScaleShift(_)
+                | Op::Reshape
+                | Op::Relu
+                | Op::Sigmoid
+                | Op::Tanh
+                | Op::Add
+                | Op::Concat => 0,
+            })
+            .collect();
+        // The longest chain of additions behind one row's error bound: a row's width (its sums)
+        // plus one addition per step, plus a few for the products and the final terms.
+        let widest = nodes
+            .iter()
+            .map(|n| crate::ir::numel(&n.shape))
+            .max()
+            .unwrap_or(0);
+        let err_pad =
+            1.0 + ERROR_SUM_PAD.max(gamma_dot(widest + nodes.len() + 8, F64_UNIT_ROUNDOFF));
         let weights = nodes
             .iter()
             .map(|n| match &n.op {
@@ -211,7 +265,21 @@ impl<'a> DualNetwork<'a> {
             feeds_activation,
             after_nonlinearity,
             weights,
+            gather_repeats,
+            err_pad,
+            weights_f32: nodes.iter().map(|_| OnceLock::new()).collect(),
         }
+    }
+
+    /// Affine node `i`'s weights rounded to f32 (computed on first use, then cached).
+    ///
+    /// # Panics
+    /// If node `i` is not [`Op::Affine`].
+    pub fn weight_f32(&self, i: usize) -> &Array2<f32> {
+        self.weights_f32[i].get_or_init(|| match &self.net.nodes()[i].op {
+            Op::Affine(a) => a.weight.mapv(|v| v as f32),
+            op => panic!("node {i} is {}, not an affine layer", op.name()),
+        })
     }
 
     /// The network.
@@ -298,12 +366,12 @@ impl<'a> DualNetwork<'a> {
         let nodes = self.net.nodes();
         let mut out: Vec<Bounds> = Vec::with_capacity(nodes.len());
         for (i, node) in nodes.iter().enumerate() {
-            let mut b = match node.input {
-                None => Bounds {
+            let mut b = match i {
+                0 => Bounds {
                     lower: lower.to_vec(),
                     upper: upper.to_vec(),
                 },
-                Some(NodeId(j)) => self.ibp.step(&node.op, &out[j]),
+                _ => self.ibp.step(node, &out),
             };
             if self.feeds_activation[i] && self.after_nonlinearity[i] {
                 self.tighten(i, &mut b, &out, rows_lower);
@@ -314,15 +382,18 @@ impl<'a> DualNetwork<'a> {
     }
 
     /// Tightens node `i`'s bounds `b` with the dual network from node `i`, for the neurons
-    /// whose bounds matter: unstable ReLU inputs, every sigmoid/tanh input.
+    /// whose bounds matter: unstable ReLU inputs, every sigmoid/tanh input. Node `i` may have
+    /// other consumers too (a residual shortcut); only its activations decide.
     fn tighten(&self, i: usize, b: &mut Bounds, earlier: &[Bounds], rows_lower: &RowsLower) {
         // Only unstable neurons' bounds matter to a ReLU; a sigmoid/tanh uses every bound.
+        let nodes = self.net.nodes();
         let only_relu = self
             .net
-            .nodes()
+            .consumers(NodeId(i))
             .iter()
-            .filter(|n| n.input == Some(NodeId(i)) && n.op.is_activation())
-            .all(|n| n.op == Op::Relu);
+            .map(|c| &nodes[c.0].op)
+            .filter(|op| op.is_activation())
+            .all(|op| *op == Op::Relu);
         let sel: Vec<usize> = (0..b.len())
             .filter(|&j| !only_relu || (b.lower[j] < 0.0 && b.upper[j] > 0.0))
             .collect();

@@ -4,11 +4,19 @@ use super::kernels::{affine_back, input_affine, input_term, relu_back, sshape_ba
 use super::{DualNetwork, Pass, Real, Scales, Slopes};
 use crate::bounds::interval::mid_rad;
 use crate::bounds::relax::SShape;
-use crate::bounds::sums::mat_sums;
+use crate::bounds::sums::{mat_sums, sums};
 use crate::bounds::Bounds;
 use crate::ir::{NodeId, Op};
 use crate::tolerances::{gamma, gamma_dot, gamma_u, UNDERFLOW_PAD};
 use ndarray::{s, Array1, Array2, ArrayView2, Axis, CowArray, Ix2};
+
+/// A node's `λ` while the pass collects it from the node's consumers.
+struct Pending<'c, T> {
+    lam: CowArray<'c, T, Ix2>,
+    /// `λ` is still the objective up to element-wise scaling and moves of columns (its rows may
+    /// be one-hot: a hint for `affine_back`).
+    objective: bool,
+}
 
 /// A pass whose rows times the network's weights exceed this many multiply-adds splits its rows
 /// over both cores (each half a whole pass: products, relaxations and bookkeeping).
@@ -96,7 +104,14 @@ impl DualNetwork<'_> {
                 Op::ScaleShift(s) => (0..mag.len())
                     .map(|c| s.scale[c].abs() * mag[c] + s.shift[c].abs())
                     .collect(),
-                _ => unreachable!("only linear nodes have an error weight"),
+                Op::Input
+                | Op::Reshape
+                | Op::Relu
+                | Op::Sigmoid
+                | Op::Tanh
+                | Op::Add
+                | Op::Concat
+                | Op::Gather { .. } => unreachable!("only linear nodes have an error weight"),
             }
         })
     }
@@ -125,7 +140,18 @@ impl DualNetwork<'_> {
         })
     }
 
-    /// The pass for rows `c` (rows `r0..` of the whole objective, for per-row slopes).
+    /// True when affine node `i` reads the network input and is its only consumer: on wide
+    /// networks its step then fuses with the input box (see `kernels::input_affine`). With
+    /// other consumers the input's `λ` is a sum, and the step takes the general path.
+    fn fuses_input(&self, i: usize) -> bool {
+        self.wide()
+            && self.net.nodes()[i].inputs == [NodeId(0)]
+            && self.net.consumers(NodeId(0)).len() == 1
+    }
+
+    /// The pass for rows `c` (rows `r0..` of the whole objective, for per-row slopes): nodes
+    /// from `k` down in reverse topological order, each once all its consumers have added
+    /// into its `λ` (see the module doc).
     fn rows_pass<T: Real>(
         &self,
         bounds: &[Bounds],
@@ -139,24 +165,29 @@ impl DualNetwork<'_> {
         let m = c.nrows();
         let mut acc = Acc::new(m);
         // Borrowed from `c` (f64) until the first step that changes it.
-        let mut lam: CowArray<T, Ix2> = T::from_f64s(c);
-        self.objective_rounding(bounds, k, c, lam.view(), &mut acc);
+        let lam_k: CowArray<T, Ix2> = T::from_f64s(c);
+        self.objective_rounding(bounds, k, c, lam_k.view(), &mut acc);
         let keep_lambda = matches!(slopes, Slopes::PerRow(_));
         let mut act_lambda: Vec<Option<Array2<T>>> = vec![None; nodes.len()];
-        let mut cur = k;
+        let mut pending: Vec<Option<Pending<T>>> = (0..=k).map(|_| None).collect();
+        pending[k] = Some(Pending {
+            lam: lam_k,
+            objective: true,
+        });
         let mut steps = 0usize;
-        // `λ` is still `c` up to element-wise scaling (no product yet).
-        let mut objective = true;
-        // Per row `[value, error, magnitude]` of the input term, once the pass reaches the input.
-        let mut input: Option<Vec<[f64; 3]>> = None;
-        while let Some(NodeId(j)) = nodes[cur].input {
+        // Per row `[value, error, magnitude]` of the fused input step, and its `λ` at the input.
+        let mut fused: Option<(Vec<[f64; 3]>, Array2<T>)> = None;
+        for cur in (1..=k).rev() {
+            let Some(Pending { lam, objective }) = pending[cur].take() else {
+                continue; // not on a path to k
+            };
             steps += 1;
-            let mag = self.mag(scales, bounds, j);
-            match &nodes[cur].op {
+            let node = &nodes[cur];
+            match &node.op {
                 Op::Input => unreachable!("only node 0 is an input"),
-                Op::Affine(a) if self.wide() && nodes[j].input.is_none() => {
-                    let [bwm, wr, wabs, rad] = self.first(scales, bounds, cur, j);
-                    let w = f32::weight(self.net, cur, &a.weight);
+                Op::Affine(a) if self.fuses_input(cur) => {
+                    let [bwm, wr, wabs, rad] = self.first(scales, bounds, cur, 0);
+                    let w = f32::weight(self, cur, &a.weight);
                     let p = affine_back(T::to_f32s(lam.view()).view(), w, objective);
                     let g32 = gamma_dot(a.weight.nrows() + 2, f32::UNIT_ROUNDOFF);
                     // Underflow: up to (n + 2) absolute errors in each element of P, and one
@@ -164,23 +195,28 @@ impl DualNetwork<'_> {
                     let under = f32::UNDERFLOW
                         * ((a.weight.nrows() + 2) as f64 * rad.iter().sum::<f64>()
                             + wr.iter().sum::<f64>());
-                    input = Some(input_affine(lam.view(), &p, bwm, wr, wabs, rad, g32, under));
+                    let input = input_affine(lam.view(), &p, bwm, wr, wabs, rad, g32, under);
                     // λ at the input is only read for slope gradients.
-                    lam = match keep_lambda {
-                        true => T::from_f32s(p).into(),
-                        false => Array2::zeros((m, 0)).into(),
+                    let lam_in = match keep_lambda {
+                        true => T::from_f32s(p),
+                        false => Array2::zeros((m, 0)),
                     };
+                    fused = Some((input, lam_in));
                 }
                 Op::Affine(a) => {
+                    let j = node.input().0;
+                    let mag = self.mag(scales, bounds, j);
                     let g = gamma_dot(a.weight.nrows() + 2, T::UNIT_ROUNDOFF);
                     let bias = a.bias.as_slice().expect("contiguous");
                     acc.linear(lam.view(), bias, self.lin(scales, bounds, cur, j), g);
-                    let w = T::weight(self.net, cur, &a.weight);
-                    lam = affine_back(lam.view(), w, objective).into();
-                    objective = false;
+                    let w = T::weight(self, cur, &a.weight);
+                    let next = affine_back(lam.view(), w, objective);
                     acc.underflow::<T>(a.weight.nrows(), mag);
+                    self.accumulate(&mut pending, j, next.into(), false, mag, &mut acc);
                 }
                 Op::Conv(cv) => {
+                    let j = node.input().0;
+                    let mag = self.mag(scales, bounds, j);
                     // The transpose runs in f64 and is rounded to T once: one more rounding.
                     let n = cv.fan_in() + cv.out_len();
                     let hw = cv.out_chw[1] * cv.out_chw[2];
@@ -194,11 +230,12 @@ impl DualNetwork<'_> {
                         next.row_mut(r)
                             .assign(&Array1::from_iter(t.into_iter().map(T::from_f64)));
                     }
-                    lam = next.into();
-                    objective = false;
                     acc.underflow::<T>(n, mag);
+                    self.accumulate(&mut pending, j, next.into(), false, mag, &mut acc);
                 }
                 Op::ScaleShift(sc) => {
+                    let j = node.input().0;
+                    let mag = self.mag(scales, bounds, j);
                     // λ·fl(s) rounds twice; the f64 sum λ·t is covered by gamma(len).
                     let g = gamma_u(2, T::UNIT_ROUNDOFF).max(gamma(sc.shift.len() + 2));
                     let shift = sc.shift.as_slice().expect("contiguous");
@@ -208,11 +245,17 @@ impl DualNetwork<'_> {
                     for mut row in next.rows_mut() {
                         row.zip_mut_with(&scale, |v, &s| *v = *v * s);
                     }
-                    lam = next.into();
                     acc.underflow::<T>(1, mag);
+                    self.accumulate(&mut pending, j, next.into(), objective, mag, &mut acc);
                 }
-                Op::Reshape => {}
+                Op::Reshape => {
+                    let j = node.input().0;
+                    let mag = self.mag(scales, bounds, j);
+                    self.accumulate(&mut pending, j, lam, objective, mag, &mut acc);
+                }
                 Op::Relu => {
+                    let j = node.input().0;
+                    let mag = self.mag(scales, bounds, j);
                     if keep_lambda {
                         act_lambda[cur] = Some(lam.to_owned());
                     }
@@ -227,10 +270,12 @@ impl DualNetwork<'_> {
                     };
                     let mut next = lam.into_owned();
                     relu_back(&mut next, &bounds[j], mag, alpha0, per_row, &mut acc);
-                    lam = next.into();
                     acc.underflow::<T>(1, mag);
+                    self.accumulate(&mut pending, j, next.into(), objective, mag, &mut acc);
                 }
                 op @ (Op::Sigmoid | Op::Tanh) => {
+                    let j = node.input().0;
+                    let mag = self.mag(scales, bounds, j);
                     if keep_lambda {
                         act_lambda[cur] = Some(lam.to_owned());
                     }
@@ -241,28 +286,84 @@ impl DualNetwork<'_> {
                     };
                     let mut next = lam.into_owned();
                     sshape_back(&mut next, &bounds[j], mag, shape, &mut acc);
-                    lam = next.into();
                     acc.underflow::<T>(1, mag);
+                    self.accumulate(&mut pending, j, next.into(), objective, mag, &mut acc);
+                }
+                // λ_i·Σ_p x_{j_p} = Σ_p λ_i·x_{j_p}: every input gets λ_i itself (exact); the
+                // last one takes it by move.
+                Op::Add => {
+                    let (last, rest) = node.inputs.split_last().expect("Add has inputs");
+                    for &NodeId(j) in rest {
+                        let mag = self.mag(scales, bounds, j);
+                        self.accumulate(&mut pending, j, lam.clone(), objective, mag, &mut acc);
+                    }
+                    let mag = self.mag(scales, bounds, last.0);
+                    self.accumulate(&mut pending, last.0, lam, objective, mag, &mut acc);
+                }
+                // λ_i·[x_1; x_2; ...] = Σ_p λ_i[:, block p]·x_p: column blocks, copied exactly.
+                Op::Concat => {
+                    let mut off = 0;
+                    for &NodeId(j) in &node.inputs {
+                        let len = self.net.len_of(NodeId(j));
+                        let block = lam.slice(s![.., off..off + len]).to_owned();
+                        off += len;
+                        let mag = self.mag(scales, bounds, j);
+                        self.accumulate(&mut pending, j, block.into(), objective, mag, &mut acc);
+                    }
+                }
+                // λ_i·x_i = Σ_e λ_i[:, e]·x_j[index_e] = Σ_c (Σ_{e: index_e = c} λ_i[:, e])·x_j[c].
+                // Each column of λ_j is a sum of at most `rep` terms added one by one from 0,
+                // `rep − 1` roundings: off by at most γ_{rep−1}·Σ|terms| (Higham; additions
+                // whose result is subnormal are exact, so no underflow term), which moves λ_j·x_j
+                // by at most γ_{rep−1}·Σ_e |λ_i[:, e]|·|x_j[index_e]|max. A permutation or a
+                // selection (rep = 1) is exact.
+                Op::Gather { index } => {
+                    let j = node.input().0;
+                    let mag = self.mag(scales, bounds, j);
+                    let rep = self.gather_repeats[cur];
+                    let mut next = Array2::<T>::zeros((m, mag.len()));
+                    for (mut out, row) in next.rows_mut().into_iter().zip(lam.rows()) {
+                        for (&v, &e) in row.iter().zip(index) {
+                            out[e] = out[e] + v;
+                        }
+                    }
+                    if rep > 1 {
+                        let g = gamma_dot(rep - 1, T::UNIT_ROUNDOFF);
+                        let mag_e: Vec<f64> = index.iter().map(|&e| mag[e]).collect();
+                        for (r, row) in lam.rows().into_iter().enumerate() {
+                            let row: Vec<T> = row.to_vec();
+                            let [_, e, _] = sums(&row, &mag_e, &mag_e, None);
+                            acc.err[r] += g * e;
+                        }
+                    }
+                    self.accumulate(&mut pending, j, next.into(), objective, mag, &mut acc);
                 }
             }
-            cur = j;
         }
-        // Input box: min over [m − r, m + r] of λ·x is λ·m − |λ|·r, summed in f64 (2n terms).
-        let input = input.unwrap_or_else(|| {
+        // Input box: min over [m − r, m + r] of λ·x is λ·m − |λ|·r, summed in f64 (2n terms),
+        // plus the fused input step's own per-row terms.
+        let (mut input, mut input_lambda) = match fused {
+            Some((input, lam)) => (input, lam),
+            None => (vec![[0.0; 3]; m], Array2::zeros((m, 0))),
+        };
+        if let Some(Pending { lam, .. }) = pending[0].take() {
             let (mid, rad) = mid_rad(&bounds[0]);
             let g = gamma(2 * lam.ncols() + 2);
-            input_term(lam.view(), &mid, &rad)
-                .into_iter()
-                .map(|(val, in_mag)| [val, g * in_mag, in_mag])
-                .collect()
-        });
+            for (t, (val, in_mag)) in input.iter_mut().zip(input_term(lam.view(), &mid, &rad)) {
+                t[0] += val;
+                t[1] += g * in_mag;
+                t[2] += in_mag;
+            }
+            input_lambda = lam.into_owned();
+        }
         let lower = input
             .into_iter()
             .enumerate()
             .map(|(r, [val, in_err, in_mag])| {
-                let pad = acc.err[r] * (1.0 + 1e-9)
+                // κ took at most one addition per step, plus the input term (two parts at most).
+                let pad = acc.err[r] * self.err_pad
                     + in_err
-                    + gamma(steps + 2) * (acc.kappa_mag[r] + in_mag)
+                    + gamma(steps + 3) * (acc.kappa_mag[r] + in_mag)
                     + UNDERFLOW_PAD;
                 let v = acc.kappa[r] + val - pad;
                 if v.is_nan() {
@@ -275,8 +376,40 @@ impl DualNetwork<'_> {
         Pass {
             lower,
             act_lambda,
-            input_lambda: lam.into_owned(),
+            input_lambda,
         }
+    }
+
+    /// Adds a consumer's coefficients `lam` of node `j` (magnitudes `mag`) into `λ_j`. The first
+    /// contribution is kept as it is (moved, no copy); a later one is added element-wise in `T`,
+    /// one rounding per element: `fl(a + b) = (a + b)(1 + δ)`, `|δ| <= u`, so the new `λ_j` is
+    /// off by at most `u/(1 − u)·|fl(a + b)|` (exact when the sum is subnormal), which moves
+    /// `λ_j·x_j` by at most `γ_1·Σ|λ_j|·|x_j|max`, added to `err` per row.
+    fn accumulate<'c, T: Real>(
+        &self,
+        pending: &mut [Option<Pending<'c, T>>],
+        j: usize,
+        lam: CowArray<'c, T, Ix2>,
+        objective: bool,
+        mag: &[f64],
+        acc: &mut Acc,
+    ) {
+        let Some(prev) = pending[j].take() else {
+            pending[j] = Some(Pending { lam, objective });
+            return;
+        };
+        let mut sum = prev.lam.into_owned();
+        sum.zip_mut_with(&lam, |a, &b| *a = *a + b);
+        let g = gamma_dot(1, T::UNIT_ROUNDOFF);
+        for (r, row) in sum.rows().into_iter().enumerate() {
+            let [_, e, _] = sums(row.as_slice().expect("row-major λ"), mag, mag, None);
+            acc.err[r] += g * e;
+        }
+        pending[j] = Some(Pending {
+            lam: sum.into(),
+            // Only a hint for `affine_back` (which checks the rows itself).
+            objective: prev.objective || objective,
+        });
     }
 
     /// Rounding the objective `c` to `T` changes it by `c − fl(c)`, which moves `c·x_k` by at
@@ -295,15 +428,13 @@ impl DualNetwork<'_> {
         if exact {
             return;
         }
-        let node = &self.net.nodes()[k];
         let own;
-        let xk = match (bounds.get(k), node.input) {
-            (Some(b), _) => b,
-            (None, Some(NodeId(j))) => {
-                own = self.ibp.step(&node.op, &bounds[j]);
+        let xk = match bounds.get(k) {
+            Some(b) => b,
+            None => {
+                own = self.ibp.step(&self.net.nodes()[k], bounds);
                 &own
             }
-            (None, None) => &bounds[0],
         };
         for (r, (crow, lrow)) in c.rows().into_iter().zip(lam.rows()).enumerate() {
             let e: f64 = crow
@@ -312,7 +443,8 @@ impl DualNetwork<'_> {
                 .zip(xk.lower.iter().zip(&xk.upper))
                 .map(|((&a, &b), (l, u))| (a - b.to_f64()).abs() * l.abs().max(u.abs()))
                 .sum();
-            acc.err[r] += e * (1.0 + 1e-9);
+            // The f64 sum `e` itself is covered by `err_pad` with the rest of `err`.
+            acc.err[r] += e;
         }
     }
 }

@@ -21,6 +21,7 @@ mod model;
 mod solve;
 
 use super::Bounds;
+use crate::deadline::Deadline;
 use crate::ir::{Network, NodeId, Op};
 use model::Model;
 use rayon::prelude::*;
@@ -107,7 +108,7 @@ pub fn output_bounds(
 ) -> Bounds {
     let mut b = bounds.to_vec();
     if retighten {
-        retighten_relu_inputs(net, &mut b, backend);
+        retighten_relu_inputs(net, &mut b, backend, Deadline::NONE);
     }
     let last = net.nodes().len() - 1;
     tighten_node(
@@ -115,23 +116,36 @@ pub fn output_bounds(
         &mut b[last],
         0..net.output_len(),
         backend,
+        Deadline::NONE,
     );
     b.pop().expect("a network has nodes")
 }
 
 /// For each node feeding a ReLU, in order: min and max of each unstable neuron by the LP of the
 /// nodes up to it (built with the bounds tightened so far), then the ReLU outputs' bounds.
-pub fn retighten_relu_inputs(net: &Network, b: &mut [Bounds], backend: Backend) {
+/// Past `deadline` no further model is built or solved; the bounds so far are kept (all sound).
+pub fn retighten_relu_inputs(
+    net: &Network,
+    b: &mut [Bounds],
+    backend: Backend,
+    deadline: Deadline,
+) {
     let nodes = net.nodes();
     for i in 0..nodes.len() {
-        let relus: Vec<usize> = (i + 1..nodes.len())
-            .filter(|&k| nodes[k].input == Some(NodeId(i)) && nodes[k].op == Op::Relu)
+        let relus: Vec<usize> = net
+            .consumers(NodeId(i))
+            .iter()
+            .filter(|k| nodes[k.0].op == Op::Relu)
+            .map(|k| k.0)
             .collect();
         // A linear op straight on the input box: the LP is the interval bound already.
-        let on_box = nodes[i].input == Some(NodeId(0))
+        let on_box = nodes[i].inputs == [NodeId(0)]
             && matches!(nodes[i].op, Op::Affine(_) | Op::Conv(_) | Op::ScaleShift(_));
         if relus.is_empty() || on_box || i == 0 {
             continue;
+        }
+        if deadline.expired() {
+            return;
         }
         let unstable: Vec<usize> = (0..b[i].len())
             .filter(|&e| b[i].lower[e] < 0.0 && b[i].upper[e] > 0.0)
@@ -140,7 +154,7 @@ pub fn retighten_relu_inputs(net: &Network, b: &mut [Bounds], backend: Backend) 
             continue;
         }
         let lp = TriangleLp::up_to(net, b, i);
-        tighten_node(&lp, &mut b[i], unstable, backend);
+        tighten_node(&lp, &mut b[i], unstable, backend, deadline);
         // relu is monotone: relu(z) ∈ [max(l, 0), max(u, 0)].
         let (zl, zu) = (b[i].lower.clone(), b[i].upper.clone());
         for k in relus {
@@ -154,15 +168,17 @@ pub fn retighten_relu_inputs(net: &Network, b: &mut [Bounds], backend: Backend) 
 }
 
 /// Intersects elements `elems` of `b` (the target node's bounds) with their LP bounds, the LPs
-/// solved in parallel.
+/// solved in parallel; elements not started by `deadline` keep their bounds.
 fn tighten_node(
     lp: &TriangleLp,
     b: &mut Bounds,
     elems: impl IntoParallelIterator<Item = usize>,
     backend: Backend,
+    deadline: Deadline,
 ) {
     let found: Vec<(usize, (f64, f64))> = elems
         .into_par_iter()
+        .filter(|_| !deadline.expired())
         .map(|e| (e, lp.element_bounds(e, backend)))
         .collect();
     for (e, (lo, hi)) in found {

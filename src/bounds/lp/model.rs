@@ -45,14 +45,19 @@ pub(crate) struct Model {
 }
 
 impl Model {
-    /// Encodes nodes `0..=last` of `net`, given sound bounds of every node (`bounds[i]`).
+    /// Encodes node `last` and its ancestors in `net` (the other nodes get no slots), given
+    /// sound bounds of every node (`bounds[i]`).
     pub fn build(net: &Network, bounds: &[Bounds], last: usize) -> Model {
         let mut m = Model::default();
+        let anc = net.ancestors(NodeId(last));
         for (i, node) in net.nodes()[..=last].iter().enumerate() {
+            if !anc[i] {
+                m.slots.push(Vec::new());
+                continue;
+            }
             let b = &bounds[i];
-            let x: Vec<Slot> = node
-                .input
-                .map_or_else(Vec::new, |NodeId(j)| m.slots[j].clone());
+            let xs: Vec<Vec<Slot>> = node.inputs.iter().map(|j| m.slots[j.0].clone()).collect();
+            let x: &[Slot] = xs.first().map_or(&[], |x| x);
             let slots = match &node.op {
                 Op::Input => (0..b.len()).map(|e| Slot::Var(m.var(b, e))).collect(),
                 // y_o = Σ_i W_oi·x_i + b_o  ⇔  y_o − Σ_i W_oi·x_i = b_o. Exact: W and b are the
@@ -61,7 +66,7 @@ impl Model {
                     .map(|o| {
                         let y = m.var(b, o);
                         let mut terms = vec![(y, 1.0)];
-                        for (&w, &s) in a.weight.row(o).iter().zip(&x) {
+                        for (&w, &s) in a.weight.row(o).iter().zip(x) {
                             push_term(&mut terms, s, -w);
                         }
                         m.eq(terms, a.bias[o]);
@@ -102,6 +107,31 @@ impl Model {
                     .collect(),
                 Op::Tanh => (0..b.len())
                     .map(|e| m.s_shape(SShape::Tanh, x[e], b, e))
+                    .collect(),
+                // y_e = Σ_p x_p[e]  ⇔  y_e − Σ_p x_p[e] = 0 (exact: coefficients ±1).
+                Op::Add => (0..b.len())
+                    .map(|e| {
+                        let y = m.var(b, e);
+                        let mut terms = vec![(y, 1.0)];
+                        for xp in &xs {
+                            push_term(&mut terms, xp[e], -1.0);
+                        }
+                        m.eq(terms, 0.0);
+                        Slot::Var(y)
+                    })
+                    .collect(),
+                // The inputs' own variables, in order (aliases, boxes tightened).
+                Op::Concat => {
+                    let all: Vec<Slot> = xs.iter().flatten().copied().collect();
+                    all.into_iter()
+                        .enumerate()
+                        .map(|(e, s)| m.alias(s, b, e))
+                        .collect()
+                }
+                Op::Gather { index } => index
+                    .iter()
+                    .enumerate()
+                    .map(|(e, &src)| m.alias(x[src], b, e))
                     .collect(),
             };
             m.slots.push(slots);

@@ -127,7 +127,7 @@ pub(super) fn lower_model(model: &ModelProto) -> Result<Network, String> {
     let mut b = Builder::new(Node {
         name: input.name.clone(),
         op: Op::Input,
-        input: None,
+        inputs: vec![],
         shape: in_shape.clone(),
     });
     let live_in = Live {
@@ -285,7 +285,7 @@ fn finish(
         b.nodes.push(Node {
             name: out.name.clone(),
             op: Op::Reshape,
-            input: Some(x.id),
+            inputs: vec![x.id],
             shape: x.shape,
         });
         id = NodeId(b.nodes.len() - 1);
@@ -311,23 +311,31 @@ fn finite_params(op: &Op) -> bool {
         Op::Conv(c) => all(&c.weight) && all(&c.bias),
         Op::ScaleShift(s) => all(&s.scale) && all(&s.shift),
         Op::Input | Op::Reshape | Op::Relu | Op::Sigmoid | Op::Tanh => true,
+        Op::Add | Op::Concat | Op::Gather { .. } => true,
     }
 }
 
-/// The chain of nodes from the input to `out`, renumbered (dead branches dropped).
+/// The nodes `out` depends on (the input and `out` included), renumbered in their order; the
+/// rest (dead branches, and so every node after `out`) is dropped, so `out` is the last node.
 fn prune(nodes: Vec<Node>, out: NodeId) -> Vec<Node> {
     let mut keep = vec![false; nodes.len()];
-    let mut cur = Some(out);
-    while let Some(NodeId(i)) = cur {
-        keep[i] = true;
-        cur = nodes[i].input;
+    keep[0] = true;
+    keep[out.0] = true;
+    for i in (0..=out.0).rev() {
+        if keep[i] {
+            for &NodeId(j) in &nodes[i].inputs {
+                keep[j] = true;
+            }
+        }
     }
     let mut new_id = vec![0; nodes.len()];
     let mut kept = Vec::new();
-    for (i, mut node) in nodes.into_iter().enumerate() {
+    for (i, mut node) in nodes.into_iter().enumerate().take(out.0 + 1) {
         if keep[i] {
             new_id[i] = kept.len();
-            node.input = node.input.map(|NodeId(j)| NodeId(new_id[j]));
+            node.inputs
+                .iter_mut()
+                .for_each(|j| *j = NodeId(new_id[j.0]));
             kept.push(node);
         }
     }

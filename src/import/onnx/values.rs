@@ -46,10 +46,15 @@ impl Builder {
 
     /// Appends `op` reading `input`, returning its value.
     pub fn push(&mut self, name: &str, op: Op, input: &Live, shape: Shape) -> Value {
+        self.push_inputs(name, op, vec![input.id], shape)
+    }
+
+    /// Appends `op` reading the nodes `inputs`, returning its value.
+    pub fn push_inputs(&mut self, name: &str, op: Op, inputs: Vec<NodeId>, shape: Shape) -> Value {
         self.nodes.push(Node {
             name: name.to_string(),
             op,
-            input: Some(input.id),
+            inputs,
             shape: shape.clone(),
         });
         Value::Live(Live {
