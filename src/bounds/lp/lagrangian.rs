@@ -27,10 +27,8 @@
 //! final subtraction is rounded down by `next_down`.
 
 use super::model::{Model, Sense};
-use crate::tolerances::{gamma, UNDERFLOW_PAD};
+use crate::tolerances::{gamma, F64_SUBNORMAL, UNDERFLOW_PAD};
 
-/// Absolute error bound of one product that underflows (half the smallest subnormal, doubled).
-const SUBNORMAL: f64 = f64::from_bits(1);
 
 /// A multiplier clipped to the sign its row allows; a non-finite one becomes 0 (any multiplier
 /// of the right sign is valid, 0 included).
@@ -93,7 +91,7 @@ pub(crate) fn lagrangian_bound(model: &Model, obj: &[(usize, f64)], mu: &[f64]) 
         sum += t;
         sum_mag += t.abs();
         n_terms += 1;
-        let e = gamma(r_cnt[v]) * r_mag[v] + r_cnt[v] as f64 * SUBNORMAL;
+        let e = gamma(r_cnt[v]) * r_mag[v] + r_cnt[v] as f64 * F64_SUBNORMAL;
         pad += e * l.abs().max(u.abs());
     }
     let pad = (pad + gamma(n_terms) * sum_mag) * (1.0 + gamma(n + n_terms + 2)) + UNDERFLOW_PAD;
