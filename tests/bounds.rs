@@ -283,3 +283,103 @@ fn wide_network_bounds_contain_samples() {
     }
     assert!(c.mean_width() < i.mean_width(), "the dual network tightens");
 }
+
+/// A wide network (f32 input step) whose input feeds two branches joined by an Add: the input's
+/// `λ` is then a sum, so the fused input step must not be taken; every dual method's bounds
+/// still contain sampled outputs and keep their order.
+#[test]
+fn wide_network_with_a_shared_input_is_sound() {
+    use certus::ir::{Affine, Node, NodeId};
+    let mut rng = Rng::new(9);
+    let n_in = 400;
+    let mut affine = |rows: usize, cols: usize| {
+        let s = 1.0 / (cols as f64).sqrt();
+        Op::Affine(Affine {
+            weight: ndarray::Array2::from_shape_fn((rows, cols), |_| {
+                (rng.uniform() * 2.0 - 1.0) * s
+            }),
+            bias: ndarray::Array1::from_shape_fn(rows, |_| rng.uniform() - 0.5),
+        })
+    };
+    let node = |name: &str, op: Op, inputs: &[usize], n: usize| Node {
+        name: name.into(),
+        op,
+        inputs: inputs.iter().map(|&j| NodeId(j)).collect(),
+        shape: vec![n],
+    };
+    let net = Network::new(vec![
+        node("x", Op::Input, &[], n_in),
+        node("a", affine(256, n_in), &[0], 256),
+        node("ra", Op::Relu, &[1], 256),
+        node("b", affine(256, n_in), &[0], 256),
+        node("rb", Op::Relu, &[3], 256),
+        node("join", Op::Add, &[2, 4], 256),
+        node("c", affine(128, 256), &[5], 128),
+        node("rc", Op::Relu, &[6], 128),
+        node("out", affine(4, 128), &[7], 4),
+    ])
+    .unwrap();
+    assert!(DualNetwork::new(&net).wide());
+    let mut rng = Rng::new(10);
+    let centre: Vec<f64> = (0..n_in).map(|_| rng.uniform()).collect();
+    let lo: Vec<f64> = centre.iter().map(|c| c - 0.02).collect();
+    let hi: Vec<f64> = centre.iter().map(|c| c + 0.02).collect();
+    let i = output_bounds(&net, &lo, &hi, Method::Interval);
+    let d = output_bounds(&net, &lo, &hi, Method::Dual);
+    let c = output_bounds(&net, &lo, &hi, Method::Crown);
+    let a = output_bounds(&net, &lo, &hi, Method::Alpha);
+    for _ in 0..200 {
+        let x: Vec<f64> = (0..n_in)
+            .map(|k| if rng.uniform() < 0.5 { lo[k] } else { hi[k] })
+            .collect();
+        let y = net.eval_f64(&x);
+        for (m, b) in [("dual", &d), ("crown", &c), ("alpha", &a)] {
+            assert!(b.contains(&y), "{m}: {y:?} not in {b:?}");
+        }
+    }
+    for j in 0..4 {
+        assert!(i.lower[j] <= d.lower[j] && d.upper[j] <= i.upper[j]);
+        assert!(c.lower[j] <= a.lower[j] && a.upper[j] <= c.upper[j]);
+    }
+    assert!(c.mean_width() < i.mean_width(), "the dual network tightens");
+}
+
+/// Alpha and the LP honour the deadline: with one already passed they return at once (alpha's
+/// iteration counts would otherwise run for hours, the LP with re-tightening takes about 4 s
+/// here), with one that passes mid-way they stop soon after it, and their bounds still contain
+/// sampled outputs and lie inside crown's.
+#[test]
+fn alpha_and_lp_stop_at_the_deadline_with_sound_bounds() {
+    use certus::bounds::{output_bounds_with, BoundConfig};
+    use std::time::{Duration, Instant};
+    let mut rng = Rng::new(11);
+    let net = random_net(&mut rng, 6, &[50, 50, 50], 3, &[Op::Relu]);
+    let lo: Vec<f64> = (0..6).map(|_| rng.uniform() - 1.0).collect();
+    let hi: Vec<f64> = lo.iter().map(|l| l + 1.0).collect();
+    let crown = output_bounds(&net, &lo, &hi, Method::Crown);
+    for (budget, limit) in [(Duration::ZERO, 1.0), (Duration::from_millis(300), 1.5)] {
+        for m in [Method::Alpha, Method::Lp] {
+            let cfg = BoundConfig {
+                alpha: AlphaConfig {
+                    iterations: 10_000_000,
+                    intermediate_iterations: 10_000_000,
+                    ..AlphaConfig::default()
+                },
+                lp_retighten: true,
+                deadline: Deadline::after(budget),
+                ..BoundConfig::default()
+            };
+            let t = Instant::now();
+            let b = output_bounds_with(&net, &lo, &hi, m, &cfg);
+            let took = t.elapsed().as_secs_f64();
+            assert!(took < limit, "{m:?} with {budget:?} took {took} s");
+            for j in 0..3 {
+                assert!(
+                    crown.lower[j] <= b.lower[j] && b.upper[j] <= crown.upper[j],
+                    "{m:?}"
+                );
+            }
+            sample_check(&net, &mut rng, &lo, &hi, &b, &format!("{m:?} {budget:?}")).unwrap();
+        }
+    }
+}

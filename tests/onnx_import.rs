@@ -203,6 +203,44 @@ fn fixtures_lower_to_the_expected_ops() {
         ("unsorted", &["Input", "Affine", "Relu", "Affine"]),
         // The MatMul has two readers, so the Add stays separate; the dead Relu is dropped.
         ("dead_branch", &["Input", "Affine", "ScaleShift"]),
+        // The identity shortcut: relu0 feeds conv1 and the join.
+        (
+            "residual_identity",
+            &[
+                "Input", "Conv", "Relu", "Conv", "Relu", "Conv", "Add", "Relu", "Affine",
+            ],
+        ),
+        // Every BatchNormalization folds into its Conv; both branches read the input.
+        (
+            "residual_conv",
+            &[
+                "Input", "Conv", "Relu", "Conv", "Conv", "Add", "Relu", "Affine",
+            ],
+        ),
+        // Sub = Add of a negated branch; broadcasting, the inner-axis Concat and the Transpose
+        // are Gathers (the last two composed into one node).
+        (
+            "concat_branches",
+            &[
+                "Input",
+                "Conv",
+                "Relu",
+                "Conv",
+                "Relu",
+                "Conv",
+                "Concat",
+                "ScaleShift",
+                "Add",
+                "Gather",
+                "Add",
+                "Concat",
+                "Gather",
+                "Concat",
+                "Affine",
+                "Relu",
+                "Affine",
+            ],
+        ),
     ];
     for (name, ops) in table {
         assert_eq!(op_names(&load_fixture(name)), *ops, "{name}");
@@ -418,10 +456,10 @@ fn misused_ops_are_all_listed() {
         "gemm_rank3 (Gemm): A must be 2-D",
         "relu_two_inputs (Relu): expects 1 input, has 2",
         "add_undefined (Add): input `nowhere` is not produced",
-        "transpose_moves (Transpose): perm [0, 2, 1]",
+        "transpose_bad_perm (Transpose): perm [0, 2, 2] is not a permutation",
         "conv_group (Conv): group=2",
         "div_zero (Div): division by a constant that contains 0",
-        "add_two_live (Add): both operands are computed values",
+        "mul_two_live (Mul): both operands are computed values",
         "reshape_bad (Reshape): cannot reshape [1, 2, 3] into [4, -1]",
         "conv_same (Conv): auto_pad=SAME_UPPER",
     ] {

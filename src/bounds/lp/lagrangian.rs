@@ -29,7 +29,6 @@
 use super::model::{Model, Sense};
 use crate::tolerances::{gamma, F64_SUBNORMAL, UNDERFLOW_PAD};
 
-
 /// A multiplier clipped to the sign its row allows; a non-finite one becomes 0 (any multiplier
 /// of the right sign is valid, 0 included).
 fn clip(sense: Sense, mu: f64) -> f64 {

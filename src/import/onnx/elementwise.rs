@@ -3,6 +3,7 @@
 //! through [`scale_shift`], which folds it into the node that computed `x` when it may;
 //! activations become their own nodes; all of them fold on constants.
 
+use super::join;
 use super::tensor::{broadcast, broadcast_flat, Const};
 use super::values::{Builder, Cx, Live, Value};
 use crate::ir::{numel, Conv2d, Op, ScaleShift, Shape};
@@ -83,28 +84,27 @@ fn fold_into_conv(c: &mut Conv2d, sc: &[f64], sh: &[f64]) -> bool {
 }
 
 /// `Add`, `Sub`, `Mul`, `Div`: folded on two constants; with one live side, an element-wise
-/// affine map (the constant broadcast numpy-style to the live shape).
+/// affine map (the constant broadcast numpy-style to the result's shape, the live side repeated
+/// by a `Gather` if broadcasting enlarges it); `Add`/`Sub` of two live sides join them
+/// ([`join::add_live`]).
 pub(super) fn binary(b: &mut Builder, op: &str, cx: &Cx) -> Result<Value, String> {
     cx.arity(2, 2)?;
     let (x, c, live_first) = match (cx.input(0)?, cx.input(1)?) {
         (Value::Const(p), Value::Const(q)) => return fold_binary(op, p, q).map(Value::Const),
         (Value::Live(x), Value::Const(c)) => (x, c, true),
         (Value::Const(c), Value::Live(x)) => (x, c, false),
+        (Value::Live(x), Value::Live(y)) if op == "Add" || op == "Sub" => {
+            return join::add_live(b, op, cx.name, x, y)
+        }
         (Value::Live(_), Value::Live(_)) => {
-            return Err(
-                "both operands are computed values; one must be a constant (the IR \
-                        is a single chain, without two-branch graphs)"
-                    .into(),
-            )
+            return Err(format!(
+                "both operands are computed values; {op} needs a constant side (the product \
+                 or quotient of two computed values is not affine)"
+            ))
         }
     };
     let shape = broadcast(&x.shape, c.shape())?;
-    if numel(&shape) != numel(&x.shape) {
-        return Err(format!(
-            "broadcasting the computed operand from {:?} to {shape:?} is not supported",
-            x.shape
-        ));
-    }
+    let x = &join::broadcast_live(b, cx.name, x, &shape);
     let cv = broadcast_flat(c, &shape)?;
     let ones = vec![1.0; cv.len()];
     let zeros = vec![0.0; cv.len()];

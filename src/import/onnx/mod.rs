@@ -7,9 +7,13 @@
 //! - `Add`/`Sub`/`Mul`/`Div` with one constant side, `Neg`, `BatchNormalization` → folded into
 //!   the preceding `Affine`/`Conv`/`ScaleShift` when it has no other reader, else `ScaleShift`;
 //!   an identity (`x − 0`, `x / 1`) disappears;
+//! - `Add`/`Sub` of two computed values → `Add` (of the first and a `ScaleShift(−1, 0)` of the
+//!   second for `Sub`); `Concat` of computed values → `Concat` (+ `Gather` on an inner axis);
+//!   a computed operand that broadcasting enlarges → `Gather` (repetition);
 //! - `Flatten`, `Reshape`, `Squeeze`, `Unsqueeze`, `Identity`, `Dropout`, `Cast` to float and
 //!   `Transpose`s that only move size-1 axes → no node (the shape changes, the row-major data
-//!   does not); a final `Reshape` node is added if the output's shape differs from its node's;
+//!   does not); other `Transpose`s → `Gather`; a final `Reshape` node is added if the output's
+//!   shape differs from its node's;
 //! - `Relu`, `Sigmoid`, `Tanh` → themselves;
 //! - any op whose inputs are all constants (including `Shape` of a live value) is folded.
 //!
@@ -17,6 +21,7 @@
 //! listing each offending node as `name (OpType): reason`.
 
 mod elementwise;
+mod join;
 mod linear;
 mod lower;
 mod proto;

@@ -1,10 +1,12 @@
 //! Ops that only move or relabel data: on a live value they change its shape and emit nothing
-//! (the IR is row-major, and these ops keep the row-major order); on constants they fold.
-//! Also the shape arithmetic of exported graphs (`Shape`, `Gather`, `Concat`, `Cast`), which
-//! only ever folds.
+//! (the IR is row-major, and these ops keep the row-major order), except a `Transpose` that
+//! reorders data and a `Concat` of computed values ([`super::join`]); on constants they fold.
+//! Also the shape arithmetic of exported graphs (`Shape`, `Gather`, `Cast`), which only ever
+//! folds.
 
+use super::join;
 use super::tensor::{self, checked_numel, Const};
-use super::values::{Cx, Live, Value};
+use super::values::{Builder, Cx, Live, Value};
 use crate::ir::{numel, Shape};
 use ndarray::{ArrayD, Axis, IxDyn};
 
@@ -131,9 +133,29 @@ pub(super) fn gather(cx: &Cx) -> Result<Value, String> {
     Ok(Value::Const(c.reshaped(&out)?))
 }
 
-/// `Concat` on constants.
-pub(super) fn concat(cx: &Cx) -> Result<Value, String> {
+/// `Concat`: folded on constants; of computed values, [`join::concat_live`].
+pub(super) fn concat(b: &mut Builder, cx: &Cx) -> Result<Value, String> {
     cx.arity(1, usize::MAX)?;
+    let inputs = (0..cx.inputs.len())
+        .map(|i| cx.input(i))
+        .collect::<Result<Vec<&Value>, String>>()?;
+    let lives: Vec<&Live> = inputs
+        .iter()
+        .filter_map(|v| match v {
+            Value::Live(x) => Some(x),
+            Value::Const(_) => None,
+        })
+        .collect();
+    if lives.len() == inputs.len() {
+        return join::concat_live(b, cx, &lives);
+    }
+    if !lives.is_empty() {
+        return Err(
+            "it mixes constants and computed values; only all-constant or all-computed \
+             inputs are supported"
+                .into(),
+        );
+    }
     let parts = (0..cx.inputs.len())
         .map(|i| cx.constant(i, "every input"))
         .collect::<Result<Vec<&Const>, String>>()?;
@@ -271,9 +293,9 @@ pub(super) fn unsqueeze(cx: &Cx) -> Result<Value, String> {
     with_shape(v, out)
 }
 
-/// `Transpose`: folds on constants; on a live value only when it moves size-1 axes alone
-/// (the data order is then unchanged), since the IR has no general permutation.
-pub(super) fn transpose(cx: &Cx) -> Result<Value, String> {
+/// `Transpose`: folds on constants; on a live value, no node when it moves size-1 axes alone
+/// (the data order is then unchanged), else a `Gather` ([`join::transpose_live`]).
+pub(super) fn transpose(b: &mut Builder, cx: &Cx) -> Result<Value, String> {
     cx.arity(1, 1)?;
     let v = cx.input(0)?;
     let shape = v.shape();
@@ -301,13 +323,10 @@ pub(super) fn transpose(cx: &Cx) -> Result<Value, String> {
             };
             Ok(Value::Const(t))
         }
-        Value::Live(_) => {
+        Value::Live(x) => {
             let moved: Vec<usize> = perm.iter().copied().filter(|&p| shape[p] != 1).collect();
             if moved.windows(2).any(|w| w[0] > w[1]) {
-                return Err(format!(
-                    "perm {perm:?} on shape {shape:?} reorders data; only transposes that move \
-                     size-1 axes are supported on computed values"
-                ));
+                return Ok(join::transpose_live(b, cx.name, x, &perm));
             }
             with_shape(v, out)
         }

@@ -46,22 +46,22 @@ impl Builder {
 
     /// Appends `op` reading `input`, returning its value.
     pub fn push(&mut self, name: &str, op: Op, input: &Live, shape: Shape) -> Value {
-        self.push_inputs(name, op, vec![input.id], shape)
+        Value::Live(self.push_inputs(name, op, vec![input.id], shape))
     }
 
     /// Appends `op` reading the nodes `inputs`, returning its value.
-    pub fn push_inputs(&mut self, name: &str, op: Op, inputs: Vec<NodeId>, shape: Shape) -> Value {
+    pub fn push_inputs(&mut self, name: &str, op: Op, inputs: Vec<NodeId>, shape: Shape) -> Live {
         self.nodes.push(Node {
             name: name.to_string(),
             op,
             inputs,
             shape: shape.clone(),
         });
-        Value::Live(Live {
+        Live {
             id: NodeId(self.nodes.len() - 1),
             shape,
             exclusive: true,
-        })
+        }
     }
 
     /// The node computing `x`, if it may be rewritten in place: `x` is its only reader and it
