@@ -8,7 +8,8 @@
 //! 2. With `--unsat`: how many instances of each shared benchmark each method proves `unsat` on
 //!    its own (one bound computation over each region's box, no splitting).
 
-use certus::bounds::{output_bounds, Method};
+use certus::bounds::dual::DualNetwork;
+use certus::bounds::{output_bounds_of, BoundConfig, Method};
 use certus::import::load_network;
 use certus::spec::vnnlib::parse_file;
 use std::path::{Path, PathBuf};
@@ -30,10 +31,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn time_method(net: &certus::ir::Network, lo: &[f64], hi: &[f64], m: Method) -> (f64, f64) {
     let mut times = Vec::new();
     let mut width = 0.0;
+    // One dual network per network, as the verifier keeps one (its f32 weights are made once).
+    let dn = DualNetwork::new(net);
+    let cfg = BoundConfig::default();
     let start = Instant::now();
     while times.len() < 3 || (start.elapsed().as_secs_f64() < 2.0 && times.len() < 50) {
         let t = Instant::now();
-        let b = output_bounds(net, lo, hi, m);
+        let b = output_bounds_of(&dn, lo, hi, m, &cfg);
         times.push(t.elapsed().as_secs_f64());
         width = b.mean_width();
     }

@@ -153,13 +153,25 @@ pub fn output_bounds_with(
     method: Method,
     cfg: &BoundConfig,
 ) -> Bounds {
-    let dn = dual::DualNetwork::new(net);
+    output_bounds_of(&dual::DualNetwork::new(net), lower, upper, method, cfg)
+}
+
+/// [`output_bounds_with`] on a prepared dual network: callers bounding many boxes of one
+/// network keep one, so that what its passes cache (the f32 weights) is made once.
+pub fn output_bounds_of(
+    dn: &dual::DualNetwork,
+    lower: &[f64],
+    upper: &[f64],
+    method: Method,
+    cfg: &BoundConfig,
+) -> Bounds {
+    let net = dn.network();
     let ibp = dn.interval().output(lower, upper);
     if method == Method::Interval {
         return ibp;
     }
     let n = net.output_len();
-    let (rows, last) = objective_lower(&dn, lower, upper, &plus_minus_identity(n), method, cfg);
+    let (rows, last) = objective_lower(dn, lower, upper, &plus_minus_identity(n), method, cfg);
     Bounds {
         lower: (0..n)
             .map(|j| rows[j].max(last.lower[j]).max(ibp.lower[j]))

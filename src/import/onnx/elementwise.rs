@@ -6,7 +6,7 @@
 use super::join;
 use super::tensor::{broadcast, broadcast_flat, Const};
 use super::values::{Builder, Cx, Live, Value};
-use crate::ir::{numel, Conv2d, Op, ScaleShift, Shape};
+use crate::ir::{numel, Conv2d, Op, Scalar, ScaleShift, Shape};
 use ndarray::{Axis, IxDyn, Zip};
 
 /// Applies `y = sc ⊙ x + sh` (`sc`, `sh` flattened over `shape`, whose element count is
@@ -185,7 +185,7 @@ pub(super) fn activation(b: &mut Builder, op: &str, cx: &Cx) -> Result<Value, St
     cx.arity(1, 1)?;
     let (ir_op, f): (Op, fn(f64) -> f64) = match op {
         "Relu" => (Op::Relu, |v| v.max(0.0)),
-        "Sigmoid" => (Op::Sigmoid, |v| 1.0 / (1.0 + (-v).exp())),
+        "Sigmoid" => (Op::Sigmoid, <f64 as Scalar>::sigmoid),
         _ => (Op::Tanh, f64::tanh),
     };
     match cx.input(0)? {
