@@ -360,10 +360,12 @@ impl DualNetwork<'_> {
             .into_iter()
             .enumerate()
             .map(|(r, [val, in_err, in_mag])| {
-                // κ took at most one addition per step, plus the input term (two parts at most).
+                // κ took at most one addition per step, plus the input term (fused or not:
+                // the fused step is taken only when nothing else reaches the input, and the
+                // parts start from an exact 0).
                 let pad = acc.err[r] * self.err_pad
                     + in_err
-                    + gamma(steps + 3) * (acc.kappa_mag[r] + in_mag)
+                    + gamma(steps + 2) * (acc.kappa_mag[r] + in_mag)
                     + UNDERFLOW_PAD;
                 let v = acc.kappa[r] + val - pad;
                 if v.is_nan() {
