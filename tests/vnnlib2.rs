@@ -350,10 +350,7 @@ fn errors_name_line_and_column() {
         // Lowering (what certus decides).
         (format!("{h}{f}(assert (>= X[0] 0)) (assert (<= X[0] 1)) (assert (<= X[1] 1))"), 3, 51, "input X[1] has no lower bound"),
         (format!("{h}{f}(assert (<= Y[0] 1))"), 2, 35, "input X[0] has no bounds"),
-        (format!("{h}{f}{b}(assert (<= (+ X[0] X[1]) 1))"), 2, 1, "relate several input elements"),
-        (format!("{h}{f}{b}(assert (<= (+ X[0] Y[0]) 1))"), 2, 1, "relate several input elements"),
         (format!("{h}(declare-network f (declare-input X real [2]) (declare-hidden H real [2] \"n\") (declare-output Y real [1]))"), 2, 1, "hidden-node declarations"),
-        (format!("{h}{f}(declare-network g (equal-to f) (declare-input A real [2]) (declare-output B real [1]))"), 2, 1, "several networks"),
         (format!("{h}(declare-network f (declare-input X real [2]) (declare-input Z real [2]) (declare-output Y real [1]))"), 2, 1, "several inputs or outputs"),
     ];
     let mut failures = Vec::new();
@@ -389,8 +386,102 @@ fn assignment_text_is_the_standards_format() {
 fn property_refuses_queries_the_vnncomp_form_cannot_take() {
     let q = query(&(unit(1, "[1]") + "(assert (<= Y[0] 1))"));
     assert!(q.property(Path::new("q.vnnlib")).is_ok());
-    let text = "(vnnlib-version <2.0>)\n(declare-network f (declare-input X real [1]) (declare-output Y real [1]))\n(declare-network g (equal-to f) (declare-input A real [1]) (declare-output B real [1]))";
-    assert!(query(text).property(Path::new("q.vnnlib")).is_err());
+    let text = "(vnnlib-version <2.0>)\n(declare-network f (declare-input X real [1]) (declare-output Y real [1]))\n(declare-network g (equal-to f) (declare-input A real [1]) (declare-output B real [1]))\n(assert (and (>= X[0] 0) (<= X[0] 1) (>= A[0] 0) (<= A[0] 1)))";
+    let err = query(text).property(Path::new("q.vnnlib")).unwrap_err();
+    assert!(err.to_string().contains("several networks"), "{err}");
+}
+
+/// `f` (tiny_relu: X [1,2] → Y [1,1]) and `g` equal to it (A → B), with a constraint relating
+/// the inputs of both and one relating their outputs.
+const TWO_NETS: &str = "(vnnlib-version <2.0>)
+(declare-network f (declare-input X real [1,2]) (declare-output Y real [1,1]))
+(declare-network g (equal-to f) (declare-input A real [1,2]) (declare-output B real [1,1]))
+(assert (and (>= X[0,0] 0) (<= X[0,0] 1) (>= X[0,1] 0) (<= X[0,1] 1)))
+(assert (and (>= A[0,0] 0) (<= A[0,0] 1) (>= A[0,1] 0) (<= A[0,1] 1)))
+(assert (<= (+ X[0,0] A[0,1]) 1))
+(assert (<= Y[0,0] B[0,0]))";
+
+#[test]
+fn several_networks_and_input_relations_lay_out_one_engine_network() {
+    use certus::spec::vnnlib2::{engine_network, Part};
+    let q = query(TWO_NETS);
+    let l = q.lower().unwrap();
+    // Slots: X 0-1, Y 2, A 3-4, B 5; tensors X 0, Y 1, A 2, B 3. Engine input [X, A];
+    // output [Y, B, X[0,0], A[0,1]].
+    assert_eq!(l.layout.inputs, [0, 1, 3, 4]);
+    assert!(l.layout.aliases.is_empty());
+    assert_eq!(
+        l.layout.outputs,
+        [Part::Tensor(1), Part::Tensor(3), Part::Inputs(vec![0, 3])]
+    );
+    assert_eq!((l.property.n_inputs, l.property.n_outputs), (4, 4));
+    assert_eq!(
+        l.property.regions,
+        [region(
+            &[(0.0, 1.0); 4],
+            &[dis(&[
+                lc(&[(2, 1.0), (3, 1.0)], 1.0),
+                lc(&[(0, 1.0), (1, -1.0)], 0.0)
+            ])]
+        )]
+    );
+    let tiny = certus::import::onnx::load(Path::new("tests/fixtures/tiny_relu.onnx")).unwrap();
+    let net = engine_network(&q, &l.layout, &[&tiny, &tiny]).unwrap();
+    let f = |a: f64, b: f64| 3.0 + (a - b).max(0.0) - 2.0 * (2.0 * a + b - 1.0).max(0.0);
+    for x in [[0.5, 0.0, 1.0, 1.0], [0.25, 0.75, 0.0, 0.5]] {
+        let want = [f(x[0], x[1]), f(x[2], x[3]), x[0], x[3]];
+        assert_eq!(net.eval_f64(&x), want);
+    }
+    // The slots of an engine point, for the exact re-check and the assignment.
+    let y = net.eval_f64(&[0.5, 0.0, 1.0, 1.0]);
+    let v = l.layout.slot_values(&q, &[0.5, 0.0, 1.0, 1.0], &y);
+    assert_eq!(v, [0.5, 0.0, 3.5, 1.0, 1.0, -1.0]);
+    assert!(!q.holds(&v), "0.5 + 1 > 1");
+    // A model that does not fit its declaration.
+    let vee = certus::import::onnx::load(Path::new("tests/fixtures/dropout.onnx")).unwrap();
+    let err = engine_network(&q, &l.layout, &[&tiny, &vee]).unwrap_err();
+    assert!(
+        err.contains("network `g` declares 2 input and 1 output elements"),
+        "{err}"
+    );
+}
+
+#[test]
+fn inputs_a_top_level_equality_makes_equal_share_one_engine_input() {
+    use certus::spec::vnnlib2::engine_network;
+    // X[0,1] == A[0,1] (an `==`), A[0,0] == X[0,0] (a `<=` and a `>=`): both pairs merge; an
+    // equality under `or` does not.
+    let text = format!(
+        "{TWO_NETS}\n(assert (== X[0,1] A[0,1]))\n(assert (<= A[0,0] X[0,0]))\n\
+         (assert (>= A[0,0] X[0,0]))\n(assert (or (== X[0,0] X[0,1]) (<= Y[0,0] 0)))"
+    );
+    let q = query(&text);
+    let l = q.lower().unwrap();
+    assert_eq!(l.layout.inputs, [0, 1]);
+    assert_eq!(
+        l.layout
+            .aliases
+            .iter()
+            .map(|(&a, &b)| (a, b))
+            .collect::<Vec<_>>(),
+        [(3, 0), (4, 1)]
+    );
+    // Box of the merged elements: the intersection; the equalities vanish; X[0,0] + A[0,1] is
+    // now X[0,0] + X[0,1]; the `or` keeps its two branches.
+    let r = &l.property.regions;
+    assert_eq!(r.len(), 1);
+    assert_eq!(
+        (r[0].lower.clone(), r[0].upper.clone()),
+        (vec![0.0; 2], vec![1.0; 2])
+    );
+    let tiny = certus::import::onnx::load(Path::new("tests/fixtures/tiny_relu.onnx")).unwrap();
+    let net = engine_network(&q, &l.layout, &[&tiny, &tiny]).unwrap();
+    assert_eq!(net.input_len(), 2);
+    let f = |a: f64, b: f64| 3.0 + (a - b).max(0.0) - 2.0 * (2.0 * a + b - 1.0).max(0.0);
+    let y = net.eval_f64(&[0.5, 0.25]);
+    assert_eq!(&y[..2], [f(0.5, 0.25), f(0.5, 0.25)]);
+    let v = l.layout.slot_values(&q, &[0.5, 0.25], &y);
+    assert_eq!(v, [0.5, 0.25, f(0.5, 0.25), 0.5, 0.25, f(0.5, 0.25)]);
 }
 
 #[test]

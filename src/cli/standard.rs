@@ -53,20 +53,16 @@ fn decide(query_path: &Path, models: Models<'_>, a: &Args) -> certus::Result<(St
     let mut nets = HashMap::new();
     for (k, path) in &files {
         let net = certus::import::load_network(path, a.net.nnet_normalize.into())?;
-        check_interface(&q, *k, &net, path)?;
-        nets.insert(*k, net);
+        nets.insert(*k, (net, path.clone()));
     }
-    // Only a plain layout gets past `lower` today (`vnnlib2::lower::SUPPORT`): the engine
-    // network is the one model as it is.
-    let net = match lowered.layout.is_plain(&q) {
-        true => nets.remove(&0).ok_or_else(|| {
-            Error::Invalid("internal: the query's one network has no model".into())
-        })?,
-        false => {
-            let why = lowered.layout.unsupported(&q).unwrap_or_default();
-            return Err(Error::Invalid(why));
-        }
-    };
+    // Every declaration (an `equal-to` one too) against the model it uses.
+    let mut models = Vec::with_capacity(q.networks.len());
+    for k in 0..q.networks.len() {
+        let (net, path) = &nets[&q.model_of(k)];
+        check_interface(&q, k, net, path)?;
+        models.push(net);
+    }
+    let net = vnnlib2::engine_network(&q, &lowered.layout, &models).map_err(Error::Invalid)?;
     lowered.property.check_fits(&net)?;
     let t = Instant::now();
     let mut verdict = certus::verify::verify(&net, &lowered.property, &options(a));

@@ -31,11 +31,13 @@
 //! exponent (`1e-3`, as Python writes floats), `=` is read as `==` (the standard's prose writes
 //! `=`, its grammar `==`), and `Real` as `real` (the standard's own test corpus writes `Real`).
 
+pub mod assemble;
 mod lex;
 pub mod lower;
 mod parse;
 mod types;
 
+pub use self::assemble::engine_network;
 pub use self::lower::{Layout, Lowered, Part, Support};
 pub use self::types::ElementType;
 
@@ -215,8 +217,9 @@ impl Query {
             out.push_str(&t.header());
             out.push('\n');
             for v in &values[t.base..t.base + t.numel()] {
-                // `Display` never uses an exponent, so the number is in the standard's syntax.
-                out.push_str(&format!("{v}\n"));
+                // `Display` never uses an exponent, so the number is in the standard's syntax;
+                // `+ 0.0` prints −0 as 0.
+                out.push_str(&format!("{}\n", v + 0.0));
             }
         }
         out

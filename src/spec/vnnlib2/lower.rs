@@ -1,6 +1,6 @@
 //! From a typed [`Query`] to the [`Property`] normal form over one *engine network*.
 //!
-//! The engine network takes every declared input of every network, concatenated in file order
+//! The engine network takes every declared input element of every network, in file order
 //! (`X`), and returns ([`Layout`]) every declared output, then every declared hidden node, then
 //! copies of the input elements that take part in a constraint relating several variables
 //! (`Y`). Over that one network every query of linear arithmetic is an input box plus linear
@@ -10,6 +10,9 @@
 //! - a comparison over outputs and hidden nodes, of any networks, is a constraint `a·Y <= b`;
 //! - a comparison relating several input elements, or inputs with other variables, reads the
 //!   inputs' copies in `Y` (so engines still see `a·Y <= b` over a box);
+//! - two input elements that a top-level `(== a b)` (or a `<=` and a `>=`) makes equal share one
+//!   engine input element ([`Layout::aliases`]): `f(x)` against `f(x')` with `x'_i = x_i`
+//!   splits one dimension per shared element, not two;
 //! - `(== a b)` is `a <= b` and `a >= b`; `(!= a b)` is `(or (< a b) (> a b))`; strict
 //!   comparisons are relaxed to non-strict ones. Refuting the relaxation refutes the query;
 //!   a counterexample of the relaxation is re-checked exactly ([`Query::holds`]) before it is
@@ -27,7 +30,7 @@ use super::parse::{Bool, CmpOp, Linear};
 use super::{Query, TensorKind, SOUND_ELEMENT_TYPES};
 use crate::spec::Property;
 use crate::Result;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Which queries the engine network can be assembled for today (one source of truth for the
 /// refusals below and for `certus supports`).
@@ -44,14 +47,15 @@ pub struct Support {
     pub input_relations: bool,
 }
 
-/// The fragment certus decides today: one single-input, single-output network, box bounds on
-/// its inputs and linear constraints on its outputs. The rest needs the engine network to be a
-/// DAG (a `Concat` of outputs, hidden nodes and input copies).
+/// The fragment certus decides today: any number of networks (each of one input and one
+/// output), box bounds on the inputs, and linear constraints over outputs and inputs (see
+/// [`super::assemble`]). Hidden nodes and several inputs/outputs per network need the importer
+/// to expose them.
 pub const SUPPORT: Support = Support {
     hidden_nodes: false,
     multi_io: false,
-    multi_network: false,
-    input_relations: false,
+    multi_network: true,
+    input_relations: true,
 };
 
 /// One part of the engine network's output.
@@ -66,9 +70,14 @@ pub enum Part {
 /// How the engine network's input and output are laid out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
-    /// The engine input: these declared input tensors, concatenated (every input of every
-    /// network, in file order).
+    /// The engine input: element `k` is input slot `inputs[k]`. Every declared input element
+    /// of every network, in file order, except those a top-level equality identifies with an
+    /// earlier one (see `aliases`).
     pub inputs: Vec<usize>,
+    /// Input slots that a top-level `(== a b)` between two input elements makes equal to an
+    /// earlier slot, each with that slot: they read the same engine input element, so branch
+    /// and bound splits one dimension, not two (the set of solutions is the same).
+    pub aliases: BTreeMap<usize, usize>,
     /// The engine output: these parts, concatenated.
     pub outputs: Vec<Part>,
 }
@@ -89,17 +98,30 @@ impl Layout {
             return false;
         };
         let outs: Vec<Part> = net.outputs.iter().map(|&o| Part::Tensor(o)).collect();
-        self.inputs == net.inputs && self.outputs == outs
+        let ins = net.inputs.iter().flat_map(|&t| q.slots(t));
+        self.aliases.is_empty() && self.inputs.iter().copied().eq(ins) && self.outputs == outs
+    }
+
+    /// The engine-input element of every declared input slot.
+    pub fn x_index(&self, q: &Query) -> HashMap<usize, usize> {
+        let mut map: HashMap<usize, usize> = (self.inputs.iter().enumerate())
+            .map(|(k, &s)| (s, k))
+            .collect();
+        for t in q.tensors.iter().filter(|t| t.kind == TensorKind::Input) {
+            for s in t.base..t.base + t.numel() {
+                if let Some(rep) = self.aliases.get(&s) {
+                    map.insert(s, map[rep]);
+                }
+            }
+        }
+        map
     }
 
     /// The value of every slot given the engine network's input `x` and output `y`.
     pub fn slot_values(&self, q: &Query, x: &[f64], y: &[f64]) -> Vec<f64> {
         let mut v = vec![0.0; q.slot_count()];
-        let mut at = 0;
-        for &t in &self.inputs {
-            let t = &q.tensors[t];
-            v[t.base..t.base + t.numel()].copy_from_slice(&x[at..at + t.numel()]);
-            at += t.numel();
+        for (s, k) in self.x_index(q) {
+            v[s] = x[k];
         }
         let mut at = 0;
         for part in &self.outputs {
@@ -182,7 +204,7 @@ impl Query {
                 }
             }
         }
-        let layout = self.layout(&atoms);
+        let layout = self.layout(&atoms, &common);
         if let Some(why) = layout.unsupported(self) {
             let pos = self.networks.first().map_or(Pos::START, |n| n.pos);
             return Err(self.error(pos, why));
@@ -218,43 +240,82 @@ impl Query {
         format!("{}[{}]", t.name, idx.join(","))
     }
 
-    /// The engine network's layout for these atoms.
-    fn layout(&self, atoms: &[Atom]) -> Layout {
+    /// The engine network's layout for these atoms, `common` the ids of those that hold in
+    /// every conjunction.
+    fn layout(&self, atoms: &[Atom], common: &[u32]) -> Layout {
+        let aliases = self.aliases(atoms, common);
         let inputs: Vec<usize> = (self.networks.iter())
-            .flat_map(|n| n.inputs.clone())
+            .flat_map(|n| n.inputs.iter().flat_map(|&t| self.slots(t)))
+            .filter(|s| !aliases.contains_key(s))
             .collect();
         let mut outputs: Vec<Part> = (self.networks.iter())
             .flat_map(|n| n.outputs.iter().map(|&o| Part::Tensor(o)))
             .collect();
         outputs
             .extend((self.networks.iter()).flat_map(|n| n.hidden.iter().map(|&h| Part::Tensor(h))));
-        let x_index = self.x_index(&inputs);
-        let mut copied: Vec<usize> = atoms
-            .iter()
-            .filter(|a| a.lin.len() > 1 && a.lin.iter().any(|&(s, _)| self.is_input(s)))
-            .flat_map(|a| a.lin.iter().filter(|&&(s, _)| self.is_input(s)))
-            .map(|&(s, _)| x_index[&s])
-            .collect();
+        let mut layout = Layout {
+            inputs,
+            aliases,
+            outputs,
+        };
+        let x_index = layout.x_index(self);
+        let mut copied: Vec<usize> = Vec::new();
+        for a in atoms {
+            let vars = merge(a.lin.iter().map(|&(s, c)| match x_index.get(&s) {
+                Some(&x) => (Var::X(x), c),
+                None => (Var::Y(s), c),
+            }));
+            if vars.len() > 1 {
+                copied.extend(vars.iter().filter_map(|v| match v.0 {
+                    Var::X(x) => Some(x),
+                    Var::Y(_) => None,
+                }));
+            }
+        }
         copied.sort_unstable();
         copied.dedup();
         if !copied.is_empty() {
-            outputs.push(Part::Inputs(copied));
+            layout.outputs.push(Part::Inputs(copied));
         }
-        Layout { inputs, outputs }
+        layout
     }
 
-    /// Engine-input index of every input slot.
-    fn x_index(&self, inputs: &[usize]) -> HashMap<usize, usize> {
-        let mut map = HashMap::new();
-        let mut at = 0;
-        for &t in inputs {
-            let t = &self.tensors[t];
-            for k in 0..t.numel() {
-                map.insert(t.base + k, at + k);
+    /// Input slots made equal by atom pairs `x_i − x_j <= 0`, `x_j − x_i <= 0` (an `==`, or a
+    /// `<=` and a `>=`) that hold in every conjunction: each slot to the first of its class.
+    fn aliases(&self, atoms: &[Atom], common: &[u32]) -> BTreeMap<usize, usize> {
+        let mut halves: HashMap<(usize, usize), [bool; 2]> = HashMap::new();
+        for &id in common {
+            let a = &atoms[id as usize];
+            if let [(i, c), (j, d)] = a.lin[..] {
+                if !a.strict && a.rhs == 0.0 && c == -d && self.is_input(i) && self.is_input(j) {
+                    halves.entry((i, j)).or_default()[usize::from(c < 0.0)] = true;
+                }
             }
-            at += t.numel();
         }
-        map
+        // Union-find with the smallest slot as the root.
+        let mut parent: BTreeMap<usize, usize> = BTreeMap::new();
+        fn root(parent: &BTreeMap<usize, usize>, mut s: usize) -> usize {
+            while let Some(&p) = parent.get(&s) {
+                s = p;
+            }
+            s
+        }
+        for (&(i, j), h) in &halves {
+            if h[0] && h[1] {
+                let (ri, rj) = (root(&parent, i), root(&parent, j));
+                if ri != rj {
+                    parent.insert(ri.max(rj), ri.min(rj));
+                }
+            }
+        }
+        let slots: Vec<usize> = parent.keys().copied().collect();
+        slots.into_iter().map(|s| (s, root(&parent, s))).collect()
+    }
+
+    /// The slots of tensor `t`.
+    fn slots(&self, t: usize) -> std::ops::Range<usize> {
+        let t = &self.tensors[t];
+        t.base..t.base + t.numel()
     }
 }
 
@@ -316,6 +377,28 @@ fn dnf_of(b: &Bool, atoms: &mut Vec<Atom>) -> Result<Vec<Term>, Located> {
             })
         }
     }
+}
+
+/// A variable of the engine network: input element or (output/hidden) slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Var {
+    X(usize),
+    Y(usize),
+}
+
+/// Sums the coefficients of equal variables (identified inputs) and drops zeros.
+fn merge(vars: impl Iterator<Item = (Var, f64)>) -> Vec<(Var, f64)> {
+    let mut v: Vec<(Var, f64)> = vars.collect();
+    v.sort_by_key(|&(x, _)| x);
+    let mut out: Vec<(Var, f64)> = Vec::with_capacity(v.len());
+    for (x, c) in v {
+        match out.last_mut() {
+            Some((last, sum)) if *last == x => *sum += c,
+            _ => out.push((x, c)),
+        }
+    }
+    out.retain(|&(_, c)| c != 0.0);
+    out
 }
 
 mod regions;

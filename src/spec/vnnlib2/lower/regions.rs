@@ -1,7 +1,7 @@
 //! Conjunctions into regions: each atom classified against the layout, each conjunction's box
 //! tightened and checked, equal boxes merged.
 
-use super::{Atom, Layout, Located, Part, Query, Term};
+use super::{merge, Atom, Layout, Located, Part, Query, Term, Var};
 use crate::spec::{Disjunct, LinearConstraint, Property, Region};
 use std::collections::hash_map::{Entry, HashMap};
 
@@ -81,8 +81,8 @@ impl Query {
         common: &[u32],
         branches: &[Term],
     ) -> Result<Property, Located> {
-        let x_index = self.x_index(&layout.inputs);
-        let n_inputs: usize = layout.inputs.iter().map(|&t| self.tensors[t].numel()).sum();
+        let x_index = layout.x_index(self);
+        let n_inputs = layout.inputs.len();
         // Engine-output index of every output/hidden slot and of every copied input element.
         let mut y_of_slot = HashMap::new();
         let mut y_of_x = HashMap::new();
@@ -179,22 +179,25 @@ impl Query {
         y_of_slot: &HashMap<usize, usize>,
         y_of_x: &HashMap<usize, usize>,
     ) -> Result<Kind, Located> {
-        match a.lin.as_slice() {
+        let vars = merge(a.lin.iter().map(|&(s, c)| match x_index.get(&s) {
+            Some(&x) => (Var::X(x), c),
+            None => (Var::Y(s), c),
+        }));
+        match vars.as_slice() {
             [] => Ok(Kind::Const(if a.strict {
                 0.0 < a.rhs
             } else {
                 0.0 <= a.rhs
             })),
-            &[(s, c)] if x_index.contains_key(&s) => {
+            &[(Var::X(k), c)] => {
                 // c·x <= r: x <= r/c when c > 0, x >= r/c when c < 0. Unless |c| = 1 the
                 // quotient is rounded, so it is moved one ulp outward (the box may only grow).
-                let k = x_index[&s];
                 let q = a.rhs / c + 0.0;
                 let exact = c.abs() == 1.0;
                 if !q.is_finite() {
                     let msg = format!(
                         "arithmetic overflow: the bound on {} is not finite",
-                        self.element_name(s)
+                        self.element_name(a.lin[0].0)
                     );
                     return Err(Located::new(a.pos, msg));
                 }
@@ -204,12 +207,12 @@ impl Query {
                     Kind::Lower(k, if exact { q } else { q.next_down() }, a.strict)
                 })
             }
-            lin => {
-                let mut coeffs: Vec<(usize, f64)> = lin
+            vars => {
+                let mut coeffs: Vec<(usize, f64)> = vars
                     .iter()
-                    .map(|&(s, c)| match x_index.get(&s) {
-                        Some(x) => (y_of_x[x], c),
-                        None => (y_of_slot[&s], c),
+                    .map(|&(v, c)| match v {
+                        Var::X(x) => (y_of_x[&x], c),
+                        Var::Y(s) => (y_of_slot[&s], c),
                     })
                     .collect();
                 coeffs.sort_unstable_by_key(|&(i, _)| i);
@@ -236,17 +239,7 @@ impl Query {
             (None, Some(_)) => "no lower bound",
             _ => "no bounds",
         };
-        // The slot of engine input k, for its name.
-        let mut rest = k;
-        let mut slot = 0;
-        for &t in inputs {
-            let t = &self.tensors[t];
-            if rest < t.numel() {
-                slot = t.base + rest;
-                break;
-            }
-            rest -= t.numel();
-        }
+        let slot = inputs[k];
         let pos = (b.lower_by[k].or(b.upper_by[k]))
             .or(term.first().copied())
             .map_or_else(
