@@ -476,12 +476,51 @@ fn external_data_is_refused_naming_the_tensor() {
 }
 
 #[test]
-fn nan_weights_and_two_inputs_are_refused() {
+fn nan_weights_are_refused() {
     let err = load_err("nan_weight");
     assert!(
         err.contains("`fc` (Affine) has a NaN or infinite weight"),
         "{err}"
     );
-    let err = load_err("two_inputs");
-    assert!(err.contains("2 inputs (x, z)"), "{err}");
+}
+
+/// Several graph inputs are one flat input (in graph order), several outputs and tapped hidden
+/// tensors one flat output (outputs, then taps).
+#[test]
+fn several_inputs_outputs_and_taps_are_laid_out_flat() {
+    let net = load_fixture("two_inputs");
+    assert_eq!(net.input_shape(), [6]);
+    assert_eq!(
+        net.eval_f64(&[1.0, 2.0, 3.0, 0.5, 0.25, -1.0]),
+        [1.5, 2.25, 2.0]
+    );
+    let (net, io) = onnx::load_with(&fixture("two_in_two_out.onnx"), &["h", "pa"]).unwrap();
+    let names = |v: &[(String, Vec<usize>)]| -> Vec<(String, Vec<usize>)> { v.to_vec() };
+    assert_eq!(
+        names(&io.inputs),
+        [("a".to_string(), vec![1, 2]), ("b".to_string(), vec![1, 3])]
+    );
+    assert_eq!(
+        names(&io.outputs),
+        [
+            ("y1".to_string(), vec![1, 1]),
+            ("y2".to_string(), vec![1, 3])
+        ]
+    );
+    assert_eq!(
+        names(&io.taps),
+        [
+            ("h".to_string(), vec![1, 2]),
+            ("pa".to_string(), vec![1, 2])
+        ]
+    );
+    // a = (1, 0), b = (1, 0.5, 0): h = (1.5, 0), y1 = 1.5, y2 = (2, 1, 0), pa = a.
+    let y = net.eval_f64(&[1.0, 0.0, 1.0, 0.5, 0.0]);
+    assert_eq!(y, [1.5, 2.0, 1.0, 0.0, 1.5, 0.0, 1.0, 0.0]);
+    let err = onnx::load_with(&fixture("two_in_two_out.onnx"), &["nowhere"]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("hidden node `nowhere` is not produced"),
+        "{err}"
+    );
 }

@@ -59,8 +59,8 @@ fn supports_answers_each_capability() {
         ("--onnx-opset-versions", &["7", "21"]),
         ("--onnx-element-types", &["real"]),
         ("--vnnlib-versions", &["1.0", "2.0"]),
-        ("--hidden-node-theories", &["NH"]),
-        ("--multiple-input-output-theories", &["SIO"]),
+        ("--hidden-node-theories", &["NH", "H"]),
+        ("--multiple-input-output-theories", &["SIO", "MIO"]),
         (
             "--multiple-network-theories",
             &["SNET", "MENET", "MINET", "MNET"],
@@ -320,6 +320,74 @@ fn equal_to_networks_are_decided_as_one_product_network() {
 }
 
 #[test]
+fn hidden_nodes_and_several_inputs_and_outputs() {
+    let net = "n=tests/fixtures/two_in_two_out.onnx";
+    let q = templated("two_in_two_out_hidden.vnnlib", "EXTRA", "");
+    let o = certus(&["verify", q.to_str().unwrap(), "--network", net]);
+    let out = stdout(&o);
+    let headers: Vec<&str> = out.lines().filter(|l| l.contains(' ')).collect();
+    assert_eq!(
+        headers,
+        [
+            "A real [1,2]",
+            "B real [1,3]",
+            "H real [1,2]",
+            "Y1 real [1,1]",
+            "Y2 real [1,3]"
+        ],
+        "{out}{}",
+        stderr(&o)
+    );
+    let v = assignment(&out);
+    let (a, b, h, y1, y2) = (&v["A"], &v["B"], &v["H"], &v["Y1"], &v["Y2"]);
+    let relu = |x: f64| x.max(0.0);
+    assert_eq!(h, &[relu(a[0] + b[0] - b[1]), relu(a[1] - b[2])], "{out}");
+    assert_eq!(y1, &[h[0] + h[1]], "{out}");
+    assert_eq!(y2, &[2.0 * b[0], 2.0 * b[1], 2.0 * b[2]], "{out}");
+    assert!(h[0] >= 1.5 && y1[0] <= 1.6, "{out}");
+    // y2_0 <= 0.5 means b0 <= 0.25, so h0 <= 1.25; and y1 >= h0 always (that one is a relation
+    // between two constraints, which input-split branch and bound refutes one at a time, so it
+    // stalls; the SMT engine decides it).
+    for (extra, engine) in [
+        ("(assert (<= Y2[0,0] 0.5))", "crown"),
+        ("(assert (<= Y1[0,0] 1.4))", "smt"),
+    ] {
+        let q = templated("two_in_two_out_hidden.vnnlib", "EXTRA", extra);
+        let o = certus(&[
+            "verify",
+            q.to_str().unwrap(),
+            "--network",
+            net,
+            "--engine",
+            engine,
+        ]);
+        assert_eq!(stdout(&o), "unsat\n", "{extra}: {}", stderr(&o));
+    }
+    // The declarations must match the model: every input, in order; hidden nodes that exist.
+    let text = std::fs::read_to_string(root().join(Q).join("two_in_two_out_hidden.vnnlib"))
+        .unwrap()
+        .replace("EXTRA", "");
+    let one_input = "(vnnlib-version <2.0>)\n(declare-network n (declare-input A real [1,2]) \
+                     (declare-output Y1 real [1,1]) (declare-output Y2 real [1,3]))\n\
+                     (assert (and (>= A[0,0] 0) (<= A[0,0] 1) (>= A[0,1] 0) (<= A[0,1] 1)))";
+    for (bad, needle) in [
+        (
+            text.replace("\"h\"", "\"zz\""),
+            "hidden node `zz` is not produced",
+        ),
+        (
+            one_input.to_string(),
+            "declares 1 inputs, but the model has 2 (a, b)",
+        ),
+    ] {
+        let f = tmp_file("bad_hidden.vnnlib", bad.as_bytes());
+        let o = certus(&["verify", f.to_str().unwrap(), "--network", net]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{}", stderr(&o));
+    }
+}
+
+#[test]
 fn gzipped_queries_and_models_are_read_directly() {
     let root = root();
     let q = std::fs::read(root.join(Q).join("tiny_relu_above_3.6.vnnlib")).unwrap();
@@ -387,7 +455,7 @@ fn verify_errors_are_on_stderr() {
         ),
         (
             vec!["verify", shape.to_str().unwrap(), "--network", &net],
-            "declares input `X` with shape [2], but the model's is [1, 2]",
+            "declares input `X` with shape [2], but the model's (`x`) is [1, 2]",
         ),
         (
             vec!["verify", two.to_str().unwrap(), "--network", "g=x.onnx"],

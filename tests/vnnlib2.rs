@@ -350,8 +350,6 @@ fn errors_name_line_and_column() {
         // Lowering (what certus decides).
         (format!("{h}{f}(assert (>= X[0] 0)) (assert (<= X[0] 1)) (assert (<= X[1] 1))"), 3, 51, "input X[1] has no lower bound"),
         (format!("{h}{f}(assert (<= Y[0] 1))"), 2, 35, "input X[0] has no bounds"),
-        (format!("{h}(declare-network f (declare-input X real [2]) (declare-hidden H real [2] \"n\") (declare-output Y real [1]))"), 2, 1, "hidden-node declarations"),
-        (format!("{h}(declare-network f (declare-input X real [2]) (declare-input Z real [2]) (declare-output Y real [1]))"), 2, 1, "several inputs or outputs"),
     ];
     let mut failures = Vec::new();
     for (text, line, col, fragment) in cases {

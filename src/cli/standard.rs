@@ -5,6 +5,7 @@
 //! QUERY` takes a 2.0 query too: `NET` is the model of its one network.
 
 use super::verify::{exit_code, options, Args};
+use certus::import::onnx::Interface;
 use certus::outcome::Verdict;
 use certus::spec::vnnlib2::{self, Query};
 use certus::Error;
@@ -48,20 +49,21 @@ pub fn run(query_path: &Path, models: Models<'_>, a: &Args) -> certus::Result<u8
 /// Loads, lowers and verifies; returns the stdout text and the verdict.
 fn decide(query_path: &Path, models: Models<'_>, a: &Args) -> certus::Result<(String, Verdict)> {
     let q = vnnlib2::parse_file(query_path)?;
-    let files = model_files(&q, models)?;
+    let files: HashMap<usize, PathBuf> = model_files(&q, models)?.into_iter().collect();
     let lowered = q.lower()?;
-    let mut nets = HashMap::new();
-    for (k, path) in &files {
-        let net = certus::import::load_network(path, a.net.nnet_normalize.into())?;
-        nets.insert(*k, (net, path.clone()));
-    }
-    // Every declaration (an `equal-to` one too) against the model it uses.
+    // One load per declaration: each taps its own hidden nodes (an `equal-to` declaration
+    // loads the model of the one it names).
     let mut models = Vec::with_capacity(q.networks.len());
-    for k in 0..q.networks.len() {
-        let (net, path) = &nets[&q.model_of(k)];
-        check_interface(&q, k, net, path)?;
+    for (k, decl) in q.networks.iter().enumerate() {
+        let path = &files[&q.model_of(k)];
+        let taps: Vec<&str> = (decl.hidden.iter())
+            .map(|&h| q.tensors[h].onnx_name.as_deref().unwrap_or_default())
+            .collect();
+        let (net, interface) = load_with_taps(path, &taps, a)?;
+        check_interface(&q, k, &interface, path)?;
         models.push(net);
     }
+    let models: Vec<&certus::ir::Network> = models.iter().collect();
     let net = vnnlib2::engine_network(&q, &lowered.layout, &models).map_err(Error::Invalid)?;
     lowered.property.check_fits(&net)?;
     let t = Instant::now();
@@ -148,33 +150,67 @@ fn model_files(q: &Query, models: Models<'_>) -> certus::Result<Vec<(usize, Path
         .collect()
 }
 
-/// The model of network `k` takes and returns tensors of the declared shapes (the standard's
-/// ModelNetwork rule; element types need no check under `real`).
-fn check_interface(
-    q: &Query,
-    k: usize,
-    net: &certus::ir::Network,
+/// Loads a model with its hidden-node taps; a `.nnet` file (no taps, one input and output) is
+/// described from its network.
+fn load_with_taps(
     path: &Path,
-) -> certus::Result<()> {
-    let decl = &q.networks[k];
-    let mismatch = |what: &str, t: usize, model: &[usize]| {
-        let t = &q.tensors[t];
-        Error::Invalid(format!(
-            "{}: network `{}` declares {what} `{}` with shape {:?}, but the model's is {:?}",
-            path.display(),
-            decl.name,
-            t.name,
-            t.shape,
-            model
-        ))
+    taps: &[&str],
+    a: &Args,
+) -> certus::Result<(certus::ir::Network, Interface)> {
+    let is_nnet = (path.extension()).is_some_and(|e| e.eq_ignore_ascii_case("nnet"));
+    if !is_nnet {
+        return certus::import::onnx::load_with(path, taps);
+    }
+    if !taps.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{}: hidden nodes name ONNX node outputs; a .nnet file has none",
+            path.display()
+        )));
+    }
+    let net = certus::import::load_network(path, a.net.nnet_normalize.into())?;
+    let interface = Interface {
+        inputs: vec![("input".into(), net.input_shape().to_vec())],
+        outputs: vec![("output".into(), net.output_shape().to_vec())],
+        taps: Vec::new(),
     };
-    // Single-input, single-output models only today (`SUPPORT.multi_io`).
-    if let ([i], [o]) = (decl.inputs.as_slice(), decl.outputs.as_slice()) {
-        if q.tensors[*i].shape != net.input_shape() {
-            return Err(mismatch("input", *i, net.input_shape()));
+    Ok((net, interface))
+}
+
+/// The model of network `k` takes and returns tensors of the declared shapes, in the declared
+/// order, and has the declared hidden nodes (the standard's ModelNetwork and ModelHidden rules;
+/// element types need no check under `real`).
+fn check_interface(q: &Query, k: usize, model: &Interface, path: &Path) -> certus::Result<()> {
+    let decl = &q.networks[k];
+    for (what, declared, actual) in [
+        ("input", &decl.inputs, &model.inputs),
+        ("output", &decl.outputs, &model.outputs),
+        ("hidden node", &decl.hidden, &model.taps),
+    ] {
+        if declared.len() != actual.len() {
+            let names: Vec<&str> = actual.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(Error::Invalid(format!(
+                "{}: network `{}` declares {} {what}s, but the model has {} ({}); the standard \
+                 requires every graph input and output, in the model's order",
+                path.display(),
+                decl.name,
+                declared.len(),
+                actual.len(),
+                names.join(", ")
+            )));
         }
-        if q.tensors[*o].shape != net.output_shape() {
-            return Err(mismatch("output", *o, net.output_shape()));
+        for (&t, (name, shape)) in declared.iter().zip(actual) {
+            let t = &q.tensors[t];
+            if &t.shape != shape {
+                return Err(Error::Invalid(format!(
+                    "{}: network `{}` declares {what} `{}` with shape {:?}, but the model's \
+                     (`{name}`) is {:?}",
+                    path.display(),
+                    decl.name,
+                    t.name,
+                    t.shape,
+                    shape
+                )));
+            }
         }
     }
     Ok(())

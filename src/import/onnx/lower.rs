@@ -73,8 +73,28 @@ enum Slot {
     Failed,
 }
 
+/// The graph's interface as lowered: each graph input and output (and each tapped tensor) with
+/// its shape, in order. The network's input is the graph inputs flattened and concatenated;
+/// its output the graph outputs, then the taps, flattened and concatenated (a single output
+/// keeps its own shape).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interface {
+    pub inputs: Vec<(String, Vec<usize>)>,
+    pub outputs: Vec<(String, Vec<usize>)>,
+    pub taps: Vec<(String, Vec<usize>)>,
+}
+
 /// Lowers a decoded model into a network.
 pub(super) fn lower_model(model: &ModelProto) -> Result<Network, String> {
+    lower_model_with(model, &[]).map(|(net, _)| net)
+}
+
+/// Lowers a decoded model, also exposing the tensors named in `taps` (ONNX node outputs) as
+/// outputs after the graph's own.
+pub(super) fn lower_model_with(
+    model: &ModelProto,
+    taps: &[&str],
+) -> Result<(Network, Interface), String> {
     let graph = model
         .graph
         .as_ref()
@@ -109,33 +129,59 @@ pub(super) fn lower_model(model: &ModelProto) -> Result<Network, String> {
         .iter()
         .filter(|i| !values.contains_key(i.name.as_str()))
         .collect();
-    let input = match inputs.as_slice() {
-        [one] => *one,
-        [] => return Err("the graph has no input (all its inputs are initializers)".into()),
-        many => {
-            let names: Vec<&str> = many.iter().map(|i| i.name.as_str()).collect();
-            return Err(format!(
-                "the graph has {} inputs ({}); only single-input networks are supported",
-                many.len(),
-                names.join(", ")
-            ));
-        }
+    if inputs.is_empty() {
+        return Err("the graph has no input (all its inputs are initializers)".into());
+    }
+    // Several graph inputs are one flat input, each read back through a `Gather` of its part.
+    let mut shapes = Vec::with_capacity(inputs.len());
+    for input in &inputs {
+        let shape = declared_shape(input)?
+            .ok_or_else(|| format!("graph input `{}` has no tensor shape", input.name))?;
+        checked_numel(&shape)?;
+        shapes.push(shape);
+    }
+    let total = shapes
+        .iter()
+        .map(|s| numel(s))
+        .try_fold(0usize, usize::checked_add);
+    let total = total.ok_or("the graph inputs are too large")?;
+    checked_numel(&[total])?;
+    let (first_name, first_shape) = match inputs.as_slice() {
+        [one] => (one.name.clone(), shapes[0].clone()),
+        _ => ("inputs".to_string(), vec![total]),
     };
-    let in_shape = declared_shape(input)?
-        .ok_or_else(|| format!("graph input `{}` has no tensor shape", input.name))?;
-    checked_numel(&in_shape)?;
     let mut b = Builder::new(Node {
-        name: input.name.clone(),
+        name: first_name,
         op: Op::Input,
         inputs: vec![],
-        shape: in_shape.clone(),
+        shape: first_shape,
     });
-    let live_in = Live {
-        id: NodeId(0),
-        shape: in_shape,
-        exclusive: false,
-    };
-    values.insert(&input.name, Slot::Value(Value::Live(live_in)));
+    let mut off = 0;
+    for (input, shape) in inputs.iter().zip(&shapes) {
+        let n = numel(shape);
+        let live = if inputs.len() == 1 {
+            Live {
+                id: NodeId(0),
+                shape: shape.clone(),
+                exclusive: false,
+            }
+        } else {
+            let index = (off..off + n).collect();
+            let mut live = b.push_inputs(
+                &input.name,
+                Op::Gather { index },
+                vec![NodeId(0)],
+                shape.clone(),
+            );
+            live.exclusive = false;
+            live
+        };
+        off += n;
+        values.insert(&input.name, Slot::Value(Value::Live(live)));
+    }
+    let interface_inputs: Vec<(String, Vec<usize>)> = (inputs.iter().zip(&shapes))
+        .map(|(i, s)| (i.name.clone(), s.clone()))
+        .collect();
 
     // Readers of each tensor name. `Shape` reads no data, so it does not keep a `Conv` from
     // absorbing the `BatchNormalization` after it in `x.view(x.size(0), -1)` exports.
@@ -147,6 +193,10 @@ pub(super) fn lower_model(model: &ModelProto) -> Result<Network, String> {
         .flat_map(|n| &n.input);
     for name in read.chain(graph.output.iter().map(|o| &o.name)) {
         *uses.entry(name.as_str()).or_default() += 1;
+    }
+    // A tapped tensor is read once more, so no later op is folded into the node computing it.
+    for &name in taps {
+        *uses.entry(name).or_default() += 1;
     }
     let uses_of = |name: &str| uses.get(name).copied().unwrap_or(0);
 
@@ -184,8 +234,15 @@ pub(super) fn lower_model(model: &ModelProto) -> Result<Network, String> {
             errors.join("; ")
         ));
     }
-    let nodes = finish(b, graph, &values)?;
-    Network::new(nodes).map_err(|e| format!("the lowered network is inconsistent: {e}"))
+    let (nodes, outputs, taps) = finish(b, graph, &values, taps)?;
+    let net =
+        Network::new(nodes).map_err(|e| format!("the lowered network is inconsistent: {e}"))?;
+    let interface = Interface {
+        inputs: interface_inputs,
+        outputs,
+        taps,
+    };
+    Ok((net, interface))
 }
 
 /// Lowers one node; `Ok(None)` when an input comes from a failed node.
@@ -238,58 +295,60 @@ fn lower_node(
     dispatch(b, op, &cx).map(Some)
 }
 
-/// Picks the graph output, checks its declared size, appends a final `Reshape` when the output
-/// was reshaped after its last op, and drops nodes the output does not depend on.
+/// Picks the graph outputs (and the taps), checks their declared sizes, appends a final
+/// `Reshape` when a single output was reshaped after its last op or a `Concat` of several, and
+/// drops nodes the output does not depend on. Returns the nodes and each part's shape.
+#[allow(clippy::type_complexity)]
 fn finish(
     mut b: Builder,
     graph: &GraphProto,
     values: &HashMap<&str, Slot>,
-) -> Result<Vec<Node>, String> {
-    let out = match graph.output.as_slice() {
-        [one] => one,
-        [] => return Err("the graph declares no output".into()),
+    taps: &[&str],
+) -> Result<(Vec<Node>, Vec<(String, Shape)>, Vec<(String, Shape)>), String> {
+    if graph.output.is_empty() {
+        return Err("the graph declares no output".into());
+    }
+    let live = |name: &str, what: &str| match values.get(name) {
+        Some(Slot::Value(Value::Live(x))) => Ok(x.clone()),
+        Some(Slot::Value(Value::Const(_))) => Err(format!(
+            "the {what} `{name}` is a constant: it does not depend on the input"
+        )),
+        _ => Err(format!("the {what} `{name}` is not produced by any node")),
+    };
+    let mut parts = Vec::new();
+    let mut outputs = Vec::new();
+    for out in &graph.output {
+        let x = live(&out.name, "output")?;
+        if let Some(declared) = declared_shape(out)? {
+            if checked_numel(&declared)? != numel(&x.shape) {
+                return Err(format!(
+                    "the graph declares output `{}` with shape {declared:?}, but it computes shape {:?}",
+                    out.name, x.shape
+                ));
+            }
+        }
+        outputs.push((out.name.clone(), x.shape.clone()));
+        parts.push(x);
+    }
+    let mut tapped = Vec::new();
+    for &name in taps {
+        let x = live(name, "hidden node")?;
+        tapped.push((name.to_string(), x.shape.clone()));
+        parts.push(x);
+    }
+    let id = match parts.as_slice() {
+        [x] if b.nodes[x.id.0].shape == x.shape => x.id,
+        [x] => {
+            let x = x.clone();
+            b.push_inputs(&graph.output[0].name, Op::Reshape, vec![x.id], x.shape)
+                .id
+        }
         many => {
-            let names: Vec<&str> = many.iter().map(|o| o.name.as_str()).collect();
-            return Err(format!(
-                "the graph has {} outputs ({}); only single-output networks are supported",
-                many.len(),
-                names.join(", ")
-            ));
+            let total = many.iter().map(|x| numel(&x.shape)).sum();
+            let ids = many.iter().map(|x| x.id).collect();
+            b.push_inputs("outputs", Op::Concat, ids, vec![total]).id
         }
     };
-    let x = match values.get(out.name.as_str()) {
-        Some(Slot::Value(Value::Live(x))) => x.clone(),
-        Some(Slot::Value(Value::Const(_))) => {
-            return Err(format!(
-                "the output `{}` is a constant: it does not depend on the input",
-                out.name
-            ))
-        }
-        _ => {
-            return Err(format!(
-                "the output `{}` is not produced by any node",
-                out.name
-            ))
-        }
-    };
-    if let Some(declared) = declared_shape(out)? {
-        if checked_numel(&declared)? != numel(&x.shape) {
-            return Err(format!(
-                "the graph declares output `{}` with shape {declared:?}, but it computes shape {:?}",
-                out.name, x.shape
-            ));
-        }
-    }
-    let mut id = x.id;
-    if b.nodes[id.0].shape != x.shape {
-        b.nodes.push(Node {
-            name: out.name.clone(),
-            op: Op::Reshape,
-            inputs: vec![x.id],
-            shape: x.shape,
-        });
-        id = NodeId(b.nodes.len() - 1);
-    }
     let nodes = prune(b.nodes, id);
     if let Some(node) = nodes.iter().find(|n| !finite_params(&n.op)) {
         return Err(format!(
@@ -298,7 +357,7 @@ fn finish(
             node.op.name()
         ));
     }
-    Ok(nodes)
+    Ok((nodes, outputs, tapped))
 }
 
 /// True when every parameter of `op` is finite (a NaN weight would poison every bound).

@@ -44,6 +44,18 @@ pub fn supported_ops() -> &'static [&'static str] {
 /// (`certus supports --onnx-opset-versions`).
 pub const OPSETS: (i64, i64) = (7, 21);
 
+pub use lower::Interface;
+
+/// Loads an ONNX model and lowers it into the IR, also exposing the tensors named in `taps`
+/// (ONNX node outputs, for VNN-LIB 2.0 hidden-node declarations) as outputs after the graph's
+/// own; returns each graph input, output and tap with its shape.
+pub fn load_with(path: &Path, taps: &[&str]) -> Result<(Network, Interface)> {
+    let bytes = Error::read(path)?;
+    let model = proto::ModelProto::decode(bytes.as_slice())
+        .map_err(|e| Error::model(path, format!("not a valid ONNX model: {e}")))?;
+    lower::lower_model_with(&model, taps).map_err(|msg| Error::model(path, msg))
+}
+
 /// Loads an ONNX model and lowers it into the IR.
 pub fn load(path: &Path) -> Result<Network> {
     from_bytes(&Error::read(path)?, path)

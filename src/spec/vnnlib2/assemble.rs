@@ -9,7 +9,7 @@
 //! names, so `f(x)` and `f(x')` are two copies side by side (the product network of a
 //! monotonicity query). Output: a `Concat` of the layout's parts: each network's outputs (its
 //! last node, or a `Gather` of the part a declared output occupies in it), then its hidden
-//! nodes, then `Gather`s of the input elements that constraints relate. Every op is one the
+//! nodes (which the importer appended to the model's output), then `Gather`s of the input elements that constraints relate. Every op is one the
 //! engines already handle, so a query over several networks, or relating inputs to outputs, is
 //! still `A·y <= b` over a box.
 //!
@@ -21,8 +21,9 @@ use super::{Layout, Part, Query};
 use crate::ir::{numel, Network, Node, NodeId, Op};
 
 /// Builds the engine network from `models[k]`, the model of network declaration `k` (for an
-/// `equal-to` network, the model of the one it names). Only a plain layout returns the model
-/// itself.
+/// `equal-to` network, the model of the one it names), whose output holds the declared outputs
+/// and then the declared hidden nodes of `k` (as `import::onnx::load_with` taps them). Only a
+/// plain layout returns the model itself.
 pub fn engine_network(q: &Query, layout: &Layout, models: &[&Network]) -> Result<Network, String> {
     if models.len() != q.networks.len() {
         return Err(format!(
@@ -47,7 +48,10 @@ pub fn engine_network(q: &Query, layout: &Layout, models: &[&Network]) -> Result
     for (k, decl) in q.networks.iter().enumerate() {
         let net = models[k];
         let n_in: usize = decl.inputs.iter().map(|&t| q.tensors[t].numel()).sum();
-        let n_out: usize = decl.outputs.iter().map(|&t| q.tensors[t].numel()).sum();
+        // The model's output: the declared outputs, then the hidden nodes (the importer's taps).
+        let n_out: usize = (decl.outputs.iter().chain(&decl.hidden))
+            .map(|&t| q.tensors[t].numel())
+            .sum();
         if net.input_len() != n_in || net.output_len() != n_out {
             return Err(format!(
                 "network `{}` declares {n_in} input and {n_out} output elements, but its model \
@@ -85,7 +89,7 @@ pub fn engine_network(q: &Query, layout: &Layout, models: &[&Network]) -> Result
         }
         let out = map(NodeId(net.nodes().len() - 1));
         let mut off = 0;
-        for &t in &decl.outputs {
+        for &t in decl.outputs.iter().chain(&decl.hidden) {
             placed[t] = Some((out, off));
             off += q.tensors[t].numel();
         }
@@ -96,10 +100,7 @@ pub fn engine_network(q: &Query, layout: &Layout, models: &[&Network]) -> Result
             Part::Tensor(t) => {
                 let t = *t;
                 let Some((node, off)) = placed[t] else {
-                    return Err(format!(
-                        "`{}`: hidden nodes are not exposed by the importer yet",
-                        q.tensors[t].name
-                    ));
+                    return Err(format!("internal: `{}` has no node", q.tensors[t].name));
                 };
                 let len = q.tensors[t].numel();
                 if off == 0 && len == numel(&nodes[node.0].shape) {

@@ -47,13 +47,12 @@ pub struct Support {
     pub input_relations: bool,
 }
 
-/// The fragment certus decides today: any number of networks (each of one input and one
-/// output), box bounds on the inputs, and linear constraints over outputs and inputs (see
-/// [`super::assemble`]). Hidden nodes and several inputs/outputs per network need the importer
-/// to expose them.
+/// The fragment certus decides: any number of networks (each with any number of inputs and
+/// outputs, and hidden nodes the importer exposes), box bounds on the inputs, and linear
+/// constraints over everything (see [`super::assemble`]).
 pub const SUPPORT: Support = Support {
-    hidden_nodes: false,
-    multi_io: false,
+    hidden_nodes: true,
+    multi_io: true,
     multi_network: true,
     input_relations: true,
 };
