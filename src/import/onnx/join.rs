@@ -29,7 +29,13 @@ fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
 /// A `Gather` of `x` with `index`: composed into `x`'s own node when that is a `Gather` that
 /// only `x` reads and nothing was built on it (`x[i][j] = x₀[i[j]]`), so a chain of data moves
 /// stays one node.
-fn gather(b: &mut Builder, name: &str, x: &Live, index: Vec<usize>, shape: Shape) -> Live {
+pub(super) fn gather(
+    b: &mut Builder,
+    name: &str,
+    x: &Live,
+    index: Vec<usize>,
+    shape: Shape,
+) -> Live {
     if let Some(node) = b.sole_last(x) {
         if let Op::Gather { index: inner } = &mut node.op {
             *inner = index.iter().map(|&e| inner[e]).collect();

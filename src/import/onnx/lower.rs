@@ -10,13 +10,14 @@
 use super::proto::{DimensionValue, GraphProto, ModelProto, NodeProto, TypeValue, ValueInfoProto};
 use super::tensor::{self, checked_numel, Attrs};
 use super::values::{Builder, Cx, Live, Value};
-use super::{elementwise, linear, shape};
+use super::{elementwise, linear, select, shape};
 use crate::ir::{numel, Network, Node, NodeId, Op, Shape};
 use std::collections::{BTreeSet, HashMap};
 
 /// Ops the importer lowers (default ONNX domain).
 pub(super) const SUPPORTED: &[&str] = &[
     "Add",
+    "AveragePool",
     "BatchNormalization",
     "Cast",
     "Concat",
@@ -27,14 +28,19 @@ pub(super) const SUPPORTED: &[&str] = &[
     "Flatten",
     "Gather",
     "Gemm",
+    "GlobalAveragePool",
     "Identity",
     "MatMul",
     "Mul",
     "Neg",
+    "Pad",
+    "ReduceMean",
+    "ReduceSum",
     "Relu",
     "Reshape",
     "Shape",
     "Sigmoid",
+    "Slice",
     "Squeeze",
     "Sub",
     "Tanh",
@@ -49,7 +55,12 @@ fn dispatch(b: &mut Builder, op: &str, cx: &Cx) -> Result<Value, String> {
         "Constant" => shape::constant(cx),
         "Cast" => shape::cast(cx),
         "Shape" => shape::shape_of(cx),
+        "Gather" if matches!(cx.opt(0), Some(Value::Live(_))) => select::gather_live(b, cx),
         "Gather" => shape::gather(cx),
+        "Slice" => select::slice(b, cx),
+        "Pad" => select::pad(b, cx),
+        "ReduceSum" | "ReduceMean" | "GlobalAveragePool" => select::reduce(b, op, cx),
+        "AveragePool" => select::average_pool(b, cx),
         "Concat" => shape::concat(b, cx),
         "Flatten" => shape::flatten(cx),
         "Reshape" => shape::reshape(cx),

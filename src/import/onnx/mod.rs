@@ -25,6 +25,7 @@ mod join;
 mod linear;
 mod lower;
 mod proto;
+mod select;
 mod shape;
 mod tensor;
 mod values;
