@@ -1,5 +1,6 @@
 //! The ONNX ops lowered into existing core ops (Slice, Gather of computed data, Pad, ReduceSum,
-//! ReduceMean, AveragePool, GlobalAveragePool): each fixture's hand-derived answers, the core
+//! ReduceMean, AveragePool, GlobalAveragePool; Clip, LeakyRelu, Max, Min and MaxPool exactly
+//! with ReLUs): each fixture's hand-derived answers, the core
 //! ops it lowers to, and sampled soundness of every bound engine on it. (Their f32 and f64
 //! evaluation against onnxruntime is checked with the other fixtures in `onnx_import.rs`.)
 
@@ -11,7 +12,15 @@ use certus::import::onnx;
 use certus::ir::Network;
 use common::root;
 
-const FIXTURES: [&str; 4] = ["ops_slice_gather", "ops_pad", "ops_reduce", "ops_pool"];
+const FIXTURES: [&str; 7] = [
+    "ops_slice_gather",
+    "ops_pad",
+    "ops_reduce",
+    "ops_pool",
+    "ops_clip_leaky",
+    "ops_max_min",
+    "ops_maxpool",
+];
 
 fn load(name: &str) -> Network {
     onnx::load(&root().join(format!("tests/fixtures/{name}.onnx"))).unwrap()
@@ -77,6 +86,85 @@ fn pooling_keeps_a_constant_channel_constant() {
             (y[0] - u).abs() < 1e-12 && (y[1] - v).abs() < 1e-12,
             "{y:?}"
         );
+    }
+}
+
+#[test]
+fn clip_and_leaky_relu_are_exact() {
+    let net = load("ops_clip_leaky");
+    let clip = |v: f64| v.clamp(-0.5, 1.0);
+    // The attribute is a float32: alpha = 0.1f32 exactly.
+    let alpha = 0.1f32 as f64;
+    let leaky = |v: f64| if v < 0.0 { alpha * v } else { v };
+    for x in [
+        [-2.0, -0.25, 0.5, 3.0],
+        [0.0, 1.0, -0.5, 1.5],
+        [-0.4, 0.999, 1.001, -7.0],
+    ] {
+        let want: Vec<f64> = x.iter().map(|&v| leaky(clip(v))).collect();
+        let got = net.eval_f64(&x);
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-15, "{x:?}: {got:?} vs {want:?}");
+            // (exact up to the rounding of α·x + (1 − α)·relu(x) in f64)
+        }
+    }
+}
+
+#[test]
+fn max_and_min_are_exact() {
+    // y_i = min(1, max(a_i, b_i, 0.25)), a = (x0, x1), b = (x1, -x0).
+    let net = load("ops_max_min");
+    for x in [
+        [0.5f64, -0.5],
+        [-1.0, 2.0],
+        [0.1, 0.2],
+        [3.0, 0.5],
+        [-0.3, -0.2],
+    ] {
+        let (a, b) = ([x[0], x[1]], [x[1], -x[0]]);
+        let want: Vec<f64> = (0..2).map(|i| a[i].max(b[i]).clamp(0.25, 1.0)).collect();
+        // a + relu(b − a) rounds in f64 (−0.2 + 0.5 is 0.30000000000000004).
+        let got = net.eval_f64(&x);
+        assert!(
+            got.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-12),
+            "{x:?}: {got:?}"
+        );
+    }
+}
+
+#[test]
+fn max_pool_takes_window_maxima() {
+    let net = load("ops_maxpool");
+    // A spike at channel 1, (3, 3): only channel 1's bottom-right output sees it; channel 0
+    // holds -1 at (0, 0) and zeros, so its maxima are 0 (padding never wins).
+    let mut x = vec![0.0; 32];
+    x[16 + 15] = 5.0;
+    x[0] = -1.0;
+    assert_eq!(net.eval_f64(&x), [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 5.0]);
+    // Against a direct computation on random inputs.
+    let mut rng = Rng::new(3);
+    let x: Vec<f64> = (0..32).map(|_| rng.uniform() * 2.0 - 1.0).collect();
+    let at = |c: usize, i: i64, j: i64| {
+        ((0..4).contains(&i) && (0..4).contains(&j))
+            .then(|| x[c * 16 + i as usize * 4 + j as usize])
+    };
+    let pool3 = |c: usize, i: i64, j: i64| {
+        (-1..=1)
+            .flat_map(|p| (-1..=1).filter_map(move |q| at(c, i + p, j + q)))
+            .fold(f64::NEG_INFINITY, f64::max)
+    };
+    let want: Vec<f64> = (0..2)
+        .flat_map(|c| (0..2).flat_map(move |i| (0..2).map(move |j| (c, i, j))))
+        .map(|(c, i, j)| {
+            (0..2)
+                .flat_map(|p| (0..2).map(move |q| (2 * i + p, 2 * j + q)))
+                .map(|(a, b)| pool3(c, a, b))
+                .fold(f64::NEG_INFINITY, f64::max)
+        })
+        .collect();
+    let got = net.eval_f64(&x);
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() < 1e-12, "{got:?} vs {want:?}");
     }
 }
 

@@ -10,7 +10,7 @@
 use super::proto::{DimensionValue, GraphProto, ModelProto, NodeProto, TypeValue, ValueInfoProto};
 use super::tensor::{self, checked_numel, Attrs};
 use super::values::{Builder, Cx, Live, Value};
-use super::{elementwise, linear, select, shape};
+use super::{elementwise, linear, piecewise, select, shape};
 use crate::ir::{numel, Network, Node, NodeId, Op, Shape};
 use std::collections::{BTreeSet, HashMap};
 
@@ -20,6 +20,7 @@ pub(super) const SUPPORTED: &[&str] = &[
     "AveragePool",
     "BatchNormalization",
     "Cast",
+    "Clip",
     "Concat",
     "Constant",
     "Conv",
@@ -30,7 +31,11 @@ pub(super) const SUPPORTED: &[&str] = &[
     "Gemm",
     "GlobalAveragePool",
     "Identity",
+    "LeakyRelu",
     "MatMul",
+    "Max",
+    "MaxPool",
+    "Min",
     "Mul",
     "Neg",
     "Pad",
@@ -61,6 +66,10 @@ fn dispatch(b: &mut Builder, op: &str, cx: &Cx) -> Result<Value, String> {
         "Pad" => select::pad(b, cx),
         "ReduceSum" | "ReduceMean" | "GlobalAveragePool" => select::reduce(b, op, cx),
         "AveragePool" => select::average_pool(b, cx),
+        "Clip" => piecewise::clip(b, cx),
+        "LeakyRelu" => piecewise::leaky_relu(b, cx),
+        "Max" | "Min" => piecewise::max_min(b, op, cx),
+        "MaxPool" => piecewise::max_pool(b, cx),
         "Concat" => shape::concat(b, cx),
         "Flatten" => shape::flatten(cx),
         "Reshape" => shape::reshape(cx),

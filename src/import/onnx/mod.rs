@@ -24,6 +24,7 @@ mod elementwise;
 mod join;
 mod linear;
 mod lower;
+mod piecewise;
 mod proto;
 mod select;
 mod shape;
