@@ -1,6 +1,7 @@
 //! The ONNX ops lowered into existing core ops (Slice, Gather of computed data, Pad, ReduceSum,
 //! ReduceMean, AveragePool, GlobalAveragePool; Clip, LeakyRelu, Max, Min and MaxPool exactly
-//! with ReLUs): each fixture's hand-derived answers, the core
+//! with ReLUs; Expand, Where with a constant condition, Resize/Upsample nearest, and Equal,
+//! Greater, ConstantOfShape folded on constants): each fixture's hand-derived answers, the core
 //! ops it lowers to, and sampled soundness of every bound engine on it. (Their f32 and f64
 //! evaluation against onnxruntime is checked with the other fixtures in `onnx_import.rs`.)
 
@@ -12,7 +13,7 @@ use certus::import::onnx;
 use certus::ir::Network;
 use common::root;
 
-const FIXTURES: [&str; 7] = [
+const FIXTURES: [&str; 10] = [
     "ops_slice_gather",
     "ops_pad",
     "ops_reduce",
@@ -20,6 +21,9 @@ const FIXTURES: [&str; 7] = [
     "ops_clip_leaky",
     "ops_max_min",
     "ops_maxpool",
+    "ops_plumb",
+    "ops_resize",
+    "ops_upsample",
 ];
 
 fn load(name: &str) -> Network {
@@ -166,6 +170,31 @@ fn max_pool_takes_window_maxima() {
     for (g, w) in got.iter().zip(&want) {
         assert!((g - w).abs() < 1e-12, "{got:?} vs {want:?}");
     }
+}
+
+#[test]
+fn expand_and_where_with_folded_mask() {
+    // y = (a, -b, -c, d, -a, b, c, -d) for x = [[a, b], [c, d]].
+    let net = load("ops_plumb");
+    let (a, b, c, d) = (1.5, -2.0, 0.25, 4.0);
+    assert_eq!(net.eval_f64(&[a, b, c, d]), [a, -b, -c, d, -a, b, c, -d]);
+}
+
+#[test]
+fn resize_and_upsample_nearest_repeat_pixels() {
+    let x = [1.0, 2.0, 3.0, 4.0];
+    // half_pixel, round_prefer_floor, scale 2: each pixel a 2x2 block.
+    let want: Vec<f64> = (0..4)
+        .flat_map(|i| (0..4).map(move |j| x[(i / 2) * 2 + j / 2]))
+        .collect();
+    assert_eq!(load("ops_resize").eval_f64(&x), want);
+    // Opset 9 Upsample (asymmetric, floor), scales (2, 3): y[i][j] = x[i / 2][j / 3].
+    let want: Vec<f64> = (0..4)
+        .flat_map(|i| (0..6).map(move |j| x[(i / 2) * 2 + j / 3]))
+        .collect();
+    let net = load("ops_upsample");
+    assert_eq!(ops(&net), ["Input", "Gather", "Reshape"]);
+    assert_eq!(net.eval_f64(&x), want);
 }
 
 /// Over a box of radius 0.1 around each recorded input, 300 sampled outputs lie inside the

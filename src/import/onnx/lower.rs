@@ -10,7 +10,7 @@
 use super::proto::{DimensionValue, GraphProto, ModelProto, NodeProto, TypeValue, ValueInfoProto};
 use super::tensor::{self, checked_numel, Attrs};
 use super::values::{Builder, Cx, Live, Value};
-use super::{elementwise, linear, piecewise, select, shape};
+use super::{elementwise, linear, piecewise, plumb, select, shape};
 use crate::ir::{numel, Network, Node, NodeId, Op, Shape};
 use std::collections::{BTreeSet, HashMap};
 
@@ -23,26 +23,33 @@ pub(super) const SUPPORTED: &[&str] = &[
     "Clip",
     "Concat",
     "Constant",
+    "ConstantOfShape",
     "Conv",
     "Div",
     "Dropout",
+    "Equal",
+    "Expand",
     "Flatten",
     "Gather",
     "Gemm",
     "GlobalAveragePool",
+    "Greater",
     "Identity",
     "LeakyRelu",
+    "Less",
     "MatMul",
     "Max",
     "MaxPool",
     "Min",
     "Mul",
     "Neg",
+    "Not",
     "Pad",
     "ReduceMean",
     "ReduceSum",
     "Relu",
     "Reshape",
+    "Resize",
     "Shape",
     "Sigmoid",
     "Slice",
@@ -51,6 +58,8 @@ pub(super) const SUPPORTED: &[&str] = &[
     "Tanh",
     "Transpose",
     "Unsqueeze",
+    "Upsample",
+    "Where",
 ];
 
 /// Lowers one node of a supported op.
@@ -70,6 +79,11 @@ fn dispatch(b: &mut Builder, op: &str, cx: &Cx) -> Result<Value, String> {
         "LeakyRelu" => piecewise::leaky_relu(b, cx),
         "Max" | "Min" => piecewise::max_min(b, op, cx),
         "MaxPool" => piecewise::max_pool(b, cx),
+        "Equal" | "Greater" | "Less" | "Not" => plumb::compare(op, cx),
+        "ConstantOfShape" => plumb::constant_of_shape(cx),
+        "Expand" => plumb::expand(b, cx),
+        "Where" => plumb::where_(b, cx),
+        "Resize" | "Upsample" => plumb::resize(b, op, cx),
         "Concat" => shape::concat(b, cx),
         "Flatten" => shape::flatten(cx),
         "Reshape" => shape::reshape(cx),

@@ -25,6 +25,7 @@ mod join;
 mod linear;
 mod lower;
 mod piecewise;
+mod plumb;
 mod proto;
 mod select;
 mod shape;
