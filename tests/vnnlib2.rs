@@ -2,6 +2,8 @@
 //! and each error the standard's scoping and typing rules (and its solver chapter) require,
 //! with its line and column.
 
+mod common;
+
 use certus::spec::vnnlib2::{parse_str, Equiv, Query, TensorKind};
 use certus::spec::{Disjunct, LinearConstraint, Property, Region};
 use certus::Error;
@@ -529,11 +531,10 @@ fn as_v2(text: &str, n: usize, m: usize) -> String {
 /// the 1.0 parser gives (a differential check of the two front ends).
 #[test]
 fn shared_benchmark_properties_lower_alike_in_both_versions() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/benchmarks");
-    let Ok(dirs) = std::fs::read_dir(&root) else {
-        println!("note: {} is missing; skipped", root.display());
+    let Some(root) = common::shared_benchmarks() else {
         return;
     };
+    let dirs = std::fs::read_dir(&root).unwrap();
     let mut files: Vec<std::path::PathBuf> = dirs
         .filter_map(|d| std::fs::read_dir(d.ok()?.path().join("vnnlib")).ok())
         .flatten()
