@@ -461,7 +461,7 @@ fn misused_ops_are_all_listed() {
         "div_zero (Div): division by a constant that contains 0",
         "mul_two_live (Mul): both operands are computed values",
         "reshape_bad (Reshape): cannot reshape [1, 2, 3] into [4, -1]",
-        "conv_same (Conv): auto_pad=SAME_UPPER",
+        "conv_same (Conv): auto_pad=SAME_MIDDLE",
     ] {
         assert!(err.contains(needle), "`{needle}` missing from: {err}");
     }

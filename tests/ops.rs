@@ -13,7 +13,7 @@ use certus::import::onnx;
 use certus::ir::Network;
 use common::root;
 
-const FIXTURES: [&str; 10] = [
+const FIXTURES: [&str; 11] = [
     "ops_slice_gather",
     "ops_pad",
     "ops_reduce",
@@ -24,6 +24,7 @@ const FIXTURES: [&str; 10] = [
     "ops_plumb",
     "ops_resize",
     "ops_upsample",
+    "ops_conv1d_same",
 ];
 
 fn load(name: &str) -> Network {
@@ -195,6 +196,16 @@ fn resize_and_upsample_nearest_repeat_pixels() {
     let net = load("ops_upsample");
     assert_eq!(ops(&net), ["Input", "Gather", "Reshape"]);
     assert_eq!(net.eval_f64(&x), want);
+}
+
+#[test]
+fn conv_1d_with_same_padding() {
+    // u = (1..5), v = ones: SAME_UPPER (k 3, s 2) gives (5, 12, 11); SAME_LOWER (k 2) sums
+    // each with its predecessor: (5, 17, 23).
+    let net = load("ops_conv1d_same");
+    assert_eq!(ops(&net), ["Input", "Conv", "Relu", "Conv", "Reshape"]);
+    let x = [1.0, 2.0, 3.0, 4.0, 5.0, 1.0, 1.0, 1.0, 1.0, 1.0];
+    assert_eq!(net.eval_f64(&x), [5.0, 17.0, 23.0]);
 }
 
 /// Over a box of radius 0.1 around each recorded input, 300 sampled outputs lie inside the
