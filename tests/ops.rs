@@ -13,7 +13,7 @@ use certus::import::onnx;
 use certus::ir::Network;
 use common::root;
 
-const FIXTURES: [&str; 11] = [
+const FIXTURES: [&str; 12] = [
     "ops_slice_gather",
     "ops_pad",
     "ops_reduce",
@@ -25,6 +25,7 @@ const FIXTURES: [&str; 11] = [
     "ops_resize",
     "ops_upsample",
     "ops_conv1d_same",
+    "ops_split",
 ];
 
 fn load(name: &str) -> Network {
@@ -206,6 +207,14 @@ fn conv_1d_with_same_padding() {
     assert_eq!(ops(&net), ["Input", "Conv", "Relu", "Conv", "Reshape"]);
     let x = [1.0, 2.0, 3.0, 4.0, 5.0, 1.0, 1.0, 1.0, 1.0, 1.0];
     assert_eq!(net.eval_f64(&x), [5.0, 17.0, 23.0]);
+}
+
+#[test]
+fn split_gives_each_part_to_its_reader() {
+    // (relu(x2..x5), -x0, -x1).
+    let net = load("ops_split");
+    let x = [1.0, -2.0, 3.0, -4.0, 5.0, -6.0];
+    assert_eq!(net.eval_f64(&x), [3.0, 0.0, 5.0, 0.0, -1.0, 2.0]);
 }
 
 /// Over a box of radius 0.1 around each recorded input, 300 sampled outputs lie inside the

@@ -53,6 +53,7 @@ pub(super) const SUPPORTED: &[&str] = &[
     "Shape",
     "Sigmoid",
     "Slice",
+    "Split",
     "Squeeze",
     "Sub",
     "Tanh",
@@ -243,12 +244,16 @@ pub(super) fn lower_model_with(
             Err(e) => Err(Some(e)),
         };
         match result {
-            Ok(mut v) => {
-                let out = node.output[0].as_str();
-                if let Value::Live(x) = &mut v {
-                    x.exclusive &= uses_of(out) == 1;
+            Ok(outputs) => {
+                for (out, mut v) in node.output.iter().zip(outputs) {
+                    if out.is_empty() {
+                        continue;
+                    }
+                    if let Value::Live(x) = &mut v {
+                        x.exclusive &= uses_of(out) == 1;
+                    }
+                    values.insert(out, Slot::Value(v));
                 }
-                values.insert(out, Slot::Value(v));
             }
             Err(e) => {
                 if let Some(e) = e {
@@ -279,14 +284,15 @@ pub(super) fn lower_model_with(
     Ok((net, interface))
 }
 
-/// Lowers one node; `Ok(None)` when an input comes from a failed node.
+/// Lowers one node into the values of its outputs (only `Split` has more than one); `Ok(None)`
+/// when an input comes from a failed node.
 fn lower_node(
     b: &mut Builder,
     node: &NodeProto,
     label: &str,
     values: &HashMap<&str, Slot>,
     uses_of: &dyn Fn(&str) -> usize,
-) -> Result<Option<Value>, String> {
+) -> Result<Option<Vec<Value>>, String> {
     let op = node.op_type.as_str();
     if !(node.domain.is_empty() || node.domain == "ai.onnx") {
         return Err(format!("unsupported op (custom domain `{}`)", node.domain));
@@ -297,9 +303,8 @@ fn lower_node(
     if node.output.first().is_none_or(|o| o.is_empty()) {
         return Err("the node has no output".into());
     }
-    if let Some(o) = node.output[1..]
-        .iter()
-        .find(|o| !o.is_empty() && uses_of(o) > 0)
+    if let Some(o) =
+        (node.output[1..].iter()).find(|o| op != "Split" && !o.is_empty() && uses_of(o) > 0)
     {
         return Err(format!(
             "its extra output `{o}` is used; only the first output is supported"
@@ -326,7 +331,10 @@ fn lower_node(
         attrs: Attrs(&node.attribute),
         inputs,
     };
-    dispatch(b, op, &cx).map(Some)
+    if op == "Split" {
+        return select::split(b, &cx, node.output.len()).map(Some);
+    }
+    dispatch(b, op, &cx).map(|v| Some(vec![v]))
 }
 
 /// Picks the graph outputs (and the taps), checks their declared sizes, appends a final

@@ -123,6 +123,57 @@ pub(super) fn gather_live(b: &mut Builder, cx: &Cx) -> Result<Value, String> {
     select(b, cx.name, data, &src, 0.0, out)
 }
 
+/// `Split` into `n` outputs along `axis`: sizes from the `split` input (opset 13+) or
+/// attribute, else equal parts (the last one smaller when the axis does not divide, opset 18's
+/// `num_outputs` rule). Each output is a [`select`] of its part.
+pub(super) fn split(b: &mut Builder, cx: &Cx, n: usize) -> Result<Vec<Value>, String> {
+    cx.arity(1, 2)?;
+    let data = cx.input(0)?;
+    let shape = data.shape().to_vec();
+    let ax = tensor::axis(cx.attrs.int("axis", 0), shape.len())?;
+    let dim = shape[ax];
+    let sizes: Vec<usize> = match ints_of(cx, 1, "split")? {
+        Some(v) => (v.iter())
+            .map(|&s| usize::try_from(s).map_err(|_| format!("negative split size {s}")))
+            .collect::<Result<_, _>>()?,
+        None => {
+            let part = dim.div_ceil(n.max(1));
+            (0..n)
+                .map(|k| part.min(dim.saturating_sub(k * part)))
+                .collect()
+        }
+    };
+    if sizes.len() != n || sizes.iter().sum::<usize>() != dim {
+        return Err(format!(
+            "split sizes {sizes:?} do not cut an axis of {dim} into {n} outputs"
+        ));
+    }
+    // The input is read by every part: no part may rewrite its node in place.
+    let shared = match data {
+        Value::Live(x) => Value::Live(Live {
+            exclusive: false,
+            ..x.clone()
+        }),
+        c => c.clone(),
+    };
+    let (outer, inner) = (numel(&shape[..ax]), numel(&shape[ax + 1..]));
+    let mut start = 0;
+    let mut outs = Vec::with_capacity(n);
+    for &len in &sizes {
+        let mut src = Vec::with_capacity(outer * len * inner);
+        for o in 0..outer {
+            for k in start..start + len {
+                src.extend((0..inner).map(|i| Some((o * dim + k) * inner + i)));
+            }
+        }
+        let mut out = shape.clone();
+        out[ax] = len;
+        outs.push(select(b, cx.name, &shared, &src, 0.0, out)?);
+        start += len;
+    }
+    Ok(outs)
+}
+
 /// The ints of optional input `i` or else attribute `attr`.
 fn ints_of(cx: &Cx, i: usize, attr: &str) -> Result<Option<Vec<i64>>, String> {
     match cx.opt(i) {
