@@ -7,6 +7,7 @@ use certus::attack::Rng;
 use certus::bounds::Method;
 use certus::ir::Network;
 use certus::radius::{self, Certifier, Preprocess, RadiusOptions, RadiusReport, Sample};
+use certus::report::Layout;
 use common::{certus, mlp, root, shared_benchmarks, Layer};
 use std::path::{Path, PathBuf};
 
@@ -207,7 +208,7 @@ fn self_labelled(net: &Network, count: usize, seed: u64) -> Vec<Sample> {
 /// Every engine's radius lies below the attack radius (soundness: a replayed counterexample at
 /// ε means no sound engine can prove ε), and `dual <= alpha`, `crown <= alpha` per input.
 fn check_order(net: &Network, samples: &[Sample], opts: &RadiusOptions) {
-    let pre = Preprocess::new(1.0, vec![0.0], vec![1.0], net.input_shape()).unwrap();
+    let pre = Preprocess::new(1.0, vec![0.0], vec![1.0], net.input_shape(), Layout::Auto).unwrap();
     let (inputs, summary) = radius::run(net, samples, &pre, opts, &|| {});
     let k = |e: Certifier| opts.engines.iter().position(|&x| x == e).unwrap();
     let mut attacked = 0;
@@ -279,7 +280,8 @@ fn certified_below_attack_on_mnistfc() {
         Default::default(),
     )
     .unwrap();
-    let pre = Preprocess::new(255.0, vec![0.0], vec![1.0], net.input_shape()).unwrap();
+    let pre =
+        Preprocess::new(255.0, vec![0.0], vec![1.0], net.input_shape(), Layout::Auto).unwrap();
     let samples = radius::load_csv(&data, Some(4), net.input_len(), 10, &pre).unwrap();
     let opts = RadiusOptions {
         engines: vec![
@@ -338,7 +340,8 @@ fn html_report_is_self_contained_with_plots_and_images() {
             pixels,
         },
     ];
-    let pre = Preprocess::new(255.0, vec![0.0], vec![1.0], net.input_shape()).unwrap();
+    let pre =
+        Preprocess::new(255.0, vec![0.0], vec![1.0], net.input_shape(), Layout::Auto).unwrap();
     let opts = RadiusOptions {
         engines: vec![
             Certifier::Bound(Method::Dual),
@@ -387,4 +390,175 @@ fn html_report_is_self_contained_with_plots_and_images() {
         .read_info()
         .unwrap();
     assert_eq!((reader.info().width, reader.info().height), (28, 28));
+}
+
+/// Issue 11 item 1 (`radius` fed colour images in the file's order): the CSV stores pixels
+/// channels last (`r,g,b,r,g,b,...`), `tests/fixtures/chw_colour.onnx` reads `[1,3,6,6]`
+/// channels first and answers by the left half's `R − B` (derived in `gen_fixtures.py`): input
+/// 0 (label 0) has radius 0.2, input 1 (label 1) radius 0.3. Read in the file's order, both
+/// rows give `y0 − y1 = 0`: input 1 misclassified, input 0 radius 0. The pictures must show
+/// what the network saw.
+#[test]
+fn colour_images_reach_a_channels_first_network_in_its_order() {
+    let dir = tmp_dir("chw");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "radius",
+            "tests/fixtures/chw_colour.onnx",
+            "--data",
+            "tests/fixtures/chw_colour.csv",
+            "--eps-max",
+            "0.4",
+            "--eps-grid",
+            "0.1,0.25",
+            "--tolerance",
+            "0.0009765625",
+            "--jobs",
+            "1",
+            "--report",
+            dir.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        certus(&args)
+    };
+    let out = run(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("radius.json")).unwrap()).unwrap();
+    assert_eq!(rep["settings"]["preprocess"]["layout"], "chw");
+    for (i, (label, radius)) in [(0, 0.2), (1, 0.3)].into_iter().enumerate() {
+        let r = &rep["inputs"][i];
+        assert_eq!(r["prediction"], label, "input {i}: {r}");
+        let cert = r["certified_radius"].as_f64().unwrap();
+        let att = r["attack_radius"].as_f64().unwrap();
+        assert!(
+            cert < radius && radius <= att && att - cert <= TOL,
+            "input {i}: {cert} {att}"
+        );
+    }
+    // The report's original image of input 0: red-brown left half, blue right half.
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    let uri = html.split("data:image/png;base64,").nth(1).unwrap();
+    let png = decode_base64(&uri[..uri.find('"').unwrap()]);
+    let (info, px) = decode_png(&png);
+    assert_eq!((info.0, info.1, info.2), (6, 6, 3));
+    for y in 0..6 {
+        assert_eq!(&px[y * 18..y * 18 + 3], [153, 102, 51], "row {y}, left");
+        assert_eq!(
+            &px[y * 18 + 15..y * 18 + 18],
+            [51, 102, 153],
+            "row {y}, right"
+        );
+    }
+    // The counterexample's picture, pixel by pixel, is its input read channels first.
+    let cex: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("cex/input_0.json")).unwrap())
+            .unwrap();
+    let x: Vec<f64> = cex["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let (info, px) = decode_png(&std::fs::read(dir.join("cex/input_0.png")).unwrap());
+    assert_eq!(info, (6, 6, 3));
+    for (k, &b) in px.iter().enumerate() {
+        let (p, c) = (k / 3, k % 3);
+        assert_eq!(
+            b,
+            (x[c * 36 + p].clamp(0.0, 1.0) * 255.0).round() as u8,
+            "value {k}"
+        );
+    }
+    // `--layout hwc` overrides the shape: the file's order as it is, the wrong reading here.
+    let out = run(&["--layout", "hwc"]);
+    assert!(out.status.success());
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("radius.json")).unwrap()).unwrap();
+    assert_eq!(rep["settings"]["preprocess"]["layout"], "hwc");
+    assert_eq!(rep["inputs"][1]["prediction"], 0);
+    // Per-channel settings must agree with the network's three channels.
+    let out = run(&["--mean", "0,0", "--std", "1,1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("name 2 channels") && err.contains("has 3"),
+        "{err}"
+    );
+}
+
+/// A flat input of `3·s²` values may be a colour image in either order: an error that says
+/// how to choose, until `--layout` does.
+#[test]
+fn an_ambiguous_layout_is_an_error() {
+    let dir = tmp_dir("ambiguous");
+    // `.nnet`, no hidden layer: y0 = sum(x)/192, y1 = 0.5.
+    let n = 192;
+    let mut nnet = format!("1,{n},2,{n},\n{n},2,\n0,\n");
+    let row = |v: f64, k: usize| vec![v.to_string(); k].join(",") + ",\n";
+    nnet += &(row(0.0, n) + &row(1.0, n) + &row(0.0, n + 1) + &row(1.0, n + 1));
+    nnet += &(row(1.0 / n as f64, n) + &row(0.0, n) + "0.0,\n0.5,\n");
+    let net = dir.join("flat.nnet");
+    std::fs::write(&net, nnet).unwrap();
+    let data = dir.join("d.csv");
+    std::fs::write(&data, format!("0,{}\n", vec!["200"; n].join(","))).unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["radius", net.to_str().unwrap(), "--data"];
+        args.extend([
+            data.to_str().unwrap(),
+            "--eps-max",
+            "0.05",
+            "--eps-grid",
+            "0.05",
+        ]);
+        args.extend(extra);
+        certus(&args)
+    };
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("8×8 colour image") && err.contains("--layout"),
+        "{err}"
+    );
+    for layout in ["flat", "chw", "hwc"] {
+        let out = run(&["--layout", layout]);
+        assert!(
+            out.status.success(),
+            "{layout}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Width, height and channels of a PNG, and its 8-bit pixels.
+fn decode_png(bytes: &[u8]) -> ((u32, u32, usize), Vec<u8>) {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes.to_vec()))
+        .read_info()
+        .unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let frame = reader.next_frame(&mut buf).unwrap();
+    let channels = frame.color_type.samples();
+    buf.truncate(frame.buffer_size());
+    ((frame.width, frame.height, channels), buf)
+}
+
+/// Standard base64 (with padding) back to bytes.
+fn decode_base64(s: &str) -> Vec<u8> {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let val = |c: u8| A.iter().position(|&a| a == c).unwrap() as u32;
+    let mut out = Vec::new();
+    for chunk in s.as_bytes().chunks(4) {
+        let pad = chunk.iter().filter(|&&c| c == b'=').count();
+        let n = chunk
+            .iter()
+            .fold(0u32, |n, &c| (n << 6) | if c == b'=' { 0 } else { val(c) });
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..3 - pad]);
+    }
+    out
 }

@@ -6,6 +6,7 @@ use certus::bounds::lp::Backend;
 use certus::bounds::Method;
 use certus::deadline::{parse_budget, Deadline};
 use certus::import::nnet::Normalization;
+use certus::report::Layout;
 use certus::verify::Engine;
 use std::time::Duration;
 
@@ -109,6 +110,32 @@ impl From<NormalizationArg> for Normalization {
         match n {
             NormalizationArg::Off => Normalization::Off,
             NormalizationArg::On => Normalization::On,
+        }
+    }
+}
+
+/// `--layout`: how the network orders the values of a multi-channel image.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LayoutArg {
+    /// Read it from the network's input shape (`[1,3,32,32]` is channels first, `[1,32,32,3]`
+    /// channels last); an input whose shape does not say is an error.
+    #[default]
+    Auto,
+    /// Channels first, `[C,H,W]` (ONNX, PyTorch): the file's `r,g,b,...` values are reordered.
+    Chw,
+    /// Channels last, `[H,W,C]` (TensorFlow): the file's order as it is.
+    Hwc,
+    /// No image: the values in the file's order, one channel.
+    Flat,
+}
+
+impl From<LayoutArg> for Layout {
+    fn from(l: LayoutArg) -> Layout {
+        match l {
+            LayoutArg::Auto => Layout::Auto,
+            LayoutArg::Chw => Layout::ChannelsFirst,
+            LayoutArg::Hwc => Layout::ChannelsLast,
+            LayoutArg::Flat => Layout::Flat,
         }
     }
 }

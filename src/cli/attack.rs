@@ -1,6 +1,6 @@
 //! `certus attack`.
 
-use super::args::{count, seconds, whole, Seconds};
+use super::args::{count, seconds, whole, LayoutArg, Seconds};
 use super::NetArgs;
 use certus::attack::{find_counterexamples, AttackMethod, SearchOptions};
 use certus::report::write_counterexample;
@@ -50,6 +50,10 @@ pub struct Args {
     /// Write cex_<k>.txt (VNN-COMP), cex_<k>.json and, for image inputs, cex_<k>.png here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// How the pictures read a colour image's values: from the network's input shape
+    /// (`auto`), or `chw` (channels first), `hwc` (channels last), `flat` (no picture).
+    #[arg(long, value_enum, default_value_t = LayoutArg::Auto)]
+    pub layout: LayoutArg,
     /// Wall-clock budget in seconds (`inf`: no limit).
     #[arg(long, default_value = "60", value_parser = seconds, allow_negative_numbers = true)]
     pub timeout: Seconds,
@@ -74,6 +78,10 @@ pub fn run(a: Args) -> certus::Result<u8> {
     let t = Instant::now();
     let found = find_counterexamples(&net, &prop, &opts, a.timeout.deadline());
     let method = format!("{:?}", a.method).to_lowercase();
+    let pic = match a.out {
+        Some(_) => super::picture(net.input_shape(), a.layout.into()),
+        None => None,
+    };
     for (k, c) in found.iter().enumerate() {
         println!(
             "cex_{k}: region {} disjunct {} margin f32 {:e} f64 {:e}",
@@ -87,7 +95,7 @@ pub fn run(a: Args) -> certus::Result<u8> {
                 &prop,
                 net.input_shape(),
                 &method,
-                None,
+                pic.as_ref(),
             )?;
         }
     }

@@ -53,6 +53,15 @@ impl NetArgs {
     }
 }
 
+/// How counterexample files draw an input of `shape` ([`certus::report::Picture::of_shape`]);
+/// when its layout is ambiguous, no picture, and a note on stderr saying how to choose.
+fn picture(shape: &[usize], layout: certus::report::Layout) -> Option<certus::report::Picture> {
+    certus::report::Picture::of_shape(shape, layout).unwrap_or_else(|why| {
+        eprintln!("note: no PNG: {why}");
+        None
+    })
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Decide a VNN-LIB property: `certus verify NET PROP` (VNN-COMP: prints `sat`, `unsat`,

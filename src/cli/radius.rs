@@ -1,6 +1,6 @@
 //! `certus radius`.
 
-use super::args::{count, finite, positive, seconds, whole, Seconds};
+use super::args::{count, finite, positive, seconds, whole, LayoutArg, Seconds};
 use super::NetArgs;
 use certus::bounds::Method;
 use certus::radius::{
@@ -92,6 +92,11 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_value = "1")]
     #[arg(value_parser = positive, allow_hyphen_values = true)]
     pub std: Vec<f64>,
+    /// How the network orders a colour image's values: read from its input shape (`auto`), or
+    /// `chw` (channels first), `hwc` (channels last), `flat` (no image). The file's rows are
+    /// channels last and are reordered to match.
+    #[arg(long, value_enum, default_value_t = LayoutArg::Auto)]
+    pub layout: LayoutArg,
     /// Seconds per input for each engine (`inf`: no limit): `complete` answers within it, and
     /// the bound methods stop refining at it.
     #[arg(long, default_value = "10", value_parser = seconds, allow_negative_numbers = true)]
@@ -129,7 +134,13 @@ pub fn run(a: Args) -> certus::Result<u8> {
         }
     }
     let net = a.net.load()?;
-    let pre = Preprocess::new(a.scale, a.mean.clone(), a.std.clone(), net.input_shape())?;
+    let pre = Preprocess::new(
+        a.scale,
+        a.mean.clone(),
+        a.std.clone(),
+        net.input_shape(),
+        a.layout.into(),
+    )?;
     let samples = load_csv(&a.data, a.count, net.input_len(), net.output_len(), &pre)?;
     let mut grid = a.eps_grid.clone();
     grid.sort_by(f64::total_cmp);

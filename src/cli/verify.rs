@@ -109,7 +109,16 @@ pub fn run(a: Args, property: &Path) -> certus::Result<u8> {
     }
     if let (Some(dir), Verdict::Sat(cex)) = (&a.cex_dir, &verdict) {
         let shape = net.input_shape();
-        certus::report::write_counterexample(dir, "cex", cex, &prop, shape, "verify", None)?;
+        let pic = super::picture(shape, certus::report::Layout::Auto);
+        certus::report::write_counterexample(
+            dir,
+            "cex",
+            cex,
+            &prop,
+            shape,
+            "verify",
+            pic.as_ref(),
+        )?;
     }
     Ok(exit_code(&verdict))
 }

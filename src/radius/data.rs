@@ -1,7 +1,9 @@
 //! The ERAN CSV data format and the map from its raw values to network inputs.
 //!
 //! A line is `label, v_0, v_1, ...`: the class, then the raw values (8-bit pixels for MNIST and
-//! CIFAR-10). Multi-channel images are stored channels last (`r,g,b,r,g,b,...`, ERAN's order).
+//! CIFAR-10). Multi-channel images are stored channels last (`r,g,b,r,g,b,...`, ERAN's order)
+//! and reordered into the network's layout, which [`decide`] reads from the network's input
+//! shape (or the user's `--layout`) once, in [`Preprocess::new`].
 //!
 //! Three spaces, in order:
 //! 1. raw values `v` (0–255);
@@ -10,6 +12,9 @@
 //! 3. *network space* `x = (p − mean_c) / std_c`, per channel `c` (identity by default), for a
 //!    network that expects normalised inputs and does not normalise itself.
 
+use crate::report::image::ImageGeometry;
+use crate::report::layout::{decide, Layout};
+use crate::report::Picture;
 use crate::tolerances::F64_UNIT_ROUNDOFF;
 use crate::{Error, Result};
 use std::path::Path;
@@ -25,20 +30,28 @@ pub struct Sample {
 }
 
 /// How raw values become network inputs.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Preprocess {
     /// Raw values are divided by this (255 for 8-bit pixels).
     pub scale: f64,
     /// Per-channel mean and standard deviation (one value each, or one per channel).
     pub mean: Vec<f64>,
     pub std: Vec<f64>,
-    /// The network's input is channels last (`[.., H, W, C]`); otherwise channels first.
-    pub channels_last: bool,
+    /// How the network lays out an image input ([`decide`]: from its input shape, or the
+    /// `--layout` given); `None`: no image, values in the file's order.
+    pub image: Option<ImageGeometry>,
 }
 
 impl Preprocess {
-    /// Checks the settings against the network's input shape.
-    pub fn new(scale: f64, mean: Vec<f64>, std: Vec<f64>, input_shape: &[usize]) -> Result<Self> {
+    /// Checks the settings and decides, once, how the network's input (of `input_shape`) lays
+    /// out the file's channels-last images ([`decide`], with `layout` as the user's choice).
+    pub fn new(
+        scale: f64,
+        mean: Vec<f64>,
+        std: Vec<f64>,
+        input_shape: &[usize],
+        layout: Layout,
+    ) -> Result<Self> {
         let bad = |m: String| Err(Error::Invalid(m));
         if !(scale > 0.0 && scale.is_finite()) {
             return bad(format!("--scale must be positive, got {scale}"));
@@ -53,37 +66,80 @@ impl Preprocess {
         if let Some(s) = std.iter().find(|s| !(**s > 0.0 && s.is_finite())) {
             return bad(format!("--std values must be positive, got {s}"));
         }
-        let n = crate::ir::numel(input_shape);
-        if !n.is_multiple_of(mean.len()) {
-            return bad(format!(
-                "{} channels (from --mean/--std) do not divide the network's {n} inputs",
-                mean.len()
-            ));
-        }
-        let dims: Vec<usize> = input_shape.iter().copied().filter(|&d| d != 1).collect();
-        let channels_last = mean.len() > 1 && dims.len() == 3 && dims[2] == mean.len();
+        let image = decide(input_shape, Some(mean.len()), layout).map_err(Error::Invalid)?;
         Ok(Preprocess {
             scale,
             mean,
             std,
-            channels_last,
+            image,
         })
     }
 
-    /// Number of channels (of `mean`/`std`).
+    /// Number of channels of `mean`/`std` (1, or the image's channels).
     pub fn channels(&self) -> usize {
         self.mean.len()
     }
 
-    /// Channel of element `i` of an `n`-element network input.
-    fn channel(&self, i: usize, n: usize) -> usize {
-        let c = self.channels();
-        if c == 1 {
-            0
-        } else if self.channels_last {
-            i % c
-        } else {
-            i / (n / c)
+    /// The network's layout in words: `chw` (channels first), `hwc` (channels last) or `flat`
+    /// (no image, values in the file's order).
+    pub fn layout_name(&self) -> &'static str {
+        match self.image {
+            Some(g) if g.channels_last => "hwc",
+            Some(_) => "chw",
+            None => "flat",
+        }
+    }
+
+    /// How to draw a network-space input: its layout, and per channel the network values of
+    /// pixel values 0 and 1 as black and white. `None` when the input is no drawable image.
+    pub fn picture(&self) -> Option<Picture> {
+        let geometry = self.image.filter(ImageGeometry::drawable)?;
+        let ranges = (0..self.channels())
+            .map(|c| {
+                let x = |p: f64| (p - self.mean[c]) / self.std[c];
+                (x(0.0), x(1.0))
+            })
+            .collect();
+        Some(Picture { geometry, ranges })
+    }
+
+    /// Channel of element `i` of a network input.
+    fn channel(&self, i: usize) -> usize {
+        match self.image {
+            Some(g) if self.channels() > 1 => g.channel_of(i),
+            _ => 0,
+        }
+    }
+
+    /// True when the file's channels-last rows must be reordered for the network.
+    fn reorders(&self) -> bool {
+        self.image
+            .is_some_and(|g| g.channels > 1 && !g.channels_last)
+    }
+
+    /// Values in the file's order (channels last) to the network's order.
+    pub fn to_network_order(&self, file: Vec<f64>) -> Vec<f64> {
+        match self.image {
+            Some(g) if self.reorders() => {
+                // Network element i = (c, p) with p = y·W + x is file element p·C + c.
+                let (c, hw) = (g.channels, g.height * g.width);
+                (0..file.len())
+                    .map(|i| file[(i % hw) * c + i / hw])
+                    .collect()
+            }
+            _ => file,
+        }
+    }
+
+    /// Values in the network's order back to the file's (channels last).
+    pub fn to_file_order(&self, net: &[f64]) -> Vec<f64> {
+        match self.image {
+            Some(g) if self.reorders() => {
+                // File element j = p·C + c is network element c·H·W + p.
+                let (c, hw) = (g.channels, g.height * g.width);
+                (0..net.len()).map(|j| net[(j % c) * hw + j / c]).collect()
+            }
+            _ => net.to_vec(),
         }
     }
 
@@ -92,7 +148,7 @@ impl Preprocess {
         let n = pixels.len();
         (0..n)
             .map(|i| {
-                let c = self.channel(i, n);
+                let c = self.channel(i);
                 (pixels[i] - self.mean[c]) / self.std[c]
             })
             .collect()
@@ -103,7 +159,7 @@ impl Preprocess {
         let n = x.len();
         (0..n)
             .map(|i| {
-                let c = self.channel(i, n);
+                let c = self.channel(i);
                 x[i] * self.std[c] + self.mean[c]
             })
             .collect()
@@ -125,7 +181,7 @@ impl Preprocess {
             let n = pixels.len();
             let u = F64_UNIT_ROUNDOFF;
             for i in 0..n {
-                let c = self.channel(i, n);
+                let c = self.channel(i);
                 let a = pixels[i].abs() + eps;
                 let pad =
                     |x: f64| 2.0 * (u * (2.0 * a + self.mean[c].abs()) / self.std[c] + u * x.abs());
@@ -206,14 +262,7 @@ pub fn load_csv(
             }
             raw.push(p);
         }
-        let pixels = if pre.channels() > 1 && !pre.channels_last {
-            // Channels last (file) to channels first (network).
-            let c = pre.channels();
-            let hw = n_inputs / c;
-            (0..n_inputs).map(|i| raw[(i % hw) * c + i / hw]).collect()
-        } else {
-            raw
-        };
+        let pixels = pre.to_network_order(raw);
         out.push(Sample {
             index: out.len(),
             label,
@@ -229,20 +278,38 @@ mod tests {
 
     #[test]
     fn channels_last_file_becomes_channels_first() {
-        let pre = Preprocess::new(1.0, vec![0.0; 3], vec![1.0; 3], &[1, 3, 1, 2]).unwrap();
-        assert!(!pre.channels_last);
-        let dir = std::env::temp_dir().join(format!("certus-data-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("d.csv");
-        // Two pixels (r,g,b) = (0.1,0.2,0.3), (0.4,0.5,0.6).
-        std::fs::write(&p, "1,0.1,0.2,0.3,0.4,0.5,0.6\n").unwrap();
-        let s = load_csv(&p, None, 6, 10, &pre).unwrap();
-        assert_eq!(s[0].pixels, vec![0.1, 0.4, 0.2, 0.5, 0.3, 0.6]);
+        // A [1,3,1,5] network: three channels of a 1×5 image, channels first, with one
+        // mean/std value (the order must not depend on how many were given).
+        for (mean, std) in [(vec![0.0], vec![1.0]), (vec![0.0; 3], vec![1.0; 3])] {
+            let pre = Preprocess::new(1.0, mean, std, &[1, 3, 1, 5], Layout::Auto).unwrap();
+            assert_eq!(pre.layout_name(), "chw");
+            let dir = std::env::temp_dir().join(format!("certus-data-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let p = dir.join("d.csv");
+            // Pixel k has (r, g, b) = (k, 10 + k, 20 + k) / 100.
+            let file: Vec<f64> = (0..5)
+                .flat_map(|k| [k, 10 + k, 20 + k])
+                .map(|v| v as f64 / 100.0)
+                .collect();
+            let line: Vec<String> = file.iter().map(|v| v.to_string()).collect();
+            std::fs::write(&p, format!("1,{}\n", line.join(","))).unwrap();
+            let s = load_csv(&p, None, 15, 10, &pre).unwrap();
+            let want: Vec<f64> = (0..15)
+                .map(|i| ((i / 5) * 10 + i % 5) as f64 / 100.0)
+                .collect();
+            assert_eq!(s[0].pixels, want);
+            assert_eq!(pre.to_file_order(&s[0].pixels), file);
+        }
+        // Channels last: the file's order as it is.
+        let pre = Preprocess::new(1.0, vec![0.0], vec![1.0], &[1, 5, 1, 3], Layout::Auto).unwrap();
+        assert_eq!(pre.layout_name(), "hwc");
+        assert_eq!(pre.to_network_order(vec![1.0, 2.0]), vec![1.0, 2.0]);
     }
 
     #[test]
     fn widened_box_contains_plain_box() {
-        let pre = Preprocess::new(255.0, vec![0.1307], vec![0.3081], &[1, 2]).unwrap();
+        let pre =
+            Preprocess::new(255.0, vec![0.1307], vec![0.3081], &[1, 2], Layout::Auto).unwrap();
         let (l, u) = pre.eps_box(&[0.0, 0.7], 0.1, false);
         let (lw, uw) = pre.eps_box(&[0.0, 0.7], 0.1, true);
         for i in 0..2 {

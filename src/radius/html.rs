@@ -139,8 +139,8 @@ fn inputs_table(rep: &RadiusReport, s: &mut String) {
 }
 
 fn counterexamples(rep: &RadiusReport, s: &mut String) -> Result<()> {
-    let Some(g) = ImageGeometry::detect(&rep.input_shape) else {
-        s.push_str("<p>The input is not an image shape certus knows (28×28 grey, 32×32 RGB); see <code>cex/</code> for the counterexample files.</p>");
+    let Some(g) = rep.preprocess.image.filter(ImageGeometry::drawable) else {
+        s.push_str("<p>The input is not a grey or RGB image (see <code>--layout</code>); the counterexample files are in <code>cex/</code>.</p>");
         return Ok(());
     };
     let mut any = false;
@@ -151,8 +151,8 @@ fn counterexamples(rep: &RadiusReport, s: &mut String) -> Result<()> {
         let _ = write!(
             s,
             r#"<figure><div class="imgs">{}{}{}</div><figcaption>#{}: label {}, prediction {}; at ε = {} class {} wins (margin {:.3e}); certified radius {:.4}. Original, adversarial, difference (grey = 0).</figcaption></figure>"#,
-            img(&png_of(&g, &r.pixels, (0.0, 1.0))?, "original"),
-            img(&png_of(&g, &adv, (0.0, 1.0))?, "adversarial"),
+            img(&png_of(&g, &r.pixels, &[(0.0, 1.0)])?, "original"),
+            img(&png_of(&g, &adv, &[(0.0, 1.0)])?, "adversarial"),
             img(&diff_png(&g, &r.pixels, &adv)?, "difference"),
             r.index,
             r.label,
@@ -167,6 +167,26 @@ fn counterexamples(rep: &RadiusReport, s: &mut String) -> Result<()> {
         s.push_str("<p>No counterexample was found.</p>");
     }
     Ok(())
+}
+
+/// How the network reads the file's values, in words.
+fn layout_words(pre: &super::Preprocess) -> String {
+    match pre.image {
+        Some(g) if g.channels > 1 => format!(
+            "{}×{} images of {} channels, {} (the file's channels-last values {})",
+            g.height,
+            g.width,
+            g.channels,
+            g.order_name(),
+            if g.channels_last {
+                "as they are"
+            } else {
+                "reordered"
+            }
+        ),
+        Some(g) => format!("{}×{} grey images", g.height, g.width),
+        None => "the values in the file's order (no image)".into(),
+    }
 }
 
 const STYLE: &str = "body{font-family:sans-serif;margin:24px;max-width:1200px;color:#222}\
@@ -190,7 +210,8 @@ pub fn to_html(rep: &RadiusReport) -> Result<String> {
     let _ = write!(
         s,
         "<h1>Certified robustness radii</h1><p>Network <code>{}</code>, data <code>{}</code>: {} inputs, clean accuracy {}. \
-         L∞ balls in pixel space (raw / {}), clipped to [0, 1], then normalised with mean {:?}, std {:?}. \
+         L∞ balls in pixel space (raw / {}), clipped to [0, 1], then normalised with mean {:?}, std {:?}; \
+         the network reads {}. \
          Engines: {}; ε searched up to {} to a tolerance of {}. Attack: FGSM, then PGD ({} steps, {} random restarts); \
          every counterexample replayed in f32 and f64. Certified radius ≤ attack radius held for {} of {} attacked inputs.</p>",
         esc(&rep.network),
@@ -200,6 +221,7 @@ pub fn to_html(rep: &RadiusReport) -> Result<String> {
         rep.preprocess.scale,
         rep.preprocess.mean,
         rep.preprocess.std,
+        layout_words(&rep.preprocess),
         engines.join(", "),
         o.eps_max,
         o.tolerance,

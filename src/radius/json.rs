@@ -33,7 +33,9 @@ struct Preprocess<'a> {
     /// The ε-ball is taken in pixel space (`raw / scale`) and clipped to this range before
     /// `(p − mean) / std`.
     clip: [f64; 2],
-    channels_last: bool,
+    /// How the network reads the file's channels-last values: `chw` (reordered channels
+    /// first), `hwc` (as they are) or `flat` (no image, as they are).
+    layout: &'static str,
 }
 
 #[derive(Serialize)]
@@ -135,7 +137,7 @@ pub fn to_json(rep: &RadiusReport) -> String {
                 mean: &rep.preprocess.mean,
                 std: &rep.preprocess.std,
                 clip: [0.0, 1.0],
-                channels_last: rep.preprocess.channels_last,
+                layout: rep.preprocess.layout_name(),
             },
         },
         inputs: rep.inputs.iter().map(input).collect(),

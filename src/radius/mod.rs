@@ -451,9 +451,6 @@ pub fn write_report(dir: &std::path::Path, rep: &RadiusReport) -> crate::Result<
         let n_out = c.output.len();
         let (lo, hi) = rep.preprocess.eps_box(&r.pixels, eps, false);
         let prop = Property::robustness(lo, hi, r.label, n_out);
-        let range = (rep.preprocess.channels() == 1)
-            .then(|| rep.preprocess.normalise(&[0.0, 1.0]))
-            .map(|v| (v[0], v[1]));
         crate::report::write_counterexample(
             &dir.join("cex"),
             &json::cex_stem(r.index),
@@ -461,7 +458,7 @@ pub fn write_report(dir: &std::path::Path, rep: &RadiusReport) -> crate::Result<
             &prop,
             &rep.input_shape,
             "radius",
-            range,
+            rep.preprocess.picture().as_ref(),
         )?;
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! One counterexample to `STEM.txt` (VNN-COMP), `STEM.json` and, for images, `STEM.png`.
 
 use super::image::{auto_range, png_of, ImageGeometry};
+use super::layout::{decide, Layout};
 use crate::outcome::Counterexample;
 use crate::spec::{LinearConstraint, Property};
 use crate::{Error, Result};
@@ -11,8 +12,41 @@ use std::path::{Path, PathBuf};
 pub struct CexFiles {
     pub text: PathBuf,
     pub json: PathBuf,
-    /// Only when the input is an image ([`ImageGeometry::detect`]).
+    /// Only when a [`Picture`] was given.
     pub png: Option<PathBuf>,
+}
+
+/// How to draw an input as a picture: its layout, and the input values shown as black and
+/// white, per channel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Picture {
+    pub geometry: ImageGeometry,
+    /// `(black, white)` for each channel, or one pair for all; empty: values in [0, 1] as they
+    /// are, anything else stretched from its minimum to its maximum.
+    pub ranges: Vec<(f64, f64)>,
+}
+
+impl Picture {
+    /// The picture of an input of `shape` whose layout [`decide`] reads with `layout`, values
+    /// shown by their own range: `Ok(None)` when the input is no drawable image, `Err` (why,
+    /// and how to choose) when its layout is ambiguous.
+    pub fn of_shape(shape: &[usize], layout: Layout) -> std::result::Result<Option<Self>, String> {
+        Ok(decide(shape, None, layout)?
+            .filter(ImageGeometry::drawable)
+            .map(|geometry| Picture {
+                geometry,
+                ranges: vec![],
+            }))
+    }
+
+    /// PNG bytes of `values`.
+    fn png(&self, values: &[f64]) -> Result<Vec<u8>> {
+        let ranges = match self.ranges.is_empty() {
+            true => vec![auto_range(values)],
+            false => self.ranges.clone(),
+        };
+        png_of(&self.geometry, values, &ranges)
+    }
 }
 
 /// The JSON file's content.
@@ -73,9 +107,8 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Writes `cex` (a counterexample of `prop` on a network whose input has `input_shape`) into
-/// `dir` (created if missing) as `STEM.txt`, `STEM.json` and, for an image input, `STEM.png`.
-/// `range` maps input values to black..white in the PNG; `None` shows values in [0, 1] as they
-/// are and stretches anything else from its minimum to its maximum.
+/// `dir` (created if missing) as `STEM.txt`, `STEM.json` and, with a `picture` of the input's
+/// size, `STEM.png`.
 pub fn write_counterexample(
     dir: &Path,
     stem: &str,
@@ -83,7 +116,7 @@ pub fn write_counterexample(
     prop: &Property,
     input_shape: &[usize],
     source: &str,
-    range: Option<(f64, f64)>,
+    picture: Option<&Picture>,
 ) -> Result<CexFiles> {
     std::fs::create_dir_all(dir).map_err(|source| Error::Io {
         path: dir.to_path_buf(),
@@ -91,12 +124,11 @@ pub fn write_counterexample(
     })?;
     let text = dir.join(format!("{stem}.txt"));
     write(&text, format!("{}\n", cex.vnncomp_text()).as_bytes())?;
-    let png = match ImageGeometry::detect(input_shape) {
-        Some(g) if g.len() == cex.input.len() => {
-            let r = range.unwrap_or_else(|| auto_range(&cex.input));
-            let p = dir.join(format!("{stem}.png"));
-            write(&p, &png_of(&g, &cex.input, r)?)?;
-            Some(p)
+    let png = match picture {
+        Some(p) if p.geometry.len() == cex.input.len() => {
+            let path = dir.join(format!("{stem}.png"));
+            write(&path, &p.png(&cex.input)?)?;
+            Some(path)
         }
         _ => None,
     };

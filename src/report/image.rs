@@ -1,12 +1,13 @@
-//! Input vectors seen as images: layout detection, 8-bit pixels, PNG encoding, and base64 for
-//! the data URIs of the HTML report.
+//! Input vectors seen as images: 8-bit pixels, PNG encoding, and base64
+//! for the data URIs of the HTML report. Which layout an input has is decided once, by
+//! [`super::layout::decide`].
 
 use crate::{Error, Result};
 
 /// How a flattened input vector is laid out as an image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ImageGeometry {
-    /// 1 (grey) or 3 (RGB).
+    /// Channels: 1 (grey) and 3 (RGB) can be drawn; any other count is only reordered.
     pub channels: usize,
     pub height: usize,
     pub width: usize,
@@ -15,20 +16,6 @@ pub struct ImageGeometry {
 }
 
 impl ImageGeometry {
-    /// The image layout of an input of this shape, when it is one of the image shapes we know:
-    /// 28×28 grey (`[1,28,28]`, `[1,1,28,28]`, `[28,28]`, or any shape of 784 elements such as
-    /// mnistfc's `[1,784,1]`) and 32×32 RGB (`[1,3,32,32]`, `[3,32,32]` channels first;
-    /// `[32,32,3]`, `[1,32,32,3]` channels last; any other shape of 3072 elements is read
-    /// channels first, the order of a flattened ONNX/PyTorch tensor).
-    pub fn detect(shape: &[usize]) -> Option<Self> {
-        let dims: Vec<usize> = shape.iter().copied().filter(|&d| d != 1).collect();
-        match crate::ir::numel(shape) {
-            784 => Some(Self::new(1, 28, 28, false)),
-            3072 => Some(Self::new(3, 32, 32, dims == [32, 32, 3])),
-            _ => None,
-        }
-    }
-
     /// A geometry from its parts.
     pub fn new(channels: usize, height: usize, width: usize, channels_last: bool) -> Self {
         ImageGeometry {
@@ -47,6 +34,29 @@ impl ImageGeometry {
     /// True for an image with no pixels.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// `"channels first"` or `"channels last"`.
+    pub fn order_name(&self) -> &'static str {
+        if self.channels_last {
+            "channels last"
+        } else {
+            "channels first"
+        }
+    }
+
+    /// True when a PNG can show it (grey or RGB).
+    pub fn drawable(&self) -> bool {
+        matches!(self.channels, 1 | 3)
+    }
+
+    /// The channel of element `i` of the flattened vector.
+    pub fn channel_of(&self, i: usize) -> usize {
+        if self.channels_last {
+            i % self.channels
+        } else {
+            i / (self.height * self.width)
+        }
     }
 
     /// Index into the flattened vector of channel `c` at row `y`, column `x`.
@@ -92,11 +102,18 @@ pub fn auto_range(values: &[f64]) -> (f64, f64) {
     }
 }
 
-/// The image of `values` mapped from `range` to 0..=255, as PNG bytes.
-pub fn png_of(geom: &ImageGeometry, values: &[f64], range: (f64, f64)) -> Result<Vec<u8>> {
-    let (lo, hi) = range;
-    let px = geom.pixels(values, |v, _| unit_to_byte((v - lo) / (hi - lo)));
-    encode_png(geom, &px)
+/// 8-bit pixels (PNG order) of `values` mapped per channel from `ranges[c]` (or `ranges[0]`
+/// for every channel) to 0..=255.
+pub fn pixels_of(geom: &ImageGeometry, values: &[f64], ranges: &[(f64, f64)]) -> Vec<u8> {
+    geom.pixels(values, |v, c| {
+        let (lo, hi) = ranges[c.min(ranges.len() - 1)];
+        unit_to_byte((v - lo) / (hi - lo))
+    })
+}
+
+/// [`pixels_of`] as PNG bytes.
+pub fn png_of(geom: &ImageGeometry, values: &[f64], ranges: &[(f64, f64)]) -> Result<Vec<u8>> {
+    encode_png(geom, &pixels_of(geom, values, ranges))
 }
 
 /// The signed difference `b − a` as a PNG: mid grey is no change, white the largest increase,
@@ -111,6 +128,12 @@ pub fn diff_png(geom: &ImageGeometry, a: &[f64], b: &[f64]) -> Result<Vec<u8>> {
 
 /// PNG bytes of 8-bit pixels from [`ImageGeometry::pixels`].
 pub fn encode_png(geom: &ImageGeometry, pixels: &[u8]) -> Result<Vec<u8>> {
+    if !geom.drawable() {
+        return Err(Error::Invalid(format!(
+            "a PNG shows 1 or 3 channels, not {}",
+            geom.channels
+        )));
+    }
     let mut out = Vec::new();
     let fail = |e: png::EncodingError| Error::Invalid(format!("PNG encoding failed: {e}"));
     let mut enc = png::Encoder::new(&mut out, geom.width as u32, geom.height as u32);
@@ -169,19 +192,11 @@ mod tests {
     }
 
     #[test]
-    fn detects_image_shapes() {
-        let grey = ImageGeometry::new(1, 28, 28, false);
-        for s in [&[1, 784, 1][..], &[1, 28, 28], &[1, 1, 28, 28], &[784]] {
-            assert_eq!(ImageGeometry::detect(s), Some(grey));
-        }
-        assert_eq!(
-            ImageGeometry::detect(&[1, 3, 32, 32]),
-            Some(ImageGeometry::new(3, 32, 32, false))
-        );
-        assert_eq!(
-            ImageGeometry::detect(&[1, 32, 32, 3]),
-            Some(ImageGeometry::new(3, 32, 32, true))
-        );
-        assert_eq!(ImageGeometry::detect(&[1, 5]), None);
+    fn only_grey_and_rgb_are_drawn() {
+        let g = ImageGeometry::new(3, 1, 2, false);
+        let px = g.pixels(&[0.0, 1.0, 0.0, 1.0, 1.0, 0.0], |v, _| unit_to_byte(v));
+        assert_eq!(px, [0, 0, 255, 255, 255, 0]);
+        assert!(encode_png(&g, &px).is_ok());
+        assert!(encode_png(&ImageGeometry::new(2, 1, 1, false), &[0, 0]).is_err());
     }
 }
