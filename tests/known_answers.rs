@@ -72,6 +72,14 @@ fn bad(lower: Vec<f64>, upper: Vec<f64>, c: f64, rhs: f64) -> Property {
     }
 }
 
+/// The bad case `c·y_k <= rhs` on output `k` of `n_out` over `[lower, upper]`.
+fn bad_at(lower: Vec<f64>, upper: Vec<f64>, n_out: usize, k: usize, c: f64, rhs: f64) -> Property {
+    let mut p = bad(lower, upper, c, rhs);
+    p.n_outputs = n_out;
+    p.regions[0].disjuncts[0].constraints[0].coeffs = vec![(k, c)];
+    p
+}
+
 /// For the trap `properties/traps/box_per_branch.vnnlib`: `y0 = relu(x0) + relu(x1)`,
 /// `y1 = −0.5`. Its region `[0,1]²` asks `y0 <= y1` (impossible, `y0 >= 0`) or `y1 <= −1`
 /// (false); its region `x0 ∈ [2,3], x1 ∈ [−1,0]` asks `y0 >= 3`, reached on the face `x0 = 3`:
@@ -214,6 +222,22 @@ fn table() -> Vec<Row> {
             Prop::Built(|| bad(vec![-1.0], vec![1.0], -1.0, -0.7)),
             Sat,
             Unknown,
+            Sat,
+        ),
+        // ops_conv_transpose: y0 = 2·(x0 + 0.5) (a transposed convolution, a ReLU, a grouped
+        // transposed one), 3 at most on [0, 1]^4.
+        row(
+            f("tests/fixtures/ops_conv_transpose.onnx"),
+            Prop::Built(|| bad_at(vec![0.0; 4], vec![1.0; 4], 18, 0, -1.0, -3.1)),
+            Unsat,
+            Unsat,
+            Unknown,
+        ),
+        row(
+            f("tests/fixtures/ops_conv_transpose.onnx"),
+            Prop::Built(|| bad_at(vec![0.0; 4], vec![1.0; 4], 18, 0, -1.0, -2.9)),
+            Sat,
+            Sat,
             Sat,
         ),
         // The bump lies between DLV's grid points, and a sigmoid network has no ReLU layer to

@@ -457,7 +457,7 @@ fn misused_ops_are_all_listed() {
         "relu_two_inputs (Relu): expects 1 input, has 2",
         "add_undefined (Add): input `nowhere` is not produced",
         "transpose_bad_perm (Transpose): perm [0, 2, 2] is not a permutation",
-        "conv_group (Conv): group=2",
+        "conv_group (Conv): the weight (2, 1, 1, 1) with group=2 does not fit the input",
         "div_zero (Div): division by a constant that contains 0",
         "mul_two_live (Mul): both operands are computed values",
         "reshape_bad (Reshape): cannot reshape [1, 2, 3] into [4, -1]",

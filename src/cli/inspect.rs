@@ -40,9 +40,10 @@ pub fn run(a: Args) -> certus::Result<u8> {
             ),
             Op::Conv(c) => {
                 let (o, ci, kh, kw) = c.weight.dim();
+                let kind = if c.transposed { "transposed, " } else { "" };
                 format!(
-                    "W {o}x{ci}x{kh}x{kw}, stride {:?}, pads {:?}, dilation {:?}",
-                    c.stride, c.pads, c.dilation
+                    "{kind}W {o}x{ci}x{kh}x{kw}, stride {:?}, pads {:?}, dilation {:?}, groups {}",
+                    c.stride, c.pads, c.dilation, c.groups
                 )
             }
             Op::ScaleShift(s) => format!("{} scales/shifts", s.scale.len()),

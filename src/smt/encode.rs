@@ -246,33 +246,10 @@ fn relu(solver: &Solver, z: &Real, l: f64, u: f64) -> Real {
 }
 
 /// The sparse rows of a convolution: `rows[o]` lists `(input index, weight)` for output `o`,
-/// following the geometry documented on [`crate::ir::Conv2d`] (zero padding is left out).
+/// taken from [`crate::ir::Conv2d::for_each_tap`] (zero padding is left out).
 fn conv_rows(c: &crate::ir::Conv2d) -> Vec<Vec<(usize, f64)>> {
-    let [ci_n, h_in, w_in] = c.in_chw;
-    let [co_n, h_out, w_out] = c.out_chw;
-    let (_, _, kh, kw) = c.weight.dim();
-    let mut rows = Vec::with_capacity(c.out_len());
-    for o in 0..co_n {
-        for i in 0..h_out {
-            for j in 0..w_out {
-                let mut taps = Vec::new();
-                for ch in 0..ci_n {
-                    for p in 0..kh {
-                        let y = (i * c.stride[0] + p * c.dilation[0]) as isize - c.pads[0] as isize;
-                        for q in 0..kw {
-                            let x =
-                                (j * c.stride[1] + q * c.dilation[1]) as isize - c.pads[1] as isize;
-                            if (0..h_in as isize).contains(&y) && (0..w_in as isize).contains(&x) {
-                                let k = (ch * h_in + y as usize) * w_in + x as usize;
-                                taps.push((k, c.weight[[o, ch, p, q]]));
-                            }
-                        }
-                    }
-                }
-                rows.push(taps);
-            }
-        }
-    }
+    let mut rows = vec![Vec::new(); c.out_len()];
+    c.for_each_tap(|o, i, w| rows[o].push((i, w)));
     rows
 }
 

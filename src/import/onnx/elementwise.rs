@@ -75,9 +75,9 @@ fn fold_into_conv(c: &mut Conv2d, sc: &[f64], sh: &[f64]) -> bool {
     if !uniform(sc) || !uniform(sh) {
         return false;
     }
-    for (o, mut w) in c.weight.axis_iter_mut(Axis(0)).enumerate() {
+    for o in 0..c.out_chw[0] {
         let (s, t) = (sc[o * hw], sh[o * hw]);
-        w *= s;
+        c.scale_output_channel(o, s);
         c.bias[o] = c.bias[o] * s + t;
     }
     true

@@ -1,16 +1,13 @@
 //! Linear layers: `Gemm` and `MatMul` (with one constant operand) become `Affine` nodes on the
-//! flattened value, `Conv` becomes a `Conv` node. A following constant `Add`, `Mul`, ... or
+//! flattened value (convolutions are in [`super::conv`]). A following constant `Add`, `Mul`, ... or
 //! `BatchNormalization` is folded into them later by [`super::elementwise::scale_shift`].
 
 use super::tensor::{broadcast_flat, checked_numel, Const, MAX_ELEMS};
 use super::values::{Builder, Cx, Live, Value};
-use crate::ir::{numel, Affine, Conv2d, Op, Shape};
-use ndarray::{s, Array1, Array2, Ix2, Ix4, IxDyn};
+use crate::ir::{numel, Affine, Op, Shape};
+use ndarray::{s, Array1, Array2, Ix2};
 
 const BOTH_LIVE: &str = "both operands are computed values; one must be a constant";
-
-/// Largest stride, dilation or padding accepted, so that no geometry arithmetic can overflow.
-const MAX_GEOMETRY: i64 = 1 << 20;
 
 /// A rank-2 constant as a matrix.
 fn matrix(c: &Const, what: &str) -> Result<Array2<f64>, String> {
@@ -190,165 +187,4 @@ fn const_times_live(b: &mut Builder, name: &str, a: &Const, x: &Live) -> Result<
     out.extend(n);
     let bias = Array1::zeros(weight.nrows());
     Ok(b.push(name, Op::Affine(Affine { weight, bias }), x, out))
-}
-
-/// A 2-element `[h, w]` attribute (strides, dilations), each at least 1.
-fn pair(cx: &Cx, name: &str) -> Result<[usize; 2], String> {
-    match cx.attrs.ints(name) {
-        None => Ok([1, 1]),
-        Some(&[h, w]) if (1..=MAX_GEOMETRY).contains(&h) && (1..=MAX_GEOMETRY).contains(&w) => {
-            Ok([h as usize, w as usize])
-        }
-        Some(v) => Err(format!(
-            "{name} {v:?} is not supported (two values ≥ 1 expected)"
-        )),
-    }
-}
-
-/// One value of a 1-D convolution attribute (`strides`, `dilations`), default 1.
-fn single(cx: &Cx, name: &str) -> Result<usize, String> {
-    match cx.attrs.ints(name) {
-        None => Ok(1),
-        Some(&[v]) if (1..=MAX_GEOMETRY).contains(&v) => Ok(v as usize),
-        Some(v) => Err(format!(
-            "{name} {v:?} is not supported (one value ≥ 1 expected)"
-        )),
-    }
-}
-
-/// `Conv`: 2-D, or 1-D as a 2-D convolution of height 1 (input `[1, C, L]` or `[C, L]`,
-/// weight `[O, C, K]`); group 1; explicit padding or `auto_pad` VALID, SAME_UPPER, SAME_LOWER
-/// (`SAME_*` pads each spatial axis by `max((⌈n/s⌉ − 1)·s + (k − 1)·d + 1 − n, 0)` in all,
-/// the odd one at the end for UPPER and at the start for LOWER). Input `[1, C, H, W]` or
-/// `[C, H, W]` for 2-D.
-pub(super) fn conv(b: &mut Builder, cx: &Cx) -> Result<Value, String> {
-    cx.arity(2, 3)?;
-    let x = cx.live(0)?;
-    let w = cx.constant(1, "the weight")?;
-    let group = cx.attrs.int("group", 1);
-    if group != 1 {
-        return Err(format!("group={group} is not supported (only 1)"));
-    }
-    let auto_pad = cx.attrs.string("auto_pad").unwrap_or_default();
-    if !matches!(
-        auto_pad.as_str(),
-        "" | "NOTSET" | "VALID" | "SAME_UPPER" | "SAME_LOWER"
-    ) {
-        return Err(format!("auto_pad={auto_pad} is not supported"));
-    }
-    let one_d = w.shape().len() == 3;
-    let data = if one_d {
-        let (co, ci, k) = (w.shape()[0], w.shape()[1], w.shape()[2]);
-        w.data
-            .clone()
-            .into_shape_clone(IxDyn(&[co, ci, 1, k]))
-            .map_err(|e| e.to_string())?
-    } else {
-        w.data.clone()
-    };
-    let weight = data.into_dimensionality::<Ix4>().map_err(|_| {
-        format!(
-            "only 1-D and 2-D convolutions are supported (weight {:?})",
-            w.shape()
-        )
-    })?;
-    let (co, ci, kh, kw) = weight.dim();
-    let in_chw = match (one_d, x.shape.as_slice()) {
-        (false, &[1, c, h, w] | &[c, h, w]) => [c, h, w],
-        (true, &[1, c, l] | &[c, l]) => [c, 1, l],
-        _ => {
-            return Err(format!(
-                "input shape {:?} does not fit a {}-D convolution",
-                x.shape,
-                if one_d { 1 } else { 2 }
-            ))
-        }
-    };
-    if ci != in_chw[0] {
-        return Err(format!(
-            "the weight {:?} expects {ci} input channels, the input {:?} has {}",
-            w.shape(),
-            x.shape,
-            in_chw[0]
-        ));
-    }
-    if let Some(ks) = cx.attrs.ints("kernel_shape") {
-        let want: Vec<i64> = if one_d {
-            vec![kw as i64]
-        } else {
-            vec![kh as i64, kw as i64]
-        };
-        if ks != want.as_slice() {
-            return Err(format!(
-                "kernel_shape {ks:?} differs from the weight {:?}",
-                w.shape()
-            ));
-        }
-    }
-    let (stride, dilation) = if one_d {
-        ([1, single(cx, "strides")?], [1, single(cx, "dilations")?])
-    } else {
-        (pair(cx, "strides")?, pair(cx, "dilations")?)
-    };
-    let same = |n: usize, k: usize, s: usize, d: usize| {
-        let out = n.div_ceil(s);
-        let total = ((out - 1) * s + (k - 1) * d + 1).saturating_sub(n);
-        let (small, big) = (total / 2, total - total / 2);
-        if auto_pad == "SAME_UPPER" {
-            (small, big)
-        } else {
-            (big, small)
-        }
-    };
-    let pads = match cx.attrs.ints("pads") {
-        _ if auto_pad == "VALID" => [0; 4],
-        _ if auto_pad.starts_with("SAME") => {
-            let (t, bo) = same(in_chw[1], kh, stride[0], dilation[0]);
-            let (l, r) = same(in_chw[2], kw, stride[1], dilation[1]);
-            [t, l, bo, r]
-        }
-        None => [0; 4],
-        Some(&[l, r]) if one_d && [l, r].iter().all(|p| (0..=MAX_GEOMETRY).contains(p)) => {
-            [0, l as usize, 0, r as usize]
-        }
-        Some(&[t, l, bo, r])
-            if !one_d && [t, l, bo, r].iter().all(|p| (0..=MAX_GEOMETRY).contains(p)) =>
-        {
-            [t as usize, l as usize, bo as usize, r as usize]
-        }
-        Some(p) => {
-            return Err(format!(
-                "pads {p:?} are not supported (values ≥ 0, two per axis)"
-            ))
-        }
-    };
-    let bias = match cx.opt(2) {
-        None => Array1::zeros(co),
-        Some(_) => {
-            let c = cx.constant(2, "the bias")?;
-            if c.data.len() != co {
-                return Err(format!(
-                    "the bias has shape {:?}, expected [{co}]",
-                    c.shape()
-                ));
-            }
-            c.data.iter().copied().collect()
-        }
-    };
-    let conv = Conv2d::new(weight, bias, stride, pads, dilation, in_chw).ok_or_else(|| {
-        format!(
-            "the {kh}×{kw} kernel does not fit the input {:?} with its padding",
-            x.shape
-        )
-    })?;
-    let [oc, oh, ow] = conv.out_chw;
-    let batched = x.shape.len() == if one_d { 3 } else { 4 };
-    let out = match (one_d, batched) {
-        (false, true) => vec![1, oc, oh, ow],
-        (false, false) => vec![oc, oh, ow],
-        (true, true) => vec![1, oc, ow],
-        (true, false) => vec![oc, ow],
-    };
-    checked_numel(&out)?;
-    Ok(b.push(cx.name, Op::Conv(conv), x, out))
 }

@@ -10,7 +10,7 @@
 use super::proto::{DimensionValue, GraphProto, ModelProto, NodeProto, TypeValue, ValueInfoProto};
 use super::tensor::{self, checked_numel, Attrs};
 use super::values::{Builder, Cx, Live, Value};
-use super::{elementwise, linear, piecewise, plumb, select, shape};
+use super::{conv, elementwise, linear, piecewise, plumb, select, shape};
 use crate::ir::{numel, Network, Node, NodeId, Op, Shape};
 use std::collections::{BTreeSet, HashMap};
 
@@ -25,6 +25,7 @@ pub(super) const SUPPORTED: &[&str] = &[
     "Constant",
     "ConstantOfShape",
     "Conv",
+    "ConvTranspose",
     "Div",
     "Dropout",
     "Equal",
@@ -97,7 +98,8 @@ fn dispatch(b: &mut Builder, op: &str, cx: &Cx) -> Result<Value, String> {
         "BatchNormalization" => elementwise::batch_norm(b, cx),
         "Gemm" => linear::gemm(b, cx),
         "MatMul" => linear::matmul(b, cx),
-        "Conv" => linear::conv(b, cx),
+        "Conv" => conv::conv(b, cx),
+        "ConvTranspose" => conv::conv_transpose(b, cx),
         _ => Err("unsupported op".into()),
     }
 }

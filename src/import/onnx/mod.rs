@@ -3,7 +3,7 @@
 //! ONNX type.
 //!
 //! Lowering rules (a tensor is either a constant or a "live" value computed from the input):
-//! - `Gemm`, `MatMul` with one constant side → `Affine`; `Conv` → `Conv`;
+//! - `Gemm`, `MatMul` with one constant side → `Affine`; `Conv`, `ConvTranspose` → `Conv`;
 //! - `Add`/`Sub`/`Mul`/`Div` with one constant side, `Neg`, `BatchNormalization` → folded into
 //!   the preceding `Affine`/`Conv`/`ScaleShift` when it has no other reader, else `ScaleShift`;
 //!   an identity (`x − 0`, `x / 1`) disappears;
@@ -20,6 +20,7 @@
 //! Everything else, and every input that does not fit, fails at load time with one message
 //! listing each offending node as `name (OpType): reason`.
 
+mod conv;
 mod elementwise;
 mod join;
 mod linear;
