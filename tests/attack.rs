@@ -194,7 +194,7 @@ fn verify_cex_dir_writes_the_printed_counterexample() {
 }
 
 /// A 784-input linear network (`.nnet`) and an ε-box property around a grey image: the
-/// counterexample is also written as a 28×28 PNG.
+/// counterexample is also written as a 28×28 PNG, and enlarged to 224×224.
 #[test]
 fn image_counterexamples_get_a_png() {
     let dir = tmp_dir("image");
@@ -262,5 +262,19 @@ fn image_counterexamples_get_a_png() {
     assert!((input[0] - 0.4).abs() < 1e-6 && (input[27] - 0.7).abs() < 1e-6);
     for (b, x) in buf.iter().zip(&input) {
         assert_eq!(*b, (x * 255.0).round() as u8);
+    }
+    // The enlarged copy (issue 11 item 6): every pixel an 8×8 block.
+    assert_eq!(j["png_enlarged"], "cex_0_x8.png");
+    let big = std::fs::read(out_dir.join("cex_0_x8.png")).unwrap();
+    let mut reader = png::Decoder::new(std::io::Cursor::new(big))
+        .read_info()
+        .unwrap();
+    assert_eq!((reader.info().width, reader.info().height), (224, 224));
+    let mut big_buf = vec![0; reader.output_buffer_size().unwrap()];
+    reader.next_frame(&mut big_buf).unwrap();
+    for y in 0..224 {
+        for x in 0..224 {
+            assert_eq!(big_buf[y * 224 + x], buf[(y / 8) * 28 + x / 8], "({y}, {x})");
+        }
     }
 }

@@ -474,6 +474,9 @@ fn colour_images_reach_a_channels_first_network_in_its_order() {
             "value {k}"
         );
     }
+    let (big, big_px) = decode_png(&std::fs::read(dir.join("cex/input_0_x8.png")).unwrap());
+    assert_eq!(big, (48, 48, 3));
+    assert_eq!(&big_px[..3], &px[..3]);
     // `--layout hwc` overrides the shape: the file's order as it is, the wrong reading here.
     let out = run(&["--layout", "hwc"]);
     assert!(out.status.success());
@@ -508,13 +511,7 @@ fn an_ambiguous_layout_is_an_error() {
     std::fs::write(&data, format!("0,{}\n", vec!["200"; n].join(","))).unwrap();
     let run = |extra: &[&str]| {
         let mut args = vec!["radius", net.to_str().unwrap(), "--data"];
-        args.extend([
-            data.to_str().unwrap(),
-            "--eps-max",
-            "0.05",
-            "--eps-grid",
-            "0.05",
-        ]);
+        args.extend([data.to_str().unwrap(), "--eps-max", "0.05"]);
         args.extend(extra);
         certus(&args)
     };

@@ -47,7 +47,8 @@ pub struct Args {
     /// Random starts per disjunct after the box centre.
     #[arg(long, default_value = "10", value_parser = whole, allow_negative_numbers = true)]
     pub restarts: u64,
-    /// Write cex_<k>.txt (VNN-COMP), cex_<k>.json and, for image inputs, cex_<k>.png here.
+    /// Write cex_<k>.txt (VNN-COMP), cex_<k>.json and, for image inputs, cex_<k>.png and
+    /// cex_<k>_x8.png (enlarged) here.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// How the pictures read a colour image's values: from the network's input shape

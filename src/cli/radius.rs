@@ -72,14 +72,10 @@ pub struct Args {
     /// Bisection stops when the bracket is this narrow.
     #[arg(long, default_value = "0.001", value_parser = positive, allow_negative_numbers = true)]
     pub tolerance: f64,
-    /// ε values (comma-separated) for certified and empirical accuracy; each is decided exactly.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "0.005,0.01,0.02,0.03,0.05,0.1"
-    )]
-    #[arg(value_parser = positive, allow_hyphen_values = true)]
-    pub eps_grid: Vec<f64>,
+    /// ε values (comma-separated) for certified and empirical accuracy; each is decided exactly
+    /// [default: 0.005,0.01,0.02,0.03,0.05,0.1, those up to --eps-max].
+    #[arg(long, value_delimiter = ',', value_parser = positive, allow_hyphen_values = true)]
+    pub eps_grid: Option<Vec<f64>>,
     /// Raw values are divided by this; the result must lie in [0, 1] (the ε-ball is clipped there).
     #[arg(long, default_value = "255", value_parser = positive, allow_negative_numbers = true)]
     pub scale: f64,
@@ -120,8 +116,15 @@ fn opt(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".into())
 }
 
+/// The `--eps-grid` default (values above `--eps-max` dropped).
+const EPS_GRID: [f64; 6] = [0.005, 0.01, 0.02, 0.03, 0.05, 0.1];
+
 pub fn run(a: Args) -> certus::Result<u8> {
-    if let Some(e) = a.eps_grid.iter().find(|&&e| e > a.eps_max) {
+    let mut grid = match &a.eps_grid {
+        Some(g) => g.clone(),
+        None => EPS_GRID.into_iter().filter(|&e| e <= a.eps_max).collect(),
+    };
+    if let Some(e) = grid.iter().find(|&&e| e > a.eps_max) {
         return Err(invalid(format!(
             "--eps-grid values must lie in (0, --eps-max = {}], got {e}",
             a.eps_max
@@ -142,7 +145,6 @@ pub fn run(a: Args) -> certus::Result<u8> {
         a.layout.into(),
     )?;
     let samples = load_csv(&a.data, a.count, net.input_len(), net.output_len(), &pre)?;
-    let mut grid = a.eps_grid.clone();
     grid.sort_by(f64::total_cmp);
     grid.dedup();
     let opts = RadiusOptions {

@@ -35,7 +35,7 @@ pub struct Args {
     #[arg(long, default_value = "0", value_parser = whole, allow_negative_numbers = true)]
     pub seed: u64,
     /// After `sat`, write the counterexample here as cex.txt (VNN-COMP), cex.json and, for
-    /// image inputs, cex.png.
+    /// image inputs, cex.png and cex_x8.png (enlarged).
     #[arg(long)]
     pub cex_dir: Option<PathBuf>,
 }

@@ -1,6 +1,6 @@
 //! One counterexample to `STEM.txt` (VNN-COMP), `STEM.json` and, for images, `STEM.png`.
 
-use super::image::{auto_range, png_of, ImageGeometry};
+use super::image::{auto_range, encode_png, enlarge, pixels_of, ImageGeometry, ENLARGE};
 use super::layout::{decide, Layout};
 use crate::outcome::Counterexample;
 use crate::spec::{LinearConstraint, Property};
@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 pub struct CexFiles {
     pub text: PathBuf,
     pub json: PathBuf,
-    /// Only when a [`Picture`] was given.
+    /// Only when a [`Picture`] was given: the image at its own size, and `STEM_x8.png` with
+    /// every pixel an [`ENLARGE`]-pixel block.
     pub png: Option<PathBuf>,
+    pub png_enlarged: Option<PathBuf>,
 }
 
 /// How to draw an input as a picture: its layout, and the input values shown as black and
@@ -39,13 +41,16 @@ impl Picture {
             }))
     }
 
-    /// PNG bytes of `values`.
-    fn png(&self, values: &[f64]) -> Result<Vec<u8>> {
+    /// PNG bytes of `values` at their own size and enlarged.
+    fn pngs(&self, values: &[f64]) -> Result<(Vec<u8>, Vec<u8>)> {
         let ranges = match self.ranges.is_empty() {
             true => vec![auto_range(values)],
             false => self.ranges.clone(),
         };
-        png_of(&self.geometry, values, &ranges)
+        let g = &self.geometry;
+        let px = pixels_of(g, values, &ranges);
+        let (big, big_px) = enlarge(g, &px, ENLARGE);
+        Ok((encode_png(g, &px)?, encode_png(&big, &big_px)?))
     }
 }
 
@@ -69,8 +74,9 @@ struct CexJson<'a> {
     margin: f64,
     margin_f32: f64,
     margin_f64: f64,
-    /// File name of the PNG beside this file, when there is one.
+    /// File names of the PNGs beside this file (the image, and enlarged), when there are.
     png: Option<String>,
+    png_enlarged: Option<String>,
 }
 
 /// A constraint as text over outputs `Y_i`: `Y_0 - Y_3 <= 0`, `2*Y_1 + -0.5*Y_2 <= 1`.
@@ -108,7 +114,7 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Writes `cex` (a counterexample of `prop` on a network whose input has `input_shape`) into
 /// `dir` (created if missing) as `STEM.txt`, `STEM.json` and, with a `picture` of the input's
-/// size, `STEM.png`.
+/// size, `STEM.png` and `STEM_x8.png` (enlarged).
 pub fn write_counterexample(
     dir: &Path,
     stem: &str,
@@ -124,13 +130,23 @@ pub fn write_counterexample(
     })?;
     let text = dir.join(format!("{stem}.txt"));
     write(&text, format!("{}\n", cex.vnncomp_text()).as_bytes())?;
-    let png = match picture {
+    let (png, png_enlarged) = match picture {
         Some(p) if p.geometry.len() == cex.input.len() => {
-            let path = dir.join(format!("{stem}.png"));
-            write(&path, &p.png(&cex.input)?)?;
-            Some(path)
+            let (small, big) = p.pngs(&cex.input)?;
+            let (ps, pb) = (
+                dir.join(format!("{stem}.png")),
+                dir.join(format!("{stem}_x{ENLARGE}.png")),
+            );
+            write(&ps, &small)?;
+            write(&pb, &big)?;
+            (Some(ps), Some(pb))
         }
-        _ => None,
+        _ => (None, None),
+    };
+    let name = |p: &Option<PathBuf>| {
+        p.as_ref()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
     };
     let violated = prop
         .regions
@@ -150,14 +166,17 @@ pub fn write_counterexample(
         margin: cex.margin_f32.max(cex.margin_f64),
         margin_f32: cex.margin_f32,
         margin_f64: cex.margin_f64,
-        png: png
-            .as_ref()
-            .and_then(|p| p.file_name())
-            .map(|n| n.to_string_lossy().into_owned()),
+        png: name(&png),
+        png_enlarged: name(&png_enlarged),
     };
     let json = dir.join(format!("{stem}.json"));
     let mut bytes = serde_json::to_vec_pretty(&body).expect("counterexample serialises");
     bytes.push(b'\n');
     write(&json, &bytes)?;
-    Ok(CexFiles { text, json, png })
+    Ok(CexFiles {
+        text,
+        json,
+        png,
+        png_enlarged,
+    })
 }

@@ -1,4 +1,4 @@
-//! Input vectors seen as images: 8-bit pixels, PNG encoding, and base64
+//! Input vectors seen as images: 8-bit pixels, PNG encoding (and an enlarged copy), and base64
 //! for the data URIs of the HTML report. Which layout an input has is decided once, by
 //! [`super::layout::decide`].
 
@@ -14,6 +14,10 @@ pub struct ImageGeometry {
     /// `[H, W, C]` order (ERAN's CSV, TensorFlow); otherwise `[C, H, W]` (ONNX, PyTorch).
     pub channels_last: bool,
 }
+
+/// Each pixel of an enlarged picture is a block of this many pixels a side (a 28×28 input
+/// becomes 224×224, a 32×32 one 256×256).
+pub const ENLARGE: usize = 8;
 
 impl ImageGeometry {
     /// A geometry from its parts.
@@ -116,6 +120,21 @@ pub fn png_of(geom: &ImageGeometry, values: &[f64], ranges: &[(f64, f64)]) -> Re
     encode_png(geom, &pixels_of(geom, values, ranges))
 }
 
+/// `pixels` (PNG order, [`ImageGeometry::pixels`]) with each pixel repeated as a `k×k` block
+/// (nearest neighbour), and the geometry of the result.
+pub fn enlarge(geom: &ImageGeometry, pixels: &[u8], k: usize) -> (ImageGeometry, Vec<u8>) {
+    let c = geom.channels;
+    let big = ImageGeometry::new(c, geom.height * k, geom.width * k, true);
+    let mut out = Vec::with_capacity(pixels.len() * k * k);
+    for y in 0..big.height {
+        let row = &pixels[(y / k) * geom.width * c..(y / k + 1) * geom.width * c];
+        for x in 0..big.width {
+            out.extend_from_slice(&row[(x / k) * c..(x / k + 1) * c]);
+        }
+    }
+    (big, out)
+}
+
 /// The signed difference `b − a` as a PNG: mid grey is no change, white the largest increase,
 /// black the largest decrease (scaled by the largest `|b − a|`).
 pub fn diff_png(geom: &ImageGeometry, a: &[f64], b: &[f64]) -> Result<Vec<u8>> {
@@ -192,11 +211,15 @@ mod tests {
     }
 
     #[test]
-    fn only_grey_and_rgb_are_drawn() {
+    fn enlarged_pixels_are_blocks() {
         let g = ImageGeometry::new(3, 1, 2, false);
         let px = g.pixels(&[0.0, 1.0, 0.0, 1.0, 1.0, 0.0], |v, _| unit_to_byte(v));
         assert_eq!(px, [0, 0, 255, 255, 255, 0]);
-        assert!(encode_png(&g, &px).is_ok());
+        let (big, out) = enlarge(&g, &px, 2);
+        assert_eq!((big.height, big.width), (2, 4));
+        let row = [0, 0, 255, 0, 0, 255, 255, 255, 0, 255, 255, 0];
+        assert_eq!(out, [row, row].concat());
+        assert!(encode_png(&big, &out).is_ok());
         assert!(encode_png(&ImageGeometry::new(2, 1, 1, false), &[0, 0]).is_err());
     }
 }
