@@ -274,7 +274,11 @@ fn image_counterexamples_get_a_png() {
     reader.next_frame(&mut big_buf).unwrap();
     for y in 0..224 {
         for x in 0..224 {
-            assert_eq!(big_buf[y * 224 + x], buf[(y / 8) * 28 + x / 8], "({y}, {x})");
+            assert_eq!(
+                big_buf[y * 224 + x],
+                buf[(y / 8) * 28 + x / 8],
+                "({y}, {x})"
+            );
         }
     }
 }

@@ -67,7 +67,7 @@ pub struct Args {
 /// `sat`), 3 when none was (unknown), 2 on error.
 pub fn run(a: Args) -> certus::Result<u8> {
     let net = a.net.load()?;
-    let prop = certus::spec::vnnlib::parse_file(&a.property)?;
+    let prop = super::parse_property(&a.property)?;
     prop.check_fits(&net)?;
     let opts = SearchOptions {
         method: a.method.into(),

@@ -21,7 +21,7 @@ pub struct Args {
     /// For `--method lp`: first re-tighten every unstable ReLU's input bounds with LPs.
     #[arg(long)]
     pub lp_retighten: bool,
-    /// Print JSON: `{"regions":[{"outputs":[{"lower":..,"upper":..}]}]}`.
+    /// Print JSON: `{"method":"crown","regions":[{"outputs":[{"lower":..,"upper":..}]}]}`.
     #[arg(long)]
     pub json: bool,
 }
@@ -45,7 +45,7 @@ struct Report {
 
 pub fn run(a: Args) -> certus::Result<u8> {
     let net = a.net.load()?;
-    let prop = certus::spec::vnnlib::parse_file(&a.property)?;
+    let prop = super::parse_property(&a.property)?;
     prop.check_fits(&net)?;
     let method = Method::from(a.method);
     let cfg = BoundConfig {

@@ -49,8 +49,62 @@ pub struct NetArgs {
 
 impl NetArgs {
     fn load(&self) -> certus::Result<certus::ir::Network> {
+        if let Some(kind) = file_kind(&self.network).filter(|&k| k == Kind::Property) {
+            return Err(mixed_up(&self.network, kind));
+        }
         certus::import::load_network(&self.network, self.nnet_normalize.into())
     }
+}
+
+/// What a file looks like, by its name and first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Network,
+    Property,
+}
+
+/// A network (`.onnx`, `.nnet`, or text starting with `//`) or a property (`.vnnlib`,
+/// `.smt2`, or text starting with `(` or `;`), `.gz` looked through; `None` when neither shows
+/// (the parser then says what is wrong).
+fn file_kind(path: &std::path::Path) -> Option<Kind> {
+    let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    if [".vnnlib", ".smt2"].iter().any(|e| name.ends_with(e)) {
+        return Some(Kind::Property);
+    }
+    if [".onnx", ".nnet"].iter().any(|e| name.ends_with(e)) {
+        return Some(Kind::Network);
+    }
+    let mut head = [0u8; 64];
+    let n = std::io::Read::read(&mut std::fs::File::open(path).ok()?, &mut head).ok()?;
+    let text = std::str::from_utf8(&head[..n]).ok()?.trim_start();
+    if text.starts_with("//") {
+        Some(Kind::Network)
+    } else if text.starts_with('(') || text.starts_with(';') {
+        Some(Kind::Property)
+    } else {
+        None
+    }
+}
+
+/// The error for a property given where the network goes, or the other way round.
+fn mixed_up(path: &std::path::Path, kind: Kind) -> certus::Error {
+    let (is, order) = match kind {
+        Kind::Property => ("a VNN-LIB property", "the network comes first"),
+        Kind::Network => ("a network", "the network comes first, then the property"),
+    };
+    certus::Error::Invalid(format!(
+        "{}: this looks like {is}; {order} (`certus COMMAND NET PROP`)",
+        path.display()
+    ))
+}
+
+/// Parses a VNN-LIB 1.0 property, first checking that `path` is not a network file.
+fn parse_property(path: &std::path::Path) -> certus::Result<certus::spec::Property> {
+    if let Some(kind) = file_kind(path).filter(|&k| k == Kind::Network) {
+        return Err(mixed_up(path, kind));
+    }
+    certus::spec::vnnlib::parse_file(path)
 }
 
 /// How counterexample files draw an input of `shape` ([`certus::report::Picture::of_shape`]);

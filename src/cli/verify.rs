@@ -72,7 +72,7 @@ pub fn options(a: &Args) -> Options {
 pub fn run(a: Args, property: &Path) -> certus::Result<u8> {
     let loaded = (|| {
         let net = a.net.load()?;
-        let prop = certus::spec::vnnlib::parse_file(property)?;
+        let prop = super::parse_property(property)?;
         prop.check_fits(&net)?;
         Ok::<_, certus::Error>((net, prop))
     })();

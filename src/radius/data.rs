@@ -195,7 +195,7 @@ impl Preprocess {
 
 /// Reads the first `count` data lines (all when `None`) of an ERAN CSV file for a network with
 /// `n_inputs` inputs; raw values are divided by `pre.scale` and multi-channel lines reordered
-/// from channels last to the network's order.
+/// from channels last to the network's order. A file with no data line is an error.
 pub fn load_csv(
     path: &Path,
     count: Option<usize>,
@@ -268,6 +268,12 @@ pub fn load_csv(
             label,
             pixels,
         });
+    }
+    if out.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{}: no data lines (expected `label,v0,v1,...` per line)",
+            path.display()
+        )));
     }
     Ok(out)
 }

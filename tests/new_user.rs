@@ -1,0 +1,134 @@
+//! What a new user trips on (issue 11): files given in the wrong order, empty data, help texts
+//! that disagree with the binary, docs that do not list what is shipped, and the README's
+//! examples run as written.
+
+mod common;
+
+use common::{certus, root};
+use std::process::Output;
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Asserts a clean error: exit code 2, an `error: ...` line naming every needle, no panic.
+fn assert_error(o: &Output, needles: &[&str]) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line: {err}"));
+    for n in needles {
+        assert!(line.contains(n), "`{line}` should mention `{n}`");
+    }
+}
+
+fn tmp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("certus-new-user-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn property_and_network_swapped() {
+    let prop = "properties/vee_above_2.1.vnnlib";
+    let net = "examples/vee.nnet";
+    // Before: a protobuf wire-type message about the VNN-LIB file.
+    for cmd in ["verify", "bounds", "attack"] {
+        let o = certus(&[cmd, prop, net]);
+        assert_error(
+            &o,
+            &[prop, "looks like a VNN-LIB property", "network comes first"],
+        );
+    }
+    let o = certus(&["radius", prop, "--data", "tests/fixtures/radius_linear.csv"]);
+    assert_error(&o, &["looks like a VNN-LIB property"]);
+    // A network where the property goes.
+    let o = certus(&["bounds", net, net]);
+    assert_error(&o, &[net, "looks like a network"]);
+    // Sniffed from the content when the name says nothing.
+    let dir = tmp_dir("swapped");
+    let p = dir.join("prop.txt");
+    std::fs::copy(root().join(prop), &p).unwrap();
+    let o = certus(&["verify", p.to_str().unwrap(), net]);
+    assert_error(&o, &["looks like a VNN-LIB property"]);
+}
+
+#[test]
+fn radius_without_data_is_an_error() {
+    let dir = tmp_dir("empty");
+    let empty = dir.join("empty.csv");
+    std::fs::write(&empty, "\n\n").unwrap();
+    let net = "tests/fixtures/radius_linear.nnet";
+    // Before: "clean accuracy 0/0 ... 0.0%" and exit 0.
+    let o = certus(&["radius", net, "--data", empty.to_str().unwrap()]);
+    assert_error(&o, &["no data lines"]);
+    let o = certus(&[
+        "radius",
+        net,
+        "--data",
+        "tests/fixtures/radius_linear.csv",
+        "--count",
+        "0",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("must be at least 1"), "{}", stderr(&o));
+}
+
+/// The JSON schema `bounds --help` documents has the keys `bounds --json` prints.
+#[test]
+fn bounds_json_matches_its_documented_schema() {
+    let help = stdout(&certus(&["bounds", "--help"]));
+    let doc = help
+        .split("Print JSON: `")
+        .nth(1)
+        .and_then(|s| s.split('`').next())
+        .unwrap_or_else(|| panic!("no schema in: {help}"));
+    let o = certus(&[
+        "bounds",
+        "examples/vee.nnet",
+        "properties/vee_above_2.1.vnnlib",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    for k in &keys {
+        assert!(
+            doc.contains(&format!("\"{k}\"")),
+            "`{k}` missing from {doc}"
+        );
+    }
+    assert_eq!(
+        doc.matches("\":").count(),
+        5,
+        "{doc}: method, regions, outputs, lower, upper"
+    );
+}
+
+/// `properties/README.md` names every file and folder under `properties/`.
+#[test]
+fn properties_readme_lists_every_file() {
+    let readme = std::fs::read_to_string(root().join("properties/README.md")).unwrap();
+    let mut stack = vec![root().join("properties")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root().join("properties")).unwrap();
+            let rel = rel.to_string_lossy().replace('\\', "/");
+            if p.is_dir() {
+                stack.push(p.clone());
+                assert!(readme.contains(&format!("{rel}/")), "{rel}/ not listed");
+            } else if rel != "README.md" {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                assert!(readme.contains(&name), "{rel} not listed");
+            }
+        }
+    }
+}
