@@ -149,6 +149,49 @@ fn the_guarantee_is_relative_to_the_discretisation() {
     assert!(rep.layers[1].unrealisable > 0 && rep.layers[1].realised > 0);
 }
 
+/// Issue 11 item 5: the summary must not contradict its counts. "Safe on the grid" claims that
+/// every adversarial grid point is realised by no input; a cell realised by an input that keeps
+/// the class is undecided (here: M = 1 on the tent's ReLU layer, centre 0.4, where 0.53 is
+/// adversarial: the old code said "safe on the grid" with 4 such cells).
+#[test]
+fn safe_on_the_grid_means_every_adversarial_point_is_unrealisable() {
+    let net = tent();
+    let mut undecided = 0;
+    for centre in [0.3, 0.4, 0.45] {
+        for (steps, tau) in [(1, 0.2), (2, 0.1), (4, 0.05)] {
+            for features in 1..=3 {
+                let prop = ball_prop(&[centre], 1, 0.2, 2);
+                let c = DlvConfig {
+                    steps,
+                    tau: Some(tau),
+                    features,
+                    ..cfg(Some(vec![1]))
+                };
+                let rep = search(&net, &prop, 0, &[centre], &c).unwrap();
+                let l = &rep.layers[0];
+                match &rep.outcome {
+                    DlvOutcome::SafeOnGrid => {
+                        assert_eq!(l.unrealisable, l.adversarial_points, "{rep:?}");
+                        assert_eq!(l.realised + l.unresolved, 0, "{rep:?}");
+                    }
+                    DlvOutcome::Incomplete(why) => {
+                        assert!(
+                            l.realised_kept > 0 && why.contains("keep the class"),
+                            "{why}"
+                        );
+                        undecided += 1;
+                    }
+                    DlvOutcome::Adversarial { cex, .. } => {
+                        assert!(confirm(&net, &prop, &cex.input).is_some())
+                    }
+                    DlvOutcome::Misclassified(_) => panic!("0.3..0.45 are class 1"),
+                }
+            }
+        }
+    }
+    assert!(undecided > 0, "the issue's case is among these");
+}
+
 #[test]
 fn verify_engine_dlv_is_unknown_when_the_grid_holds() {
     let opts = Options {

@@ -132,3 +132,62 @@ fn properties_readme_lists_every_file() {
         }
     }
 }
+
+/// The README's `certus dlv` examples run as written (issue 11 item 5: the input they use is
+/// shipped): each `$ certus dlv ...` line of the README is run, and the lines after it are the
+/// start of its output (each up to its `…`).
+#[test]
+fn readme_dlv_examples_run_as_written() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let lines: Vec<&str> = readme.lines().collect();
+    let mut ran = 0;
+    for (k, line) in lines.iter().enumerate() {
+        let Some(cmd) = line.strip_prefix("$ certus dlv ") else {
+            continue;
+        };
+        let mut args = vec!["dlv"];
+        args.extend(cmd.split_whitespace());
+        let o = certus(&args);
+        let out = stdout(&o);
+        let got: Vec<&str> = out.lines().collect();
+        let want = lines[k + 1..]
+            .iter()
+            .take_while(|l| !l.starts_with('$') && !l.starts_with("```"));
+        for (i, w) in want.enumerate() {
+            let w = w.trim_end_matches('…').trim_end();
+            assert!(
+                got[i].starts_with(w),
+                "`{cmd}` line {i}: `{}` is not `{w}`",
+                got[i]
+            );
+        }
+        let code = if got[0] == "adversarial" { 1 } else { 0 };
+        assert_eq!(o.status.code(), Some(code), "{cmd}: {out}");
+        ran += 1;
+    }
+    assert_eq!(ran, 2, "the README shows two dlv runs");
+}
+
+/// DLV on an input the network already puts in another class says so (issue 11 item 5).
+#[test]
+fn dlv_says_when_the_input_itself_is_misclassified() {
+    let o = certus(&[
+        "dlv",
+        "tests/fixtures/dlv_tent.nnet",
+        "--input",
+        "tests/fixtures/dlv_tent_input.txt",
+        "--label",
+        "0",
+        "--eps",
+        "0.2",
+        "--step",
+        "0.1",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("misclassified: the input itself is in class 1, not 0"),
+        "{out}"
+    );
+    assert!(out.contains("(X_0 0.4"), "{out}");
+}

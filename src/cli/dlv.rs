@@ -70,8 +70,8 @@ fn read_numbers(path: &PathBuf) -> certus::Result<Vec<f64>> {
     Ok(out)
 }
 
-/// Exit codes: 1 adversarial example found (replayed), 0 every grid point keeps the class
-/// (relative to the discretisation), 3 incomplete, 2 error.
+/// Exit codes: 1 adversarial example found (replayed) or the input misclassified, 0 every grid
+/// point keeps the class (relative to the discretisation), 3 incomplete, 2 error.
 pub fn run(a: Args) -> certus::Result<u8> {
     let deadline = a.timeout.deadline();
     if a.step > a.eps {
@@ -130,7 +130,7 @@ pub fn run(a: Args) -> certus::Result<u8> {
     print!("{}", report_text(&rep, a.label));
     eprintln!("time: {:.3} s", t.elapsed().as_secs_f64());
     Ok(match rep.outcome {
-        DlvOutcome::Adversarial { .. } => 1,
+        DlvOutcome::Adversarial { .. } | DlvOutcome::Misclassified(_) => 1,
         DlvOutcome::SafeOnGrid => 0,
         DlvOutcome::Incomplete(_) => 3,
     })
@@ -139,7 +139,20 @@ pub fn run(a: Args) -> certus::Result<u8> {
 /// The report: outcome line, what the guarantee means, one line per layer, the example.
 pub fn report_text(rep: &DlvReport, label: usize) -> String {
     let mut s = String::new();
+    // The class an output vector puts first among the others than `label`.
+    let other = |y: &[f64]| {
+        (0..y.len())
+            .filter(|&j| j != label)
+            .max_by(|&i, &j| y[i].total_cmp(&y[j]))
+            .unwrap_or(label)
+    };
     match &rep.outcome {
+        DlvOutcome::Misclassified(cex) => s.push_str(&format!(
+            "misclassified: the input itself is in class {}, not {label} (replayed in f32 and \
+             f64; no search needed)\n{}\n",
+            other(&cex.output),
+            cex.vnncomp_text()
+        )),
         DlvOutcome::Adversarial { .. } => s.push_str("adversarial\n"),
         DlvOutcome::SafeOnGrid => s.push_str(
             "safe on the grid: every grid point keeps the class or is realised by no input; \
@@ -164,7 +177,8 @@ pub fn report_text(rep: &DlvReport, label: usize) -> String {
             .collect();
         s.push_str(&format!(
             "layer {} (node {}): {} features of sizes {} {}; grid {} points, visited {}, \
-             adversarial {}, realised {}, unrealisable {}, unresolved {}\n",
+             adversarial {} (realised {}, of which {} keep the class; unrealisable {}), \
+             unresolved {}\n",
             l.layer,
             l.node,
             l.features.len(),
@@ -174,6 +188,7 @@ pub fn report_text(rep: &DlvReport, label: usize) -> String {
             l.visited,
             l.adversarial_points,
             l.realised,
+            l.realised_kept,
             l.unrealisable,
             l.unresolved
         ));
@@ -185,10 +200,7 @@ pub fn report_text(rep: &DlvReport, label: usize) -> String {
         l2,
     } = &rep.outcome
     {
-        let best = (0..cex.output.len())
-            .filter(|&j| j != label)
-            .max_by(|&i, &j| cex.output[i].total_cmp(&cex.output[j]))
-            .unwrap_or(label);
+        let best = other(&cex.output);
         s.push_str(&format!(
             "adversarial example found at layer {layer}: L∞ distance {linf:.6}, L2 distance \
              {l2:.6}; class {label} → {best} (replayed in f32 and f64)\n{}\n",

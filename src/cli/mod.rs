@@ -142,8 +142,9 @@ pub enum Command {
     /// one. Exit codes: 1 found (violated), 3 none found, 2 error.
     Attack(attack::Args),
     /// DLV's discretised robustness search (Huang et al., CAV 2017) around one input: does every
-    /// grid point of the L∞ ball keep the class? Exit codes: 1 adversarial example (replayed),
-    /// 0 safe on the grid (relative to the discretisation, not a proof), 3 incomplete, 2 error.
+    /// grid point of the L∞ ball keep the class? Exit codes: 1 adversarial example (replayed)
+    /// or the input itself misclassified, 0 safe on the grid (relative to the discretisation,
+    /// not a proof), 3 incomplete (out of time, or undecided grid points), 2 error.
     Dlv(dlv::Args),
     /// Report a capability, as the VNN-LIB 2.0 standard's solver interface defines them (one
     /// flag: `--onnx-operators`, `--vnnlib-versions`, `--arithmetic-complexity-theories`, ...).

@@ -11,10 +11,13 @@
 //!   activation lies in `α'`'s grid cell (the exact encoding up to that layer). A model is an
 //!   input: it is replayed. No model means no input realises that manipulation.
 //!
-//! So every adversarial example DLV reports is a real, replayed input. When the grid is
-//! exhausted without one, the guarantee holds *relative to the discretisation* (every grid point
-//! keeps the decision, or is not realised by an input): it is not a proof, and `verify` says
-//! `unknown` for it.
+//! So every adversarial example DLV reports is a real, replayed input. A grid point whose cell
+//! an input realises but that input (and a local search around it) keeps the decision is
+//! *undecided*: the cell holds a non-adversarial input, and maybe an adversarial one. When the
+//! grid is exhausted with no example and nothing undecided, the guarantee holds *relative to
+//! the discretisation* (every grid point keeps the decision, or is realised by no input): it is
+//! not a proof, and `verify` says `unknown` for it. An input that is itself in the bad case is
+//! reported before any search.
 
 mod grid;
 
@@ -22,7 +25,7 @@ use crate::attack::margin_and_gradient;
 use crate::bounds::Bounds;
 use crate::deadline::Deadline;
 use crate::ir::{Network, Op};
-use crate::outcome::{Counterexample, Verdict};
+use crate::outcome::{confirm, Counterexample, Verdict};
 use crate::smt::{path_to, replay_or_repair, sound_bounds, Realised, Realiser};
 use crate::spec::Property;
 use grid::{suffix, Grid};
@@ -83,15 +86,22 @@ pub struct LayerReport {
     /// Realisation queries: an input exists in the cell (replayed; not adversarial unless it
     /// replayed as one).
     pub realised: usize,
+    /// Of those, cells whose realising input (and the local search around it) keeps the class:
+    /// the grid point is adversarial and realisable, but no adversarial input was found in
+    /// its cell, so the point is undecided (counted in `unresolved` too).
+    pub realised_kept: usize,
     /// Realisation queries: no input in the box realises the cell.
     pub unrealisable: usize,
-    /// Points left undecided: Z3 timeout/unknown, or an input point lost to rounding.
+    /// Points left undecided: Z3 timeout/unknown, an input point lost to rounding, or a cell
+    /// realised only by an input that keeps the class (`realised_kept`).
     pub unresolved: usize,
 }
 
 /// DLV's answer.
 #[derive(Clone, Debug, PartialEq)]
 pub enum DlvOutcome {
+    /// The centre itself is in the bad case (a misclassified input): no search was needed.
+    Misclassified(Box<Counterexample>),
     /// A replayed adversarial example, found at `layer`, at these distances from the centre.
     Adversarial {
         cex: Box<Counterexample>,
@@ -99,8 +109,8 @@ pub enum DlvOutcome {
         linf: f64,
         l2: f64,
     },
-    /// Every grid point of every searched layer keeps the decision or is not realisable:
-    /// safe relative to the discretisation (not a proof).
+    /// Every grid point of every searched layer keeps the decision or is realised by no input
+    /// of the box: safe relative to the discretisation (not a proof).
     SafeOnGrid,
     /// The search stopped early or left points undecided, with the reason.
     Incomplete(String),
@@ -162,6 +172,12 @@ pub fn search(
             "layer {bad} does not exist: the network has {} ReLU layers",
             relus.len()
         )));
+    }
+    if let Some(c) = confirm(net, prop, centre) {
+        return Ok(DlvReport {
+            outcome: DlvOutcome::Misclassified(Box::new(c)),
+            layers: vec![],
+        });
     }
     let bounds = Arc::new(sound_bounds(net, region));
     let shared = Arc::new(net.clone());
@@ -241,11 +257,14 @@ pub fn search(
         }
     }
     let undecided: usize = reports.iter().map(|r| r.unresolved).sum();
+    let kept: usize = reports.iter().map(|r| r.realised_kept).sum();
     let outcome = match incomplete {
         Some(why) => DlvOutcome::Incomplete(why),
-        None if undecided > 0 => {
-            DlvOutcome::Incomplete(format!("{undecided} grid points left undecided"))
-        }
+        None if undecided > 0 => DlvOutcome::Incomplete(format!(
+            "{undecided} grid points left undecided ({kept} of them adversarial on the grid and \
+             realised by inputs that keep the class, {} without an answer)",
+            undecided - kept
+        )),
         None => DlvOutcome::SafeOnGrid,
     };
     Ok(DlvReport {
@@ -326,6 +345,10 @@ fn search_layer(
                 if let Some(c) = replay_or_repair(net, prop, region, &x, deadline) {
                     return Ok(Some(c));
                 }
+                // The cell holds an input, but neither it nor its neighbourhood is
+                // adversarial: the grid point decides nothing about the inputs of its cell.
+                rep.realised_kept += 1;
+                rep.unresolved += 1;
             }
             Some(Realised::Unrealisable) => rep.unrealisable += 1,
             Some(Realised::Undecided) | None => {
@@ -362,7 +385,9 @@ pub fn verify(net: &Network, prop: &Property, deadline: Deadline) -> Verdict {
             Err(e) => return Verdict::Unknown(e.to_string()),
         };
         match rep.outcome {
-            DlvOutcome::Adversarial { cex, .. } => return Verdict::Sat(cex),
+            DlvOutcome::Adversarial { cex, .. } | DlvOutcome::Misclassified(cex) => {
+                return Verdict::Sat(cex)
+            }
             DlvOutcome::SafeOnGrid => {
                 safe_points += rep.layers.iter().map(|l| l.visited).sum::<usize>()
             }
