@@ -6,6 +6,7 @@ use certus::attack::Rng;
 use certus::bounds::dual::{DualNetwork, Slopes};
 use certus::bounds::interval::Interval;
 use certus::bounds::plus_minus_identity;
+use certus::deadline::Deadline;
 use certus::ir::{Affine, Network, Node, NodeId, Op};
 use criterion::{criterion_group, criterion_main, Criterion};
 use ndarray::{Array1, Array2};
@@ -57,9 +58,16 @@ fn kernels(c: &mut Criterion) {
     });
     let dn = DualNetwork::new(&net);
     c.bench_function("dual_all_bounds_crown", |b| {
-        b.iter(|| dn.all_bounds(black_box(&lo), black_box(&hi), Slopes::Adaptive))
+        b.iter(|| {
+            dn.all_bounds(
+                black_box(&lo),
+                black_box(&hi),
+                Slopes::Adaptive,
+                Deadline::NONE,
+            )
+        })
     });
-    let all = dn.all_bounds(&lo, &hi, Slopes::Adaptive);
+    let all = dn.all_bounds(&lo, &hi, Slopes::Adaptive, Deadline::NONE);
     c.bench_function("dual_output_pass", |b| {
         b.iter(|| dn.output_lower(black_box(&all), &plus_minus_identity(5), Slopes::Adaptive))
     });

@@ -116,7 +116,7 @@ fn every_bound_engine_contains_samples() {
         );
 
         let dn = DualNetwork::new(&net);
-        let all = dn.all_bounds(&lo, &hi, Slopes::Adaptive);
+        let all = dn.all_bounds(&lo, &hi, Slopes::Adaptive, Deadline::NONE);
         let n = net.output_len();
         let mut rows = plus_minus_identity(n);
         rows.row_mut(0).fill(0.1); // not exact in f32

@@ -8,6 +8,7 @@ use certus::bounds::dual::{DualNetwork, Slopes};
 use certus::bounds::interval::interval_bounds;
 use certus::bounds::lp::{output_bounds, Backend, TriangleLp};
 use certus::bounds::Bounds;
+use certus::deadline::Deadline;
 use certus::ir::{Network, Op};
 use common::{random_net, vee};
 use ndarray::Array2;
@@ -138,7 +139,7 @@ fn all_inactive_relus_give_the_bias() {
 fn check_net(net: &Network, lower: &[f64], upper: &[f64], rng: &mut Rng) {
     let n_out = net.output_len();
     let dual = DualNetwork::new(net);
-    let bounds = dual.all_bounds(lower, upper, Slopes::WongKolter);
+    let bounds = dual.all_bounds(lower, upper, Slopes::WongKolter, Deadline::NONE);
     let d = dual_output_bounds(&dual, &bounds, n_out);
     let lp = output_bounds(net, &bounds, Backend::Clarabel, false);
     assert_contains_samples(net, lower, upper, &lp, rng);
@@ -227,7 +228,7 @@ fn acasxu_output_bounds() {
     let (lower, upper) = (&prop.regions[0].lower, &prop.regions[0].upper);
     let dual = DualNetwork::new(&net);
     let t = Instant::now();
-    let bounds = dual.all_bounds(lower, upper, Slopes::WongKolter);
+    let bounds = dual.all_bounds(lower, upper, Slopes::WongKolter, Deadline::NONE);
     let d = dual_output_bounds(&dual, &bounds, net.output_len());
     eprintln!(
         "dual network: {:?}  mean width {:.4}",

@@ -43,8 +43,10 @@ impl Default for AlphaConfig {
 }
 
 /// Every node's bounds with optimised slopes for each intermediate bound (see the module doc);
-/// with `cfg.intermediate_iterations == 0`, the adaptive-slope bounds. Past `deadline` each
-/// remaining layer gets its Wong–Kolter and adaptive-slope bounds only (see [`optimise_at`]).
+/// with `cfg.intermediate_iterations == 0`, the adaptive-slope bounds. Past `deadline` the
+/// chunk of rows in progress gets its Wong–Kolter and adaptive-slope bounds only (see
+/// [`optimise_at`]) and the neurons not yet reached keep their interval bounds (see
+/// [`DualNetwork::all_bounds_by`]).
 pub fn all_bounds(
     dual: &DualNetwork,
     lower: &[f64],
@@ -53,15 +55,18 @@ pub fn all_bounds(
     deadline: Deadline,
 ) -> Vec<Bounds> {
     if cfg.intermediate_iterations == 0 {
-        return dual.all_bounds(lower, upper, Slopes::Adaptive);
+        return dual.all_bounds(lower, upper, Slopes::Adaptive, deadline);
     }
     let inner = AlphaConfig {
         iterations: cfg.intermediate_iterations,
         ..cfg.clone()
     };
-    dual.all_bounds_by(lower, upper, &|earlier, k, c| {
-        optimise_at(dual, earlier, k, c, &inner, deadline)
-    })
+    dual.all_bounds_by(
+        lower,
+        upper,
+        &|earlier, k, c| optimise_at(dual, earlier, k, c, &inner, deadline),
+        deadline,
+    )
 }
 
 /// Sound lower bounds of the rows of `c` applied to the output, maximised over the slopes.

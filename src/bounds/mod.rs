@@ -189,7 +189,9 @@ pub fn output_bounds_of(
 /// `lp` runs over the `crown` intermediate bounds and `alpha` over its own optimised ones, neither
 /// always tighter than Wong–Kolter's; each row is floored by the `dual` bound and, for `alpha`,
 /// by the `crown` one (all are sound), so `dual ⊇ alpha`, `dual ⊇ lp`, `crown ⊇ alpha` and
-/// `crown ⊇ lp` always hold (the LP's own crown pass is the first `best`).
+/// `crown ⊇ lp` always hold (the LP's own crown pass is the first `best`) when `cfg.deadline`
+/// does not pass first. Every pass stops at it (see [`dual::DualNetwork::all_bounds_by`]), so
+/// the bounds are then only sound, down to interval bounds with a deadline already passed.
 pub fn objective_lower(
     dn: &dual::DualNetwork,
     lower: &[f64],
@@ -207,7 +209,7 @@ pub fn objective_lower(
             (all, best)
         }
         Method::Interval | Method::Dual | Method::Crown | Method::Lp => {
-            dn.all_bounds_and_output(lower, upper, rows, slopes)
+            dn.all_bounds_and_output(lower, upper, rows, slopes, cfg.deadline)
         }
     };
     let raise = |best: &mut Vec<f64>, other: Vec<f64>| {
@@ -248,7 +250,7 @@ pub fn objective_lower(
         Method::Interval | Method::Dual | Method::Crown => &[],
     };
     for &floor in floors {
-        let (fb, fb_rows) = dn.all_bounds_and_output(lower, upper, rows, floor);
+        let (fb, fb_rows) = dn.all_bounds_and_output(lower, upper, rows, floor, cfg.deadline);
         raise(&mut best, fb_rows);
         let fb_last = fb.last().expect("a network has nodes");
         for j in 0..last.len() {

@@ -98,7 +98,7 @@ pub fn solve(net: &Network, prop: &Property, deadline: Deadline) -> SmtOutcome {
 /// adaptive slopes, intersected with interval bounds).
 pub fn sound_bounds(net: &Network, region: &Region) -> Vec<Bounds> {
     let (lo, hi) = region.proof_box();
-    DualNetwork::new(net).all_bounds(&lo, &hi, Slopes::Adaptive)
+    DualNetwork::new(net).all_bounds(&lo, &hi, Slopes::Adaptive, Deadline::NONE)
 }
 
 /// The number of ReLUs the sound bounds over `region`'s box leave unstable: the phases the

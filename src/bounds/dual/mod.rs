@@ -50,6 +50,7 @@ mod pass;
 pub(crate) use kernels::par_rows_dot;
 
 use super::{interval::Interval, Bounds};
+use crate::deadline::Deadline;
 use crate::ir::{Network, NodeId, Op, Scalar};
 use crate::tolerances::{
     gamma_dot, ERROR_SUM_PAD, F32_UNDERFLOW, F64_UNDERFLOW, F64_UNIT_ROUNDOFF,
@@ -158,6 +159,12 @@ pub struct Pass<T> {
 /// every product is f64.
 const F32_MIN_WEIGHTS: usize = 100_000;
 
+/// Multiply-adds per chunk of intermediate-bound rows (see [`DualNetwork::all_bounds_by`]): the
+/// granularity of the deadline inside a layer. About 0.1 s of one core on oval21's conv nets
+/// (whose transposed convolutions run at well under a GMAC/s); chunks this large keep the
+/// per-call overhead (the pass's bookkeeping) negligible.
+const CHUNK_WORK: usize = 100_000_000;
+
 /// `rows_lower(earlier, i, c)`: sound lower bounds of the rows of `c` applied to node `i`, given
 /// the bounds `earlier` of every node before it.
 pub type RowsLower<'a> = dyn Fn(&[Bounds], usize, &Array2<f64>) -> Vec<f64> + 'a;
@@ -174,6 +181,9 @@ pub struct DualNetwork<'a> {
     after_nonlinearity: Vec<bool>,
     /// Total weights of the linear layers (the cost of one pass per objective row).
     weights: usize,
+    /// `weights_upto[i]`: the weights of the linear layers up to node `i` (the cost of one pass
+    /// from node `i`, per row).
+    weights_upto: Vec<usize>,
     /// For a `Gather` node, the largest number of its elements read from one input element
     /// (1 for a permutation or selection: its scatter-add is exact); 0 for other nodes.
     gather_repeats: Vec<usize>,
@@ -251,20 +261,29 @@ impl<'a> DualNetwork<'a> {
             .unwrap_or(0);
         let err_pad =
             1.0 + ERROR_SUM_PAD.max(gamma_dot(widest + nodes.len() + 8, F64_UNIT_ROUNDOFF));
-        let weights = nodes
+        let layer_weights: Vec<usize> = nodes
             .iter()
             .map(|n| match &n.op {
                 Op::Affine(a) => a.weight.len(),
                 Op::Conv(c) => c.fan_in() * c.out_len(),
                 _ => 0,
             })
-            .sum();
+            .collect();
+        let weights_upto = layer_weights
+            .iter()
+            .scan(0usize, |sum, w| {
+                *sum += w;
+                Some(*sum)
+            })
+            .collect();
+        let weights = layer_weights.iter().sum();
         DualNetwork {
             net,
             ibp: Interval::new(net),
             feeds_activation,
             after_nonlinearity,
             weights,
+            weights_upto,
             gather_repeats,
             err_pad,
             weights_f32: nodes.iter().map(|_| OnceLock::new()).collect(),
@@ -293,9 +312,16 @@ impl<'a> DualNetwork<'a> {
     }
 
     /// Bounds of every node over the box, pre-activation bounds tightened by the dual network
-    /// (with lower slopes `slopes`, which must not be [`Slopes::PerRow`]).
-    pub fn all_bounds(&self, lower: &[f64], upper: &[f64], slopes: Slopes) -> Vec<Bounds> {
-        self.all_bounds_scaled(lower, upper, slopes, &Scales::new(self.net))
+    /// (with lower slopes `slopes`, which must not be [`Slopes::PerRow`]). Past `deadline` the
+    /// neurons not yet tightened keep their interval bounds (see [`DualNetwork::all_bounds_by`]).
+    pub fn all_bounds(
+        &self,
+        lower: &[f64],
+        upper: &[f64],
+        slopes: Slopes,
+        deadline: Deadline,
+    ) -> Vec<Bounds> {
+        self.all_bounds_scaled(lower, upper, slopes, &Scales::new(self.net), deadline)
     }
 
     /// [`DualNetwork::all_bounds`] and [`DualNetwork::output_lower`] of the rows `c` over them,
@@ -306,9 +332,10 @@ impl<'a> DualNetwork<'a> {
         upper: &[f64],
         c: &Array2<f64>,
         slopes: Slopes,
+        deadline: Deadline,
     ) -> (Vec<Bounds>, Vec<f64>) {
         let scales = Scales::new(self.net);
-        let all = self.all_bounds_scaled(lower, upper, slopes, &scales);
+        let all = self.all_bounds_scaled(lower, upper, slopes, &scales, deadline);
         let k = self.net.nodes().len() - 1;
         let out = self.rows_lower(&all, &scales, k, c, slopes);
         (all, out)
@@ -320,10 +347,11 @@ impl<'a> DualNetwork<'a> {
         upper: &[f64],
         slopes: Slopes,
         scales: &Scales,
+        deadline: Deadline,
     ) -> Vec<Bounds> {
-        self.all_bounds_by(lower, upper, &|earlier, i, c| {
-            self.rows_lower(earlier, scales, i, c, slopes)
-        })
+        let rows_lower =
+            |earlier: &[Bounds], i, c: &Array2<f64>| self.rows_lower(earlier, scales, i, c, slopes);
+        self.all_bounds_by(lower, upper, &rows_lower, deadline)
     }
 
     /// True when passes take their input step in f32 (see [`F32_MIN_WEIGHTS`]).
@@ -357,11 +385,19 @@ impl<'a> DualNetwork<'a> {
     /// sound lower bounds of the rows of `c` applied to node `i`, given the bounds `earlier` of
     /// every node before it (so `all_bounds` is this with one fixed-slope backward pass, and
     /// optimised slopes plug in here too).
+    ///
+    /// The deadline: the rows of a layer go to `rows_lower` in chunks of bounded work, and
+    /// `deadline` is checked before each. Past it, no further chunk is started: the neurons left
+    /// keep their interval bounds (every node's bounds start as the interval step over the
+    /// bounds before it, so they are sound; only looser), and so does every later layer. One
+    /// pass over a big network (oval21's conv nets: seconds) thus stops within one chunk of the
+    /// deadline and its caller's own check ends the search.
     pub fn all_bounds_by(
         &self,
         lower: &[f64],
         upper: &[f64],
         rows_lower: &RowsLower,
+        deadline: Deadline,
     ) -> Vec<Bounds> {
         let nodes = self.net.nodes();
         let mut out: Vec<Bounds> = Vec::with_capacity(nodes.len());
@@ -374,7 +410,7 @@ impl<'a> DualNetwork<'a> {
                 _ => self.ibp.step(node, &out),
             };
             if self.feeds_activation[i] && self.after_nonlinearity[i] {
-                self.tighten(i, &mut b, &out, rows_lower);
+                self.tighten(i, &mut b, &out, rows_lower, deadline);
             }
             out.push(b);
         }
@@ -383,8 +419,16 @@ impl<'a> DualNetwork<'a> {
 
     /// Tightens node `i`'s bounds `b` with the dual network from node `i`, for the neurons
     /// whose bounds matter: unstable ReLU inputs, every sigmoid/tanh input. Node `i` may have
-    /// other consumers too (a residual shortcut); only its activations decide.
-    fn tighten(&self, i: usize, b: &mut Bounds, earlier: &[Bounds], rows_lower: &RowsLower) {
+    /// other consumers too (a residual shortcut); only its activations decide. Rows go in
+    /// chunks ([`DualNetwork::chunk_rows`]); past `deadline` the rest keep the bounds in `b`.
+    fn tighten(
+        &self,
+        i: usize,
+        b: &mut Bounds,
+        earlier: &[Bounds],
+        rows_lower: &RowsLower,
+        deadline: Deadline,
+    ) {
         // Only unstable neurons' bounds matter to a ReLU; a sigmoid/tanh uses every bound.
         let nodes = self.net.nodes();
         let only_relu = self
@@ -400,30 +444,64 @@ impl<'a> DualNetwork<'a> {
         if sel.is_empty() {
             return;
         }
+        let (chunk, n) = (self.chunk_rows(i), b.len());
+        // Lower bounds of `sign·x_i[j]` for `j` in `sel`, chunk by chunk until the deadline;
+        // the rows not reached are `None`.
+        let signed = |sel: &[usize], sign: f64| -> Vec<Option<f64>> {
+            let mut out = Vec::with_capacity(sel.len());
+            for part in sel.chunks(chunk) {
+                if deadline.expired() {
+                    break;
+                }
+                out.extend(
+                    rows_lower(earlier, i, &signed_units(n, part, sign))
+                        .into_iter()
+                        .map(Some),
+                );
+            }
+            out.resize(sel.len(), None);
+            out
+        };
         if !only_relu {
-            let lo = rows_lower(earlier, i, &signed_units(b.len(), &sel, 1.0));
-            let hi = rows_lower(earlier, i, &signed_units(b.len(), &sel, -1.0));
+            let lo = signed(&sel, 1.0);
+            let hi = signed(&sel, -1.0);
             for (r, &j) in sel.iter().enumerate() {
-                b.lower[j] = b.lower[j].max(lo[r]);
-                b.upper[j] = b.upper[j].min(-hi[r]);
+                if let Some(v) = lo[r] {
+                    b.lower[j] = b.lower[j].max(v);
+                }
+                if let Some(v) = hi[r] {
+                    b.upper[j] = b.upper[j].min(-v);
+                }
             }
             return;
         }
         // Upper bounds first: a neuron they show inactive (u <= 0) is zero whatever its lower
         // bound, so only the others get a lower-bound row (most of a deep layer is often
         // inactive).
-        let hi = rows_lower(earlier, i, &signed_units(b.len(), &sel, -1.0));
+        let hi = signed(&sel, -1.0);
         for (r, &j) in sel.iter().enumerate() {
-            b.upper[j] = b.upper[j].min(-hi[r]);
+            if let Some(v) = hi[r] {
+                b.upper[j] = b.upper[j].min(-v);
+            }
         }
         let sel: Vec<usize> = sel.into_iter().filter(|&j| b.upper[j] > 0.0).collect();
         if sel.is_empty() {
             return;
         }
-        let lo = rows_lower(earlier, i, &signed_units(b.len(), &sel, 1.0));
+        let lo = signed(&sel, 1.0);
         for (r, &j) in sel.iter().enumerate() {
-            b.lower[j] = b.lower[j].max(lo[r]);
+            if let Some(v) = lo[r] {
+                b.lower[j] = b.lower[j].max(v);
+            }
         }
+    }
+
+    /// Rows of node `i`'s intermediate bounds per call of the pass: about [`CHUNK_WORK`]
+    /// multiply-adds through the weights up to node `i` (at least 64 rows, so that products
+    /// stay matrix-matrix and the rows still split over both cores).
+    fn chunk_rows(&self, i: usize) -> usize {
+        let w = self.weights_upto[i].max(1);
+        (CHUNK_WORK / w).max(64)
     }
 }
 
