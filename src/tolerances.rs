@@ -113,3 +113,23 @@ pub const SMT_REPAIR_STEPS: usize = 20;
 /// Adam's `ε` in the Carlini–Wagner attack: keeps the step finite where the second moment is
 /// zero (an input the margin does not depend on); far below any squared gradient that matters.
 pub const ADAM_EPSILON: f64 = 1e-12;
+
+/// L-BFGS's sufficient-decrease constant (Armijo): a projected step is taken when it lowers
+/// the objective by at least this share of what the gradient predicts (Nocedal & Wright's usual
+/// `1e-4`: almost any decrease counts, so steps are rarely cut short on a piecewise-linear
+/// margin). Only steers an attack; every point it finds is replayed.
+pub const LBFGS_ARMIJO: f64 = 1e-4;
+
+/// L-BFGS keeps a pair `(s, y)` only when `s·y > LBFGS_CURVATURE · s·s`: the inverse-Hessian
+/// estimate must stay positive definite, and across a ReLU kink `y` can turn against `s`. The
+/// distance term alone gives `s·y >= 2c·s·s`, so only a margin kink that outweighs it is dropped.
+pub const LBFGS_CURVATURE: f64 = 1e-10;
+
+/// L-BFGS stops when no free coordinate's gradient exceeds this (in box-reach units): the
+/// projected gradient vanishes at a box-constrained minimum.
+pub const LBFGS_GRADIENT_TOL: f64 = 1e-10;
+
+/// L-BFGS stops when a step lowers the objective by less than this share of its size: the
+/// minimiser is then as good as found (the distance it changes is far below what replay in f32
+/// can tell apart).
+pub const LBFGS_DECREASE_TOL: f64 = 1e-9;

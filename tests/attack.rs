@@ -4,18 +4,22 @@
 
 mod common;
 
-use certus::attack::{find_counterexamples, AttackMethod, SearchOptions};
+use certus::attack::search::{distances, start_point};
+use certus::attack::{find_counterexamples, AttackMethod, Rng, SearchOptions};
+use certus::ir::{Network, Op};
 use certus::outcome::confirm;
 use certus::spec::vnnlib;
-use common::{certus, root, vee};
+use certus::spec::Property;
+use common::{certus, mlp, random_net, root, vee};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-const METHODS: [AttackMethod; 4] = [
+const METHODS: [AttackMethod; 5] = [
     AttackMethod::Fgsm,
     AttackMethod::Pgd,
     AttackMethod::Cw,
     AttackMethod::Jsma,
+    AttackMethod::Lbfgs,
 ];
 
 fn tmp_dir(name: &str) -> PathBuf {
@@ -281,4 +285,92 @@ fn image_counterexamples_get_a_png() {
             );
         }
     }
+}
+
+/// The nearest counterexample `method` finds to `start` (or the box centre) and its L2 distance,
+/// after checking that it replays and lies in the box.
+fn nearest(
+    net: &Network,
+    p: &Property,
+    method: AttackMethod,
+    start: Option<&[f64]>,
+) -> Option<f64> {
+    let opts = SearchOptions {
+        method,
+        count: 1,
+        restarts: 0,
+        start: start.map(<[f64]>::to_vec),
+        ..SearchOptions::default()
+    };
+    let found = find_counterexamples(net, p, &opts, common::within(Duration::from_secs(30)));
+    let c = found.first()?;
+    assert_eq!(confirm(net, p, &c.input).as_ref(), Some(c), "{method:?}");
+    assert!(
+        p.regions[0].contains(&c.input),
+        "{method:?}: inside the box"
+    );
+    Some(distances(&c.input, &start_point(&p.regions[c.region], start)).0)
+}
+
+/// Issue 11 item 9: on a linear network the nearest point of the bad case is known: from `s`,
+/// `y0 − y1 = w·x + b` reaches 0 at distance `(w·s + b)/‖w‖₂`, along `−w` (inside the box here).
+/// L-BFGS finds it up to its confidence and bisection; C&W cannot beat it.
+#[test]
+fn lbfgs_finds_the_minimal_perturbation_of_a_linear_network() {
+    let w = vec![1.0, -0.5, 0.25, 2.0, -1.0, 0.75, -0.25, 0.5];
+    // w·s = 0.5·Σw = 1.375 at the centre s = 0.5: margin 0.3.
+    let net = mlp(
+        8,
+        &[(vec![w.clone(), vec![0.0; 8]], vec![-1.075, 0.0], false)],
+    );
+    let p = Property::robustness(vec![0.0; 8], vec![1.0; 8], 0, 2);
+    let exact = 0.3 / w.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let lbfgs = nearest(&net, &p, AttackMethod::Lbfgs, None).unwrap();
+    let cw = nearest(&net, &p, AttackMethod::Cw, None).unwrap();
+    eprintln!("minimal {exact:.6}, lbfgs {lbfgs:.6}, cw {cw:.6}");
+    assert!(
+        exact * (1.0 - 1e-6) <= lbfgs && lbfgs <= exact * 1.001,
+        "{lbfgs} vs {exact}"
+    );
+    assert!(cw >= exact * (1.0 - 1e-6), "{cw} vs {exact}");
+}
+
+/// L-BFGS against C&W on the same inputs: random ReLU networks, a robustness property around
+/// each of a few points (both replayed and inside the box, checked by [`nearest`]). L-BFGS
+/// searches the distance weight and ends with a bisection to the boundary: it must find at least
+/// as many counterexamples, and nearer ones in total.
+#[test]
+fn lbfgs_is_nearer_than_cw_on_relu_networks() {
+    let mut rng = Rng::new(11);
+    let (mut found, mut sums, mut both) = ([0, 0], [0.0, 0.0], 0);
+    for _ in 0..6 {
+        let net = random_net(&mut rng, 6, &[16, 16], 4, &[Op::Relu]);
+        for _ in 0..5 {
+            let s: Vec<f64> = (0..6).map(|_| 0.2 + 0.6 * rng.uniform()).collect();
+            let y = net.eval_f64(&s);
+            let label = (0..4).fold(0, |b, j| if y[j] > y[b] { j } else { b });
+            let lo = s.iter().map(|v| (v - 0.3).max(0.0)).collect();
+            let hi = s.iter().map(|v| (v + 0.3).min(1.0)).collect();
+            let p = Property::robustness(lo, hi, label, 4);
+            let l = nearest(&net, &p, AttackMethod::Lbfgs, Some(&s));
+            let c = nearest(&net, &p, AttackMethod::Cw, Some(&s));
+            found[0] += l.is_some() as usize;
+            found[1] += c.is_some() as usize;
+            if let (Some(l), Some(c)) = (l, c) {
+                both += 1;
+                sums[0] += l;
+                sums[1] += c;
+            }
+        }
+    }
+    eprintln!(
+        "found: lbfgs {}, cw {}; over {both} inputs both broke, mean L2: lbfgs {:.4}, cw {:.4}",
+        found[0],
+        found[1],
+        sums[0] / both as f64,
+        sums[1] / both as f64
+    );
+    assert!(both >= 5, "the boxes should be breakable");
+    assert!(found[0] >= found[1], "{found:?}");
+    assert!(sums[0] <= sums[1], "{sums:?}");
 }

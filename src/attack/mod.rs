@@ -11,6 +11,7 @@ pub mod fgsm;
 pub mod goal;
 mod grad;
 pub mod jsma;
+pub mod lbfgs;
 pub mod search;
 
 pub use goal::{pgd_goal, Goal};

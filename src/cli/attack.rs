@@ -2,6 +2,7 @@
 
 use super::args::{count, seconds, whole, LayoutArg, Seconds};
 use super::NetArgs;
+use certus::attack::search::{distances, start_point};
 use certus::attack::{find_counterexamples, AttackMethod, SearchOptions};
 use certus::report::write_counterexample;
 use std::path::PathBuf;
@@ -19,6 +20,10 @@ pub enum MethodArg {
     Cw,
     /// Jacobian saliency map: greedy changes of single inputs to the box faces.
     Jsma,
+    /// Szegedy et al.'s box-constrained L-BFGS with a line search over the distance weight: the
+    /// smallest perturbation of the box centre it finds (one run per disjunct, nearest first;
+    /// no random restarts).
+    Lbfgs,
 }
 
 impl From<MethodArg> for AttackMethod {
@@ -28,6 +33,7 @@ impl From<MethodArg> for AttackMethod {
             MethodArg::Pgd => AttackMethod::Pgd,
             MethodArg::Cw => AttackMethod::Cw,
             MethodArg::Jsma => AttackMethod::Jsma,
+            MethodArg::Lbfgs => AttackMethod::Lbfgs,
         }
     }
 }
@@ -84,8 +90,9 @@ pub fn run(a: Args) -> certus::Result<u8> {
         None => None,
     };
     for (k, c) in found.iter().enumerate() {
+        let (l2, linf) = distances(&c.input, &start_point(&prop.regions[c.region], None));
         println!(
-            "cex_{k}: region {} disjunct {} margin f32 {:e} f64 {:e}",
+            "cex_{k}: region {} disjunct {} margin f32 {:e} f64 {:e}; from the box centre L2 {l2:.6} L∞ {linf:.6}",
             c.region, c.disjunct, c.margin_f32, c.margin_f64
         );
         if let Some(dir) = &a.out {
