@@ -5,6 +5,7 @@ mod args;
 mod attack;
 mod bench;
 mod bounds;
+mod data;
 mod dlv;
 mod eval;
 mod inspect;
@@ -105,6 +106,19 @@ fn parse_property(path: &std::path::Path) -> certus::Result<certus::spec::Proper
         return Err(mixed_up(path, kind));
     }
     certus::spec::vnnlib::parse_file(path)
+}
+
+/// A progress bar on stderr over `len` items (`what`: "inputs").
+fn progress_bar(len: usize, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{elapsed_precise}} [{{bar:40}}] {{pos}}/{{len}} {what} ({{eta}} left)"
+        ))
+        .expect("progress template")
+        .progress_chars("=> "),
+    );
+    bar
 }
 
 /// How counterexample files draw an input of `shape` ([`certus::report::Picture::of_shape`]);

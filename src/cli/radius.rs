@@ -1,12 +1,12 @@
 //! `certus radius`.
 
-use super::args::{count, finite, positive, seconds, whole, LayoutArg, Seconds};
+use super::args::{count, positive, seconds, whole, Seconds};
+use super::data::PixelArgs;
 use super::NetArgs;
 use certus::bounds::Method;
 use certus::radius::{
-    load_csv, run as run_radius, write_report, Certifier, Preprocess, RadiusOptions, RadiusReport,
+    load_csv, run as run_radius, write_report, Certifier, RadiusOptions, RadiusReport,
 };
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -76,23 +76,8 @@ pub struct Args {
     /// [default: 0.005,0.01,0.02,0.03,0.05,0.1, those up to --eps-max].
     #[arg(long, value_delimiter = ',', value_parser = positive, allow_hyphen_values = true)]
     pub eps_grid: Option<Vec<f64>>,
-    /// Raw values are divided by this; the result must lie in [0, 1] (the ε-ball is clipped there).
-    #[arg(long, default_value = "255", value_parser = positive, allow_negative_numbers = true)]
-    pub scale: f64,
-    /// Per-channel means subtracted after scaling (one value, or one per channel), for networks
-    /// that expect normalised inputs and do not normalise themselves.
-    #[arg(long, value_delimiter = ',', default_value = "0")]
-    #[arg(value_parser = finite, allow_hyphen_values = true)]
-    pub mean: Vec<f64>,
-    /// Per-channel standard deviations divided by after the mean.
-    #[arg(long, value_delimiter = ',', default_value = "1")]
-    #[arg(value_parser = positive, allow_hyphen_values = true)]
-    pub std: Vec<f64>,
-    /// How the network orders a colour image's values: read from its input shape (`auto`), or
-    /// `chw` (channels first), `hwc` (channels last), `flat` (no image). The file's rows are
-    /// channels last and are reordered to match.
-    #[arg(long, value_enum, default_value_t = LayoutArg::Auto)]
-    pub layout: LayoutArg,
+    #[command(flatten)]
+    pub pixels: PixelArgs,
     /// Seconds per input for each engine (`inf`: no limit): `complete` answers within it, and
     /// the bound methods stop refining at it.
     #[arg(long, default_value = "10", value_parser = seconds, allow_negative_numbers = true)]
@@ -137,13 +122,7 @@ pub fn run(a: Args) -> certus::Result<u8> {
         }
     }
     let net = a.net.load()?;
-    let pre = Preprocess::new(
-        a.scale,
-        a.mean.clone(),
-        a.std.clone(),
-        net.input_shape(),
-        a.layout.into(),
-    )?;
+    let pre = a.pixels.preprocess(net.input_shape())?;
     let samples = load_csv(&a.data, a.count, net.input_len(), net.output_len(), &pre)?;
     grid.sort_by(f64::total_cmp);
     grid.dedup();
@@ -156,14 +135,7 @@ pub fn run(a: Args) -> certus::Result<u8> {
         seed: a.seed,
         ..RadiusOptions::default()
     };
-    let bar = ProgressBar::new(samples.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:40}] {pos}/{len} inputs ({eta} left)",
-        )
-        .expect("progress template")
-        .progress_chars("=> "),
-    );
+    let bar = super::progress_bar(samples.len(), "inputs");
     let t = Instant::now();
     let work = || run_radius(&net, &samples, &pre, &opts, &|| bar.inc(1));
     let (inputs, summary) = match a.jobs {

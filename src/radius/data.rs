@@ -143,6 +143,13 @@ impl Preprocess {
         }
     }
 
+    /// A network-space input back in the data file's terms: pixel space, the file's order
+    /// (channels last), times `scale`.
+    pub fn to_raw(&self, x: &[f64]) -> Vec<f64> {
+        let file = self.to_file_order(&self.denormalise(x));
+        file.iter().map(|p| p * self.scale).collect()
+    }
+
     /// Pixel space to network space.
     pub fn normalise(&self, pixels: &[f64]) -> Vec<f64> {
         let n = pixels.len();

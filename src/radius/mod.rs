@@ -13,6 +13,7 @@
 //! that bracket is bisected to `tolerance`. Certified accuracy at a grid ε is
 //! `certified_radius >= ε`, so the grid numbers are exactly the engine's answers at those ε.
 
+pub mod adversarial;
 pub mod csv;
 pub mod data;
 pub mod html;
@@ -218,7 +219,7 @@ pub fn boundary(
 }
 
 /// Arg max (lowest index on ties).
-fn argmax(y: &[f64]) -> usize {
+pub(crate) fn argmax(y: &[f64]) -> usize {
     let mut best = 0;
     for (j, v) in y.iter().enumerate() {
         if *v > y[best] {
@@ -434,8 +435,10 @@ fn write_file(path: &std::path::Path, text: &str) -> crate::Result<()> {
     })
 }
 
-/// Writes `radius.json`, `radius.csv`, `report.html` and, for every counterexample,
-/// `cex/input_<index>.{txt,json,png}` into `dir` (created if missing).
+/// Writes `radius.json`, `radius.csv`, `report.html`, for every counterexample
+/// `cex/input_<index>.{txt,json,png}`, and all of them with their true labels as a dataset,
+/// `adversarial.csv`, `adversarial_x.npy`, `adversarial_y.npy` ([`crate::report::dataset`]),
+/// into `dir` (created if missing).
 pub fn write_report(dir: &std::path::Path, rep: &RadiusReport) -> crate::Result<()> {
     std::fs::create_dir_all(dir).map_err(|source| crate::Error::Io {
         path: dir.to_path_buf(),
@@ -461,5 +464,11 @@ pub fn write_report(dir: &std::path::Path, rep: &RadiusReport) -> crate::Result<
             rep.preprocess.picture().as_ref(),
         )?;
     }
+    let found = rep
+        .inputs
+        .iter()
+        .filter_map(|r| Some((r.label, r.counterexample.as_ref()?)));
+    let rows = adversarial::dataset_rows(&rep.preprocess, found);
+    crate::report::write_dataset(dir, "adversarial", &rows, &rep.input_shape)?;
     Ok(())
 }
