@@ -37,7 +37,26 @@ impl<'a> Interval<'a> {
     }
 
     /// Bounds of `node`'s value from the bounds `earlier` of (at least) every node before it.
+    ///
+    /// Overflow: values past f64's range make `∞ − ∞` (a centre of `[−∞, ∞]`, a sum of
+    /// infinities of both signs), and a NaN bound is no bound at all: `NaN.max(0) = 0` in the
+    /// next ReLU once turned it into a false `[0, 0]` (a wrong `unsat`, `tests/soundness.rs`).
+    /// Every NaN lower bound becomes `−∞` and every NaN upper bound `+∞` here, where every
+    /// engine's bounds start, so no bound anywhere is NaN.
     pub(crate) fn step(&self, node: &Node, earlier: &[Bounds]) -> Bounds {
+        let mut b = self.step_raw(node, earlier);
+        b.lower
+            .iter_mut()
+            .filter(|v| v.is_nan())
+            .for_each(|v| *v = f64::NEG_INFINITY);
+        b.upper
+            .iter_mut()
+            .filter(|v| v.is_nan())
+            .for_each(|v| *v = f64::INFINITY);
+        b
+    }
+
+    fn step_raw(&self, node: &Node, earlier: &[Bounds]) -> Bounds {
         let x = || &earlier[node.input().0];
         match &node.op {
             Op::Input => unreachable!("only node 0 is an input"),
