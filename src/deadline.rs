@@ -2,6 +2,10 @@
 //! or none. It is made once at the edge (from `--timeout` seconds) and passed down unchanged;
 //! engines check [`Deadline::expired`] inside their long loops and hand the same value (or an
 //! earlier one, [`Deadline::share`]) to what they call.
+//!
+//! A deadline is the engines' one stop signal: it also counts as passed once the process has
+//! reached its memory limit ([`crate::memory::watch`]), so every loop that checks the time
+//! stops for memory too, and `verify` then reports the memory limit as the reason.
 
 use std::time::{Duration, Instant};
 
@@ -29,13 +33,17 @@ impl Deadline {
         Ok(d.map_or(Deadline::NONE, Deadline::after))
     }
 
-    /// True once the deadline has passed (never without a limit).
+    /// True once the deadline has passed (never without a limit), or once the process has
+    /// reached its memory limit ([`crate::memory::exceeded`]).
     pub fn expired(&self) -> bool {
-        self.0.is_some_and(|t| Instant::now() >= t)
+        crate::memory::exceeded() || self.0.is_some_and(|t| Instant::now() >= t)
     }
 
-    /// The time left (zero once expired); `None` without a limit.
+    /// The time left (zero once expired, or past the memory limit); `None` without a limit.
     pub fn remaining(&self) -> Option<Duration> {
+        if crate::memory::exceeded() {
+            return Some(Duration::ZERO);
+        }
         self.0.map(|t| t.saturating_duration_since(Instant::now()))
     }
 

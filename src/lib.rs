@@ -7,6 +7,7 @@
 pub mod deadline;
 pub mod error;
 pub mod ir;
+pub mod memory;
 pub mod outcome;
 pub mod tolerances;
 

@@ -26,9 +26,14 @@ read -r BUDGET HARD < <(awk -v t="$TIMEOUT" 'BEGIN {
     h = t - 0.5; if (h < b) h = b;
     printf "%.3f %.3f\n", b, h }')
 
+# Memory: 90% of what is available now, so that a large instance ends `unknown` (certus stops
+# at 85% of its limit) instead of being killed by the system.
+MEM_MIB=$(awk '/^MemAvailable:/ { printf "%d", $2 / 1024 * 0.9 }' /proc/meminfo 2>/dev/null)
+
 rm -f "$RESULT"
 echo "certus: category '$CATEGORY', $ONNX, $VNNLIB, timeout $TIMEOUT s (search budget $BUDGET s)" >&2
-"$CERTUS" verify "$ONNX" "$VNNLIB" --timeout "$BUDGET" --result-file "$RESULT" >&2 &
+"$CERTUS" verify "$ONNX" "$VNNLIB" --timeout "$BUDGET" --result-file "$RESULT" \
+    ${MEM_MIB:+--memory-limit "$MEM_MIB"} >&2 &
 pid=$!
 echo "$pid" > "$PIDFILE"
 # Stop certus at the hard limit (a watchdog in the background, cancelled when certus ends).

@@ -8,6 +8,7 @@ mod bounds;
 mod data;
 mod dlv;
 mod eval;
+mod guard;
 mod inspect;
 mod radius;
 mod standard;
@@ -171,16 +172,23 @@ pub enum Command {
 fn verify_any(a: verify::Args) -> certus::Result<u8> {
     use standard::Models;
     match a.property.clone() {
-        None => standard::run(&a.net.network, Models::Named(&a.networks), &a),
+        None => {
+            verify::prepare(&a, "timed-out")?;
+            standard::run(&a.net.network, Models::Named(&a.networks), &a)
+        }
         Some(_) if !a.networks.is_empty() => Err(certus::Error::Invalid(
             "--network goes with `certus verify QUERY --network NAME=MODEL` (one file \
              argument, the query), not with `certus verify NET PROP`"
                 .into(),
         )),
         Some(p) if certus::spec::vnnlib2::is_v2_file(&p) => {
+            verify::prepare(&a, "timed-out")?;
             standard::run(&p, Models::Single(&a.net.network), &a)
         }
-        Some(p) => verify::run(a, &p),
+        Some(p) => {
+            verify::prepare(&a, "timeout")?;
+            verify::run(a, &p)
+        }
     }
 }
 

@@ -4,7 +4,8 @@
 //! `unknown` or `timed-out`; errors go to stderr only. The VNN-COMP form `certus verify NET
 //! QUERY` takes a 2.0 query too: `NET` is the model of its one network.
 
-use super::verify::{exit_code, options, Args};
+use super::guard;
+use super::verify::{answer, exit_code, guarded, options, Args};
 use certus::import::onnx::Interface;
 use certus::outcome::Verdict;
 use certus::spec::vnnlib2::{self, Query};
@@ -31,18 +32,14 @@ fn word(v: &Verdict) -> &'static str {
 
 /// Decides a 2.0 query; `Err` only for input errors (printed by `main`, exit code 2).
 pub fn run(query_path: &Path, models: Models<'_>, a: &Args) -> certus::Result<u8> {
-    let result = decide(query_path, models, a);
+    let result = guarded(|| decide(query_path, models, a)).and_then(|r| r);
     if let (Err(_), Some(f)) = (&result, &a.result_file) {
-        let _ = std::fs::write(f, "error\n");
+        if guard::finish() {
+            let _ = std::fs::write(f, "error\n");
+        }
     }
     let (text, verdict) = result?;
-    print!("{text}");
-    if let Some(f) = &a.result_file {
-        std::fs::write(f, &text).map_err(|source| Error::Io {
-            path: f.clone(),
-            source,
-        })?;
-    }
+    answer(&text, a.result_file.as_deref())?;
     Ok(exit_code(&verdict))
 }
 

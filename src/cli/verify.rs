@@ -1,7 +1,7 @@
 //! `certus verify`.
 
-use super::args::{seconds, whole, EngineArg, Seconds};
-use super::{NetArgs, EXIT_ERROR};
+use super::args::{count, positive, seconds, whole, EngineArg, Seconds};
+use super::{guard, NetArgs, EXIT_ERROR};
 use certus::outcome::Verdict;
 use certus::verify::{verify, Options};
 use std::path::{Path, PathBuf};
@@ -38,6 +38,86 @@ pub struct Args {
     /// image inputs, cex.png and cex_x8.png (enlarged).
     #[arg(long)]
     pub cex_dir: Option<PathBuf>,
+    /// Memory limit in MiB: at 85% of it (resident) every engine stops and the answer is
+    /// `unknown` with the reason; an allocation past the limit itself fails (RLIMIT_DATA) and
+    /// the process ends with `unknown` in the result file. Default: no limit.
+    #[arg(long, value_name = "MIB", value_parser = positive, allow_negative_numbers = true)]
+    pub memory_limit: Option<f64>,
+    /// Worker threads of the bound engines and the search; default: one per core.
+    #[arg(long, value_parser = count, allow_negative_numbers = true)]
+    pub jobs: Option<usize>,
+}
+
+/// Share of `--memory-limit` at which the engines stop (resident memory, polled): the rest is
+/// headroom for the bound computation under way and the answer, below the hard limit.
+const MEMORY_SOFT_SHARE: f64 = 0.85;
+
+/// What every form of `verify` sets up before loading: the result file on every exit path
+/// ([`guard`], `timeout_word` on SIGTERM), `--jobs` and `--memory-limit`.
+pub fn prepare(a: &Args, timeout_word: &'static str) -> certus::Result<()> {
+    guard::arm(a.result_file.as_deref(), timeout_word);
+    if let Some(j) = a.jobs {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(j)
+            .build_global()
+            .map_err(|e| certus::Error::Invalid(format!("--jobs {j}: {e}")))?;
+    }
+    if let Some(mib) = a.memory_limit {
+        let bytes = (mib * (1u64 << 20) as f64).min(u64::MAX as f64) as u64;
+        certus::memory::watch((bytes as f64 * MEMORY_SOFT_SHARE) as u64)
+            .map_err(certus::Error::Invalid)?;
+        let lim = libc::rlimit {
+            rlim_cur: bytes as libc::rlim_t,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        // Lower the soft limit only (the hard one may be below ours: then keep it).
+        // SAFETY: setrlimit reads the struct we pass.
+        let mut old = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_DATA, &mut old) == 0 {
+                let lim = libc::rlimit {
+                    rlim_cur: lim.rlim_cur.min(old.rlim_max),
+                    rlim_max: old.rlim_max,
+                };
+                libc::setrlimit(libc::RLIMIT_DATA, &lim);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs the verification, turning a panic (a bug) into an error message: the caller answers
+/// `error` and writes it to the result file like any other error.
+pub fn guarded<T>(f: impl FnOnce() -> T) -> certus::Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        certus::Error::Invalid(format!("internal error (a bug in certus): {msg}"))
+    })
+}
+
+/// Writes the final result to stdout and the result file, unless a signal has answered
+/// already (then waits for the handler to end the process).
+pub fn answer(text: &str, result_file: Option<&Path>) -> certus::Result<()> {
+    if !guard::finish() {
+        loop {
+            std::thread::park();
+        }
+    }
+    print!("{text}");
+    if let Some(f) = result_file {
+        std::fs::write(f, text).map_err(|source| certus::Error::Io {
+            path: f.to_path_buf(),
+            source,
+        })?;
+    }
+    Ok(())
 }
 
 /// Exit codes of `verify`.
@@ -78,20 +158,15 @@ pub fn run(a: Args, property: &Path) -> certus::Result<u8> {
     })();
     let (net, prop) = match loaded {
         Ok(v) => v,
-        Err(e) => {
-            // VNN-COMP expects a result word even on error.
-            println!("error");
-            eprintln!("error: {e}");
-            if let Some(f) = &a.result_file {
-                let _ = std::fs::write(f, "error\n");
-            }
-            return Ok(EXIT_ERROR);
-        }
+        Err(e) => return Ok(error_answer(&e, a.result_file.as_deref())),
     };
     let t = Instant::now();
-    let verdict = verify(&net, &prop, &options(&a));
+    let verdict = match guarded(|| verify(&net, &prop, &options(&a))) {
+        Ok(v) => v,
+        Err(e) => return Ok(error_answer(&e, a.result_file.as_deref())),
+    };
     let text = result_text(&verdict);
-    print!("{text}");
+    answer(&text, a.result_file.as_deref())?;
     match &verdict {
         Verdict::Unknown(why) => eprintln!("unknown: {why}"),
         Verdict::Sat(cex) => eprintln!(
@@ -101,12 +176,6 @@ pub fn run(a: Args, property: &Path) -> certus::Result<u8> {
         _ => {}
     }
     eprintln!("time: {:.3} s", t.elapsed().as_secs_f64());
-    if let Some(f) = &a.result_file {
-        std::fs::write(f, &text).map_err(|source| certus::Error::Io {
-            path: f.clone(),
-            source,
-        })?;
-    }
     if let (Some(dir), Verdict::Sat(cex)) = (&a.cex_dir, &verdict) {
         let shape = net.input_shape();
         let pic = super::picture(shape, certus::report::Layout::Auto);
@@ -121,4 +190,25 @@ pub fn run(a: Args, property: &Path) -> certus::Result<u8> {
         )?;
     }
     Ok(exit_code(&verdict))
+}
+
+/// The VNN-COMP answer to an error: `error` on stdout and in the result file (a result word
+/// even then), the message on stderr; exit code 2.
+/// A file that could not be read for want of memory (under `--memory-limit`) is `unknown`.
+fn error_answer(e: &certus::Error, result_file: Option<&Path>) -> u8 {
+    let oom = matches!(e, certus::Error::Io { source, .. }
+        if source.kind() == std::io::ErrorKind::OutOfMemory);
+    let (word, code) = if oom {
+        ("unknown", 3)
+    } else {
+        ("error", EXIT_ERROR)
+    };
+    if guard::finish() {
+        println!("{word}");
+        if let Some(f) = result_file {
+            let _ = std::fs::write(f, format!("{word}\n"));
+        }
+    }
+    eprintln!("{word}: {e}");
+    code
 }

@@ -36,6 +36,7 @@ use crate::tolerances::{
     SMT_REPAIR_STEP_FRACS,
 };
 use rayon::prelude::*;
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use z3::ast::Real;
 use z3::{Params, SatResult, Solver};
@@ -141,35 +142,39 @@ pub(crate) enum Check {
 /// Runs `solver.check()` with Z3's timeout set to the time left until `deadline` (none
 /// without a limit).
 pub(crate) fn check(solver: &Solver, deadline: Deadline) -> Check {
-    let answer = match deadline.remaining() {
-        None => solver.check(),
-        Some(left) if left.is_zero() => return Check::Timeout,
-        Some(left) => {
-            let mut p = Params::new();
-            p.set_u32(
-                "timeout",
-                left.as_millis().clamp(1, u32::MAX as u128) as u32,
-            );
-            solver.set_params(&p);
-            // Z3's own timer is checked only between some steps (a 0.3 s budget was seen to
-            // run 1 s), so a watchdog thread also interrupts the context at the deadline. An
-            // interrupt that arrives after `check` returned is a no-op (Z3 interrupts only a
-            // running call).
-            let handle = solver.get_context().handle();
-            let (done, wait) = std::sync::mpsc::channel::<()>();
-            let handle = &handle;
-            std::thread::scope(|s| {
-                s.spawn(move || {
-                    if wait.recv_timeout(left) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
-                        handle.interrupt();
-                    }
-                });
-                let r = solver.check();
-                drop(done);
-                r
-            })
-        }
-    };
+    let left = deadline.remaining();
+    if left.is_some_and(|l| l.is_zero()) {
+        return Check::Timeout;
+    }
+    if let Some(left) = left {
+        let mut p = Params::new();
+        p.set_u32(
+            "timeout",
+            left.as_millis().clamp(1, u32::MAX as u128) as u32,
+        );
+        solver.set_params(&p);
+    }
+    // Z3's own timer is checked only between some steps (a 0.3 s budget was seen to run 1 s),
+    // and a deadline also expires early at the memory limit, so a watchdog thread checks the
+    // deadline every `worker::POLL` and interrupts the context once it has expired. An
+    // interrupt that arrives after `check` returned is a no-op (Z3 interrupts only a running
+    // call).
+    let handle = solver.get_context().handle();
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let handle = &handle;
+    let answer = std::thread::scope(|s| {
+        s.spawn(move || {
+            while wait.recv_timeout(worker::POLL) == Err(RecvTimeoutError::Timeout) {
+                if deadline.expired() {
+                    handle.interrupt();
+                    return;
+                }
+            }
+        });
+        let r = solver.check();
+        drop(done);
+        r
+    });
     match answer {
         SatResult::Unsat => Check::Unsat,
         SatResult::Sat => match solver.get_model() {
@@ -201,8 +206,13 @@ pub fn solve_region(
     deadline: Deadline,
 ) -> SmtOutcome {
     let (net, prop) = (Arc::clone(net), Arc::clone(prop));
-    worker::bounded(deadline, move || decide_region(&net, &prop, r, deadline))
-        .unwrap_or(SmtOutcome::Timeout)
+    match worker::bounded(deadline, move || decide_region(&net, &prop, r, deadline)) {
+        Ok(outcome) => outcome,
+        Err(worker::Lost::Late) => SmtOutcome::Timeout,
+        Err(worker::Lost::Failed(msg)) => SmtOutcome::Unknown(format!(
+            "Z3 failed: {msg} (how a refused allocation shows, e.g. under --memory-limit)"
+        )),
+    }
 }
 
 /// Decides region `r` of `prop` (see the module doc), on the calling thread.

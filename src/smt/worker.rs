@@ -7,35 +7,62 @@
 //! it finishes (or is ended with the process) on its own and its answer is dropped.
 
 use crate::deadline::Deadline;
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
 /// How long past a deadline the caller waits for Z3 to notice its timeout or interrupt.
 pub const GRACE: Duration = Duration::from_millis(500);
 
+/// How often a wait for Z3 looks at its deadline again: a deadline also expires early, at the
+/// memory limit ([`crate::memory`]).
+pub(crate) const POLL: Duration = Duration::from_millis(50);
+
 /// Waits for one message until `deadline + GRACE` (for ever without a limit); `None` when
 /// none came (or the sender is gone).
 fn recv_by<T>(rx: &Receiver<T>, deadline: Deadline) -> Option<T> {
-    match deadline.remaining() {
-        None => rx.recv().ok(),
-        Some(left) => rx.recv_timeout(left.saturating_add(GRACE)).ok(),
+    while !deadline.expired() {
+        let slice = deadline.remaining().map_or(POLL, |l| l.min(POLL));
+        match rx.recv_timeout(slice) {
+            Ok(v) => return Some(v),
+            Err(RecvTimeoutError::Disconnected) => return None,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
     }
+    rx.recv_timeout(GRACE).ok()
 }
 
-/// Runs `f` on a fresh thread; `None` when it has not answered by `deadline + GRACE` (or
-/// panicked).
+/// Why [`bounded`] has no answer.
+#[derive(Debug)]
+pub(crate) enum Lost {
+    /// Not answered by `deadline + GRACE` (or the thread could not start).
+    Late,
+    /// The thread panicked, with this message: Z3 reports a failed allocation (under
+    /// `--memory-limit`, or when the machine runs out) as a null pointer the bindings unwrap.
+    Failed(String),
+}
+
+/// Runs `f` on a fresh thread and waits for its answer until `deadline + GRACE`.
 pub(crate) fn bounded<T: Send + 'static>(
     deadline: Deadline,
     f: impl FnOnce() -> T + Send + 'static,
-) -> Option<T> {
+) -> Result<T, Lost> {
     let (tx, rx) = channel();
     std::thread::Builder::new()
         .name("certus-z3".into())
         .spawn(move || {
-            let _ = tx.send(f());
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
+                (p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_default()
+            });
+            let _ = tx.send(r);
         })
-        .ok()?;
-    recv_by(&rx, deadline)
+        .map_err(|_| Lost::Late)?;
+    match recv_by(&rx, deadline) {
+        Some(Ok(v)) => Ok(v),
+        Some(Err(msg)) => Err(Lost::Failed(msg)),
+        None => Err(Lost::Late),
+    }
 }
 
 /// A long-lived Z3 thread answering a stream of queries (DLV's realisation queries share one

@@ -86,6 +86,14 @@ pub fn verify(net: &Network, prop: &Property, opts: &Options) -> Verdict {
     if prop.regions.is_empty() {
         return Verdict::Unsat;
     }
+    // Engines stop at the memory limit as at their deadline ([`crate::memory`]); say which.
+    match decide(net, prop, opts) {
+        Verdict::Timeout => crate::memory::reason().map_or(Verdict::Timeout, Verdict::Unknown),
+        v => v,
+    }
+}
+
+fn decide(net: &Network, prop: &Property, opts: &Options) -> Verdict {
     match opts.engine {
         Engine::Bab(method) => {
             // Without a limit the attack is bounded by its own steps and restarts.

@@ -1,0 +1,114 @@
+//! The result file of `certus verify` on every exit path.
+//!
+//! A harness may stop certus at any moment: VNN-COMP sends SIGTERM at the timeout and then
+//! SIGKILL. Once [`arm`]ed, a signal (SIGTERM, SIGINT, SIGHUP) or an abort (SIGABRT: an allocation
+//! refused under `--memory-limit`, or any other abort) writes the result file and stdout's first
+//! line, then ends the process with exit code 3:
+//! - SIGTERM: the timeout word (`timeout`, or `timed-out` in the VNN-LIB 2.0 interface), since
+//!   that is what a harness's SIGTERM means;
+//! - SIGINT, SIGHUP, SIGABRT: `unknown`.
+//!
+//! The handler does only what is async-signal-safe: an atomic compare-and-swap, `open`, `write`,
+//! `close` and `_exit`, on a path and words prepared before the handler is installed. The same
+//! compare-and-swap guards the normal path ([`finish`]): whichever of the two comes first
+//! writes the file, the other leaves it alone (a handler that finds the final answer being
+//! written returns, and the process ends by itself right after).
+//!
+//! Panics are caught around the verification by the callers and answered `error`.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::OnceLock;
+
+const RUNNING: u8 = 0;
+const FINAL: u8 = 1;
+
+static STATE: AtomicU8 = AtomicU8::new(RUNNING);
+
+/// What the handler writes, made before it is installed.
+struct Prepared {
+    /// The result file as a C string, if any.
+    path: Option<CString>,
+    /// `"timeout\n"` (or the 2.0 word) for SIGTERM.
+    on_term: &'static [u8],
+}
+
+static PREPARED: OnceLock<Prepared> = OnceLock::new();
+
+/// Exit code after a signal: `verify`'s code for `unknown`/`timeout`.
+const EXIT_STOPPED: i32 = 3;
+
+/// Installs the handlers for this run: from now on a signal writes `result_file` (when given)
+/// and stdout's first line. `timeout_word` is the word for SIGTERM. Call once, before the long
+/// work starts.
+pub fn arm(result_file: Option<&Path>, timeout_word: &'static str) {
+    let on_term: &'static [u8] = match timeout_word {
+        "timed-out" => b"timed-out\n",
+        _ => b"timeout\n",
+    };
+    let path = result_file.and_then(|p| CString::new(p.as_os_str().as_bytes()).ok());
+    if PREPARED.set(Prepared { path, on_term }).is_err() {
+        return; // armed already
+    }
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGABRT] {
+        // SAFETY: `on_signal` is async-signal-safe (see the module doc); the sigaction struct
+        // is fully initialised (zeroed, then the handler and an empty mask).
+        unsafe {
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+            libc::sigemptyset(&mut act.sa_mask);
+            libc::sigaction(sig, &act, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Claims the right to write the final answer: `true` once, for whichever of the normal path
+/// and a signal comes first. The normal path calls it before printing and writing its result;
+/// `false` means a signal has already answered (the process is ending).
+pub fn finish() -> bool {
+    STATE
+        .compare_exchange(RUNNING, FINAL, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
+}
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    if !finish() {
+        // The final answer is being written: let the normal path end the process.
+        return;
+    }
+    let Some(p) = PREPARED.get() else {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(EXIT_STOPPED) }
+    };
+    let word: &[u8] = if sig == libc::SIGTERM {
+        p.on_term
+    } else {
+        b"unknown\n"
+    };
+    // SAFETY: open/write/close/_exit are async-signal-safe; the buffers outlive the calls.
+    unsafe {
+        if let Some(path) = &p.path {
+            let fd = libc::open(
+                path.as_ptr(),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
+                0o644,
+            );
+            if fd >= 0 {
+                libc::write(fd, word.as_ptr().cast(), word.len());
+                libc::close(fd);
+            }
+        }
+        libc::write(1, word.as_ptr().cast(), word.len());
+        let why: &[u8] = match sig {
+            libc::SIGTERM => b"certus: stopped by SIGTERM\n",
+            libc::SIGABRT => {
+                b"certus: aborted (an allocation refused under --memory-limit ends this way)\n"
+            }
+            _ => b"certus: interrupted\n",
+        };
+        libc::write(2, why.as_ptr().cast(), why.len());
+        libc::_exit(EXIT_STOPPED);
+    }
+}
