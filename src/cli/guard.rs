@@ -19,13 +19,15 @@
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 const RUNNING: u8 = 0;
 const FINAL: u8 = 1;
 
 static STATE: AtomicU8 = AtomicU8::new(RUNNING);
+/// The exit code the normal path decided on, for an abort after it has answered.
+static DECIDED: AtomicI32 = AtomicI32::new(EXIT_STOPPED);
 
 /// What the handler writes, made before it is installed.
 struct Prepared {
@@ -64,17 +66,30 @@ pub fn arm(result_file: Option<&Path>, timeout_word: &'static str) {
     }
 }
 
-/// Claims the right to write the final answer: `true` once, for whichever of the normal path
-/// and a signal comes first. The normal path calls it before printing and writing its result;
-/// `false` means a signal has already answered (the process is ending).
-pub fn finish() -> bool {
+/// Claims the right to write the final answer, which ends with exit code `code`: `true` once,
+/// for whichever of the normal path and a signal comes first. The normal path calls it before
+/// writing its result file and then stdout; `false` means a signal has already answered (the
+/// process is ending).
+pub fn finish(code: u8) -> bool {
+    DECIDED.store(i32::from(code), Ordering::SeqCst);
+    claim()
+}
+
+fn claim() -> bool {
     STATE
         .compare_exchange(RUNNING, FINAL, Ordering::SeqCst, Ordering::SeqCst)
         .is_ok()
 }
 
 extern "C" fn on_signal(sig: libc::c_int) {
-    if !finish() {
+    if !claim() {
+        if sig == libc::SIGABRT {
+            // An abort after the answer was decided (an allocation refused while printing it,
+            // under a tiny --memory-limit): the result file is written first, so end with the
+            // decided code rather than die by the signal.
+            // SAFETY: _exit is async-signal-safe.
+            unsafe { libc::_exit(DECIDED.load(Ordering::SeqCst)) }
+        }
         // The final answer is being written: let the normal path end the process.
         return;
     }

@@ -34,12 +34,12 @@ fn word(v: &Verdict) -> &'static str {
 pub fn run(query_path: &Path, models: Models<'_>, a: &Args) -> certus::Result<u8> {
     let result = guarded(|| decide(query_path, models, a)).and_then(|r| r);
     if let (Err(_), Some(f)) = (&result, &a.result_file) {
-        if guard::finish() {
+        if guard::finish(super::EXIT_ERROR) {
             let _ = std::fs::write(f, "error\n");
         }
     }
     let (text, verdict) = result?;
-    answer(&text, a.result_file.as_deref())?;
+    answer(&text, a.result_file.as_deref(), exit_code(&verdict))?;
     Ok(exit_code(&verdict))
 }
 

@@ -104,19 +104,20 @@ pub fn guarded<T>(f: impl FnOnce() -> T) -> certus::Result<T> {
 
 /// Writes the final result to stdout and the result file, unless a signal has answered
 /// already (then waits for the handler to end the process).
-pub fn answer(text: &str, result_file: Option<&Path>) -> certus::Result<()> {
-    if !guard::finish() {
+/// The result file is written before stdout (an abort while printing then leaves it complete).
+pub fn answer(text: &str, result_file: Option<&Path>, code: u8) -> certus::Result<()> {
+    if !guard::finish(code) {
         loop {
             std::thread::park();
         }
     }
-    print!("{text}");
     if let Some(f) = result_file {
         std::fs::write(f, text).map_err(|source| certus::Error::Io {
             path: f.to_path_buf(),
             source,
         })?;
     }
+    print!("{text}");
     Ok(())
 }
 
@@ -166,7 +167,7 @@ pub fn run(a: Args, property: &Path) -> certus::Result<u8> {
         Err(e) => return Ok(error_answer(&e, a.result_file.as_deref())),
     };
     let text = result_text(&verdict);
-    answer(&text, a.result_file.as_deref())?;
+    answer(&text, a.result_file.as_deref(), exit_code(&verdict))?;
     match &verdict {
         Verdict::Unknown(why) => eprintln!("unknown: {why}"),
         Verdict::Sat(cex) => eprintln!(
@@ -193,21 +194,22 @@ pub fn run(a: Args, property: &Path) -> certus::Result<u8> {
 }
 
 /// The VNN-COMP answer to an error: `error` on stdout and in the result file (a result word
-/// even then), the message on stderr; exit code 2.
-/// A file that could not be read for want of memory (under `--memory-limit`) is `unknown`.
+/// even then), the message on stderr; exit code 2. A file that could not be read for want of
+/// memory (under `--memory-limit`) is `unknown` (exit code 3).
 fn error_answer(e: &certus::Error, result_file: Option<&Path>) -> u8 {
     let oom = matches!(e, certus::Error::Io { source, .. }
         if source.kind() == std::io::ErrorKind::OutOfMemory);
-    let (word, code) = if oom {
-        ("unknown", 3)
+    // Static text: nothing to allocate before the file is written (memory may be short).
+    let (word, line, code): (&str, &[u8], u8) = if oom {
+        ("unknown", b"unknown\n", 3)
     } else {
-        ("error", EXIT_ERROR)
+        ("error", b"error\n", EXIT_ERROR)
     };
-    if guard::finish() {
-        println!("{word}");
+    if guard::finish(code) {
         if let Some(f) = result_file {
-            let _ = std::fs::write(f, format!("{word}\n"));
+            let _ = std::fs::write(f, line);
         }
+        println!("{word}");
     }
     eprintln!("{word}: {e}");
     code

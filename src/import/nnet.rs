@@ -135,17 +135,19 @@ pub fn parse(text: &str, path: &Path, norm: Normalization) -> Result<(Network, N
     }
     for k in 0..n_layers {
         let (rows, cols) = (sizes[k + 1], sizes[k]);
-        let mut weight = Array2::zeros((rows, cols));
-        for r in 0..rows {
+        // Grown row by row as the file supplies them, never allocated from the header's sizes:
+        // a hostile header may declare 10^7 × 10^7 weights in a file of a few bytes.
+        let mut data = Vec::new();
+        for _ in 0..rows {
             let row = next_row(&format!("weights of layer {}", k + 1), cols)?;
-            weight
-                .row_mut(r)
-                .assign(&Array1::from_vec(row[..cols].to_vec()));
+            data.extend_from_slice(&row[..cols]);
         }
-        let mut bias = Array1::zeros(rows);
-        for r in 0..rows {
-            bias[r] = next_row(&format!("biases of layer {}", k + 1), 1)?[0];
+        let weight = Array2::from_shape_vec((rows, cols), data).expect("rows × cols values");
+        let mut bias = Vec::new();
+        for _ in 0..rows {
+            bias.push(next_row(&format!("biases of layer {}", k + 1), 1)?[0]);
         }
+        let bias = Array1::from_vec(bias);
         push(
             &mut nodes,
             format!("layer{}", k + 1),
