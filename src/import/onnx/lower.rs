@@ -147,6 +147,37 @@ pub(super) fn lower_model_with(
                 .into(),
         );
     }
+    // Operator semantics change between opsets: read only the versions whose forms the
+    // importer implements (a model of a newer opset may mean something else by an op).
+    let (lo, hi) = super::OPSETS;
+    for o in (model.opset_import.iter()).filter(|o| o.domain.is_empty() || o.domain == "ai.onnx") {
+        if !(lo..=hi).contains(&o.version) {
+            return Err(format!(
+                "the model uses version {} of the standard operator set; certus reads versions \
+                 {lo} to {hi}",
+                o.version
+            ));
+        }
+    }
+    // Every tensor has one producer (ONNX graphs are in single-assignment form): a name
+    // written twice would make the graph's meaning depend on which write the importer saw.
+    let mut producer: HashMap<&str, String> = HashMap::new();
+    let produced = (graph
+        .initializer
+        .iter()
+        .map(|t| (t.name.as_str(), "an initializer".into())))
+    .chain(graph.node.iter().enumerate().flat_map(|(i, n)| {
+        (n.output.iter().filter(|o| !o.is_empty()))
+            .map(move |o| (o.as_str(), format!("node `{}`", node_label(n, i))))
+    }));
+    for (name, by) in produced {
+        if let Some(first) = producer.insert(name, by.clone()) {
+            return Err(format!(
+                "tensor `{name}` is written twice (by {first} and by {by}); an ONNX graph \
+                 assigns every tensor once"
+            ));
+        }
+    }
     let mut errors: Vec<String> = Vec::new();
     let mut values: HashMap<&str, Slot> = HashMap::new();
     for t in &graph.initializer {
@@ -496,7 +527,7 @@ fn node_label(node: &NodeProto, i: usize) -> String {
 }
 
 /// The declared shape of a graph input or output, `None` if it declares none. Symbolic,
-/// zero and unknown dimensions (a batch size) resolve to 1.
+/// zero and unknown dimensions (a batch size) resolve to 1; a negative one is an error.
 fn declared_shape(v: &ValueInfoProto) -> Result<Option<Shape>, String> {
     let Some(TypeValue::TensorType(t)) = v.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
         return Ok(None);
@@ -509,13 +540,21 @@ fn declared_shape(v: &ValueInfoProto) -> Result<Option<Shape>, String> {
             tensor::dtype_name(t.elem_type)
         ));
     }
-    Ok(t.shape.as_ref().map(|s| {
-        s.dim
-            .iter()
-            .map(|d| match d.value {
-                Some(DimensionValue::DimValue(n)) if n > 0 => n as usize,
-                _ => 1,
-            })
-            .collect()
-    }))
+    let Some(s) = t.shape.as_ref() else {
+        return Ok(None);
+    };
+    s.dim
+        .iter()
+        .map(|d| match d.value {
+            Some(DimensionValue::DimValue(n)) if n > 0 => {
+                usize::try_from(n).map_err(|_| format!("`{}` has dimension {n}, too large", v.name))
+            }
+            Some(DimensionValue::DimValue(n)) if n < 0 => Err(format!(
+                "`{}` has dimension {n} (a size is positive, or symbolic)",
+                v.name
+            )),
+            _ => Ok(1),
+        })
+        .collect::<Result<Shape, String>>()
+        .map(Some)
 }
