@@ -19,6 +19,7 @@ pub mod dlv;
 pub mod import;
 pub mod radius;
 pub mod report;
+pub mod search;
 pub mod smt;
 pub mod spec;
 pub mod verify;

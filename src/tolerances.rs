@@ -72,6 +72,11 @@ pub const ERROR_SUM_PAD: f64 = 1e-9;
 /// lines are both valid (f is monotone) and within `f'·(u − l) <= 1e-9` of the best lines.
 pub const SSHAPE_MIN_WIDTH: f64 = 1e-9;
 
+/// An error bound that is itself a sum of non-negative floating-point terms is multiplied by
+/// this before use (the input-split kernels, `crate::search`): the same reasoning and margin
+/// as [`ERROR_SUM_PAD`], as a factor.
+pub const SUM_SLACK: f64 = 1.0 + ERROR_SUM_PAD;
+
 /// Absolute padding added to every padded bound, so that underflow (subnormal products lose
 /// their relative accuracy) can never make a bound too tight. Far below any meaningful margin.
 pub const UNDERFLOW_PAD: f64 = 1e-300;

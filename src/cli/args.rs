@@ -13,12 +13,18 @@ use std::time::Duration;
 /// `verify --engine` and `bench --engine`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum EngineArg {
+    /// input-split for chains of affine layers and ReLUs with at most 16 inputs, crown
+    /// otherwise.
+    #[default]
+    Auto,
+    /// The batched input-split search (any network; chains of affine layers and ReLUs get
+    /// its fast kernels, others go through the dual network one box at a time).
+    InputSplit,
     /// Branch and bound with interval bounds.
     Interval,
     /// Branch and bound with Wong–Kolter's dual network (fixed lower slopes).
     Dual,
     /// Branch and bound with the dual network and adaptive (CROWN) lower slopes.
-    #[default]
     Crown,
     /// Branch and bound with optimised lower slopes.
     Alpha,
@@ -35,6 +41,8 @@ pub enum EngineArg {
 impl From<EngineArg> for Engine {
     fn from(e: EngineArg) -> Engine {
         match e {
+            EngineArg::Auto => Engine::Auto,
+            EngineArg::InputSplit => Engine::InputSplit,
             EngineArg::Interval => Engine::Bab(Method::Interval),
             EngineArg::Dual => Engine::Bab(Method::Dual),
             EngineArg::Crown => Engine::Bab(Method::Crown),

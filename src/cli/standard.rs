@@ -64,7 +64,7 @@ fn decide(query_path: &Path, models: Models<'_>, a: &Args) -> certus::Result<(St
     let net = vnnlib2::engine_network(&q, &lowered.layout, &models).map_err(Error::Invalid)?;
     lowered.property.check_fits(&net)?;
     let t = Instant::now();
-    let mut verdict = certus::verify::verify(&net, &lowered.property, &options(a));
+    let mut verdict = certus::verify::verify(&net, &lowered.property, &options(a)?);
     let mut text = String::new();
     if let Verdict::Sat(cex) = &verdict {
         // The engines decided the relaxation (strict comparisons non-strict); the assignment

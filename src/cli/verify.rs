@@ -3,7 +3,8 @@
 use super::args::{count, positive, seconds, whole, EngineArg, Seconds};
 use super::{guard, NetArgs, EXIT_ERROR};
 use certus::outcome::Verdict;
-use certus::verify::{verify, Options};
+use certus::verify::{verify_with, Options};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -24,8 +25,9 @@ pub struct Args {
     /// is finished first).
     #[arg(long, default_value = "60", value_parser = seconds, allow_negative_numbers = true)]
     pub timeout: Seconds,
-    /// Engine: branch and bound with a bound method (interval, dual, crown, alpha, lp), or a
-    /// procedure of its own (smt, dlv).
+    /// Engine: auto (input-split for low-dimensional chains of affine layers and ReLUs, crown
+    /// otherwise), the input-split search, branch and bound with a bound method (interval,
+    /// dual, crown, alpha, lp), or a procedure of its own (smt, dlv).
     #[arg(long, value_enum, default_value_t = EngineArg::default())]
     pub engine: EngineArg,
     /// Write the result (first line and counterexample) to this file too (VNN-COMP result file).
@@ -46,15 +48,27 @@ pub struct Args {
     /// Worker threads of the bound engines and the search; default: one per core.
     #[arg(long, value_parser = count, allow_negative_numbers = true)]
     pub jobs: Option<usize>,
+    /// Show the input-split search's progress on stderr (phase, domains done and open, share
+    /// of the volume decided, worst bound, elapsed); on by default when stderr is a terminal.
+    #[arg(long)]
+    pub progress: bool,
+    /// Input-split search switches, `key=value` separated by commas (see
+    /// `certus::search::SearchConfig::KEYS`), for measuring each ingredient.
+    #[arg(long, hide = true)]
+    pub search_opt: Option<String>,
 }
 
 /// Share of `--memory-limit` at which the engines stop (resident memory, polled): the rest is
 /// headroom for the bound computation under way and the answer, below the hard limit.
 const MEMORY_SOFT_SHARE: f64 = 0.85;
 
-/// What every form of `verify` sets up before loading: the result file on every exit path
-/// ([`guard`], `timeout_word` on SIGTERM), `--jobs` and `--memory-limit`.
+/// What every form of `verify` sets up before loading: a result file that cannot be written
+/// is an error now rather than after the work; the result file on every exit path ([`guard`],
+/// `timeout_word` on SIGTERM), `--jobs` and `--memory-limit`.
 pub fn prepare(a: &Args, timeout_word: &'static str) -> certus::Result<()> {
+    if let Some(f) = &a.result_file {
+        check_writable(f)?;
+    }
     guard::arm(a.result_file.as_deref(), timeout_word);
     if let Some(j) = a.jobs {
         rayon::ThreadPoolBuilder::new()
@@ -138,14 +152,49 @@ pub fn result_text(v: &Verdict) -> String {
     }
 }
 
-/// The verifier's options from the command line; the `--timeout` clock starts now.
-pub fn options(a: &Args) -> Options {
-    Options {
+/// The verifier's options from the command line; the `--timeout` clock starts now. A bad
+/// `--search-opt` list is an error.
+pub fn options(a: &Args) -> certus::Result<Options> {
+    let mut search = certus::search::SearchConfig::default();
+    if let Some(list) = &a.search_opt {
+        search
+            .apply(list)
+            .map_err(|e| certus::Error::Invalid(format!("--search-opt: {e}")))?;
+    }
+    Ok(Options {
         deadline: a.timeout.deadline(),
         engine: a.engine.into(),
         seed: a.seed,
+        search,
         ..Options::default()
-    }
+    })
+}
+
+/// Fails when `f` cannot be written (it is created if missing and left as it is otherwise;
+/// the answer overwrites it at the end).
+pub fn check_writable(f: &Path) -> certus::Result<()> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(f)
+        .map(drop)
+        .map_err(|source| certus::Error::Io {
+            path: f.to_path_buf(),
+            source,
+        })
+}
+
+/// Prints one progress line over the last one (stderr only).
+fn show_progress(p: &certus::search::Progress) {
+    let worst = p.worst.map_or("-".into(), |w| format!("{w:.4}"));
+    eprint!(
+        "\r{:>6} {:>10} domains done {:>9} open  {:>7.3}% decided  worst bound {worst:>10}  {:.1} s ",
+        p.phase,
+        p.done,
+        p.open,
+        100.0 * p.decided,
+        p.elapsed.as_secs_f64()
+    );
 }
 
 /// `certus verify NET PROP` with a VNN-LIB 1.0 property (the VNN-COMP form); the VNN-LIB 2.0
@@ -161,11 +210,36 @@ pub fn run(a: Args, property: &Path) -> certus::Result<u8> {
         Ok(v) => v,
         Err(e) => return Ok(error_answer(&e, a.result_file.as_deref())),
     };
+    let opts = match options(&a) {
+        Ok(o) => o,
+        Err(e) => return Ok(error_answer(&e, a.result_file.as_deref())),
+    };
     let t = Instant::now();
-    let verdict = match guarded(|| verify(&net, &prop, &options(&a))) {
+    let show = a.progress || std::io::stderr().is_terminal();
+    let mut report = show_progress;
+    let progress: Option<&mut (dyn FnMut(&certus::search::Progress) + Send)> =
+        if show { Some(&mut report) } else { None };
+    let (verdict, stats) = match guarded(|| verify_with(&net, &prop, &opts, progress)) {
         Ok(v) => v,
         Err(e) => return Ok(error_answer(&e, a.result_file.as_deref())),
     };
+    if let Some(s) = &stats {
+        if show {
+            eprintln!();
+        }
+        eprintln!(
+            "search: {} domains in {} batches ({:.0}/s), refuted by interval {} / linear {} / clipping {} / farkas {}, at most {} open{}",
+            s.domains,
+            s.batches,
+            s.domains as f64 / s.time.as_secs_f64().max(1e-9),
+            s.by_interval,
+            s.by_linear,
+            s.by_clip,
+            s.by_farkas,
+            s.max_open,
+            if s.chain { "" } else { " (general dual-network bounds)" }
+        );
+    }
     let text = result_text(&verdict);
     answer(&text, a.result_file.as_deref(), exit_code(&verdict))?;
     match &verdict {

@@ -11,6 +11,10 @@
 //!    bound engines, which stop refining at it); `unknown` when boxes shrink to nothing
 //!    without being refuted or falsified.
 //!
+//! [`Engine::InputSplit`] is the batched input-split search of [`crate::search`], and
+//! [`Engine::Auto`] (the default) picks it for chains of affine layers and ReLUs with a
+//! low-dimensional input, [`Engine::Bab`] with CROWN otherwise.
+//!
 //! [`Engine::Smt`] and [`Engine::Dlv`] are procedures of their own ([`crate::smt`],
 //! [`crate::dlv`]), given the same [`Deadline`].
 
@@ -31,6 +35,15 @@ use std::time::Duration;
 /// (the CLI's value enums map onto it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
+    /// [`Engine::InputSplit`] when the network is a chain of affine layers and ReLUs whose
+    /// input has at most [`crate::search::LOW_DIM`] values (where its batched kernels apply),
+    /// [`Engine::Bab`] with CROWN otherwise; see [`Engine::resolve`].
+    Auto,
+    /// Input-split branch and bound of [`crate::search`]: batched linear bounds, box
+    /// contraction, free counterexample candidates, PGD on the most promising boxes. Chains of
+    /// affine layers and ReLUs get batched kernels; other networks go through the dual network
+    /// one box at a time.
+    InputSplit,
     /// Falsification, then input-split branch and bound with this bound method.
     Bab(Method),
     /// The exact encoding over the reals, decided by Z3 ([`crate::smt`]); stable ReLUs fixed
@@ -43,9 +56,20 @@ pub enum Engine {
 }
 
 impl Default for Engine {
-    /// Branch and bound with the default bound method (CROWN).
+    /// [`Engine::Auto`].
     fn default() -> Self {
-        Engine::Bab(Method::default())
+        Engine::Auto
+    }
+}
+
+impl Engine {
+    /// The engine that runs on `net`: [`Engine::Auto`] decided, every other engine itself.
+    pub fn resolve(self, net: &Network) -> Engine {
+        match self {
+            Engine::Auto if crate::search::suits(net) => Engine::InputSplit,
+            Engine::Auto => Engine::Bab(Method::Crown),
+            Engine::InputSplit | Engine::Bab(_) | Engine::Smt | Engine::Dlv => self,
+        }
     }
 }
 
@@ -65,6 +89,8 @@ pub struct Options {
     pub seed: u64,
     /// Split at most this deep along one branch (2^depth boxes); deeper boxes are `unknown`.
     pub max_depth: usize,
+    /// Settings of the input-split search ([`Engine::InputSplit`]).
+    pub search: crate::search::SearchConfig,
 }
 
 impl Default for Options {
@@ -76,6 +102,7 @@ impl Default for Options {
             pgd: PgdConfig::default(),
             seed: 0,
             max_depth: 200,
+            search: Default::default(),
         }
     }
 }
@@ -83,29 +110,54 @@ impl Default for Options {
 /// Decides `prop` on `net` by `opts.deadline`. The property must fit the network
 /// ([`Property::check_fits`]).
 pub fn verify(net: &Network, prop: &Property, opts: &Options) -> Verdict {
+    verify_with(net, prop, opts, None).0
+}
+
+/// [`verify`], reporting the input-split search's progress to `progress` (about every 0.5 s)
+/// and returning its counts when that search ran.
+pub fn verify_with(
+    net: &Network,
+    prop: &Property,
+    opts: &Options,
+    progress: Option<&mut (dyn FnMut(&crate::search::Progress) + Send)>,
+) -> (Verdict, Option<crate::search::SearchStats>) {
     if prop.regions.is_empty() {
-        return Verdict::Unsat;
+        return (Verdict::Unsat, None);
     }
     // Engines stop at the memory limit as at their deadline ([`crate::memory`]); say which.
-    match decide(net, prop, opts) {
-        Verdict::Timeout => crate::memory::reason().map_or(Verdict::Timeout, Verdict::Unknown),
-        v => v,
+    match decide(net, prop, opts, progress) {
+        (Verdict::Timeout, stats) => (
+            crate::memory::reason().map_or(Verdict::Timeout, Verdict::Unknown),
+            stats,
+        ),
+        other => other,
     }
 }
 
-fn decide(net: &Network, prop: &Property, opts: &Options) -> Verdict {
-    match opts.engine {
+fn decide(
+    net: &Network,
+    prop: &Property,
+    opts: &Options,
+    progress: Option<&mut (dyn FnMut(&crate::search::Progress) + Send)>,
+) -> (Verdict, Option<crate::search::SearchStats>) {
+    let verdict = match opts.engine.resolve(net) {
+        Engine::InputSplit => {
+            let (v, stats) = crate::search::search(net, prop, &opts.search, opts.deadline, progress);
+            return (v, Some(stats));
+        }
+        Engine::Auto => unreachable!("Engine::resolve decides Auto"),
         Engine::Bab(method) => {
             // Without a limit the attack is bounded by its own steps and restarts.
             let attack_until = opts.deadline.share(opts.attack_share, Duration::MAX);
             if let Some(cex) = attack(net, prop, opts, attack_until) {
-                return Verdict::Sat(Box::new(cex));
+                return (Verdict::Sat(Box::new(cex)), None);
             }
             bab::search(net, prop, method, opts)
         }
         Engine::Smt => crate::smt::solve(net, prop, opts.deadline).into(),
         Engine::Dlv => crate::dlv::verify(net, prop, opts.deadline),
-    }
+    };
+    (verdict, None)
 }
 
 /// Runs PGD against every disjunct of every region, round robin over restarts, until a

@@ -1,0 +1,182 @@
+//! The fast path's form of a network: a chain of affine layers, each optionally followed by a
+//! ReLU, with the matrices the batched kernels need prepared once.
+//!
+//! `Reshape` is dropped (it does not move data) and `ScaleShift` becomes a diagonal affine layer
+//! (`diag(s)·x + t` computes exactly `s_i·x_i + t_i`: the other products are exact zeros), so the
+//! chain is the same function as the IR, rounding for rounding. Anything else (convolutions,
+//! sigmoid/tanh, a ReLU on the input) is not a chain: the search then bounds through
+//! [`crate::bounds::dual`] instead.
+
+use crate::ir::{Network, NodeId, Op};
+use crate::tolerances::gamma;
+use ndarray::{Array1, Array2, ArrayView2, Axis};
+
+/// One affine layer `z = W·h + b`, followed by `h' = relu(z)` when `relu`.
+pub(crate) struct Layer {
+    /// `out × in`.
+    pub w: Array2<f64>,
+    pub b: Array1<f64>,
+    /// `|b|`.
+    pub b_abs: Array1<f64>,
+    /// `|W|ᵀ` (`in × out`), for magnitudes and interval radii.
+    pub w_abs_t: Array2<f64>,
+    pub relu: bool,
+    /// Higham's factor for a dot product over this layer's inputs plus the bias.
+    pub gamma: f64,
+    /// The same for a backward step's products over this layer's outputs (`λ·W`, `λ·b`).
+    pub gamma_back: f64,
+}
+
+impl Layer {
+    fn new(w: Array2<f64>, b: Array1<f64>) -> Self {
+        let (n_out, n_in) = w.dim();
+        let wt = w.t();
+        Layer {
+            w_abs_t: wt.mapv(f64::abs),
+            b_abs: b.mapv(f64::abs),
+            w,
+            b,
+            relu: false,
+            gamma: gamma(n_in + 1),
+            gamma_back: gamma(n_out + 1),
+        }
+    }
+
+    pub fn n_in(&self) -> usize {
+        self.w.ncols()
+    }
+
+    pub fn n_out(&self) -> usize {
+        self.w.nrows()
+    }
+}
+
+/// A network as a chain of [`Layer`]s; the output is the last layer's (post-ReLU when its
+/// `relu` is set).
+pub(crate) struct Chain {
+    pub n_in: usize,
+    pub layers: Vec<Layer>,
+}
+
+impl Chain {
+    /// The chain form of `net`, or `None` when it is not a chain of affine layers and ReLUs
+    /// (with reshapes and element-wise affine maps).
+    pub fn from_network(net: &Network) -> Option<Chain> {
+        let mut layers: Vec<Layer> = Vec::new();
+        // Each node must read the one before it (a chain, not a DAG).
+        for (i, node) in net.nodes().iter().enumerate().skip(1) {
+            if node.input != Some(NodeId(i - 1)) {
+                return None;
+            }
+            match &node.op {
+                Op::Input | Op::Conv(_) | Op::Sigmoid | Op::Tanh => return None,
+                Op::Reshape => {}
+                Op::Affine(a) => layers.push(Layer::new(a.weight.clone(), a.bias.clone())),
+                Op::ScaleShift(ss) => {
+                    let w = Array2::from_diag(&ss.scale);
+                    layers.push(Layer::new(w, ss.shift.clone()));
+                }
+                Op::Relu => match layers.last_mut() {
+                    // relu(relu(z)) = relu(z).
+                    Some(l) => l.relu = true,
+                    None => return None,
+                },
+            }
+        }
+        if layers.is_empty() {
+            return None;
+        }
+        Some(Chain {
+            n_in: net.input_len(),
+            layers,
+        })
+    }
+
+    /// The outputs (one row per input row) in f64: the network's f64 semantics, up to the
+    /// summation order of the products (these values only pick candidates; every candidate is
+    /// replayed by [`crate::outcome::confirm`]).
+    pub fn eval_batch(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        let mut h = x.to_owned();
+        for layer in &self.layers {
+            let mut z = h.dot(&layer.w.t());
+            z += &layer.b.view().insert_axis(Axis(0));
+            if layer.relu {
+                z.mapv_inplace(|v| v.max(0.0));
+            }
+            h = z;
+        }
+        h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attack::Rng;
+    use crate::ir::{Affine, Node, ScaleShift};
+
+    fn node(name: &str, op: Op, input: usize, n: usize) -> Node {
+        Node {
+            name: name.into(),
+            op,
+            input: Some(NodeId(input)),
+            shape: vec![n],
+        }
+    }
+
+    #[test]
+    fn chain_evaluates_like_the_ir() {
+        let mut rng = Rng::new(3);
+        let mut m = |r: usize, c: usize| Array2::from_shape_fn((r, c), |_| rng.uniform() - 0.5);
+        let (w1, w2) = (m(4, 3), m(2, 4));
+        let nodes = vec![
+            Node {
+                name: "x".into(),
+                op: Op::Input,
+                input: None,
+                shape: vec![3],
+            },
+            node(
+                "ss",
+                Op::ScaleShift(ScaleShift {
+                    scale: Array1::from(vec![2.0, -1.0, 0.5]),
+                    shift: Array1::from(vec![0.1, 0.0, -0.3]),
+                }),
+                0,
+                3,
+            ),
+            node(
+                "fc1",
+                Op::Affine(Affine {
+                    weight: w1,
+                    bias: Array1::from(vec![0.1, -0.2, 0.3, 0.0]),
+                }),
+                1,
+                4,
+            ),
+            node("r1", Op::Relu, 2, 4),
+            node("flat", Op::Reshape, 3, 4),
+            node(
+                "fc2",
+                Op::Affine(Affine {
+                    weight: w2,
+                    bias: Array1::from(vec![0.5, -0.5]),
+                }),
+                4,
+                2,
+            ),
+        ];
+        let net = Network::new(nodes).unwrap();
+        let chain = Chain::from_network(&net).expect("a chain");
+        assert_eq!(chain.layers.len(), 3);
+        assert!(chain.layers[1].relu && !chain.layers[2].relu);
+        let x = Array2::from_shape_fn((5, 3), |(i, j)| (i as f64 - 2.0) * 0.3 + j as f64 * 0.1);
+        let y = chain.eval_batch(x.view());
+        for (i, row) in x.rows().into_iter().enumerate() {
+            let want = net.eval_f64(&row.to_vec());
+            for (a, b) in want.iter().zip(y.row(i)) {
+                assert!((a - b).abs() <= 1e-12, "{a} vs {b}");
+            }
+        }
+    }
+}
