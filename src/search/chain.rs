@@ -92,6 +92,24 @@ impl Chain {
         })
     }
 
+    /// Where each layer's intermediate bounds go in a domain's inherited bounds (`lo` then `hi`
+    /// of every ReLU layer after the first, whose interval bounds are exact), and the total.
+    pub fn inherit_layout(&self) -> (Vec<Option<usize>>, usize) {
+        let mut at = 0;
+        let offsets = self
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                (i > 0 && l.relu).then(|| {
+                    at += 2 * l.n_out();
+                    at - 2 * l.n_out()
+                })
+            })
+            .collect();
+        (offsets, at)
+    }
+
     /// The outputs (one row per input row) in f64: the network's f64 semantics, up to the
     /// summation order of the products (these values only pick candidates; every candidate is
     /// replayed by [`crate::outcome::confirm`]).

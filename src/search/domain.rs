@@ -100,7 +100,7 @@ pub(crate) fn process(ctx: &Ctx, mut doms: Store, split: usize, deadline: Deadli
     }
     let b = doms.len();
     let mut out = ChunkOut {
-        children: Store::new(n0, stride),
+        children: Store::new(n0, stride, ctx.pstride),
         bounded: b as u64,
         closest: f64::INFINITY,
         ..Default::default()
@@ -131,33 +131,63 @@ pub(crate) fn process(ctx: &Ctx, mut doms: Store, split: usize, deadline: Deadli
     let mut fa = vec![0.0; b * stride * n0];
     let mut fk = vec![f64::NEG_INFINITY; b * stride];
     let mut has_form = vec![false; b];
-    if cfg.linear {
+    let full = ctx.intermediate();
+    let cheap = super::bound::Intermediate {
+        backward: false,
+        ..full
+    };
+    let stages: &[_] = match cfg.staged && full.forward && full.backward {
+        true => &[cheap, full],
+        false => &[full],
+    };
+    for &inter in stages.iter().filter(|_| cfg.linear) {
         let which: Vec<usize> = (0..b).filter(|&d| doms.open[d] != 0).collect();
-        if !which.is_empty() {
-            let mut lo = Array2::zeros((which.len(), n0));
-            let mut hi = Array2::zeros((which.len(), n0));
+        if which.is_empty() {
+            break;
+        }
+        let mut lo = Array2::zeros((which.len(), n0));
+        let mut hi = Array2::zeros((which.len(), n0));
+        for (i, &d) in which.iter().enumerate() {
+            let (l, h) = doms.bx(d);
+            lo.row_mut(i).assign(&ndarray::ArrayView1::from(l));
+            hi.row_mut(i).assign(&ndarray::ArrayView1::from(h));
+        }
+        let (rows, idx) = rows_of(ctx, &doms, &which);
+        let ps = ctx.pstride;
+        let parent = (ps > 0).then(|| {
+            let mut p = Array2::<f32>::zeros((which.len(), ps));
             for (i, &d) in which.iter().enumerate() {
-                let (l, h) = doms.bx(d);
-                lo.row_mut(i).assign(&ndarray::ArrayView1::from(l));
-                hi.row_mut(i).assign(&ndarray::ArrayView1::from(h));
+                p.row_mut(i).assign(&ndarray::ArrayView1::from(doms.pbs(d)));
             }
-            let (rows, idx) = rows_of(ctx, &doms, &which);
-            let res = ctx.linear_rows(lo.view(), hi.view(), &rows);
-            merge(ctx, &mut doms, &which, &rows, &idx, &res.lb);
-            let done: Vec<usize> = which
-                .iter()
-                .copied()
-                .filter(|&d| doms.open[d] == 0)
-                .collect();
-            out.by_linear = done.len() as u64;
-            out.decided += done.iter().map(|&d| volume(d, &doms)).sum::<f64>();
-            for (r, &s) in idx.iter().enumerate() {
-                let d = which[rows.dom[r] as usize];
-                has_form[d] = true;
-                fk[d * stride + s] = res.k[r];
-                fa[(d * stride + s) * n0..(d * stride + s + 1) * n0]
-                    .copy_from_slice(res.a.row(r).as_slice().expect("row-major"));
+            p
+        });
+        let res = ctx.linear_rows(
+            lo.view(),
+            hi.view(),
+            &rows,
+            inter,
+            parent.as_ref().map(|p| p.view()),
+        );
+        if let Some(kept) = &res.bounds {
+            for (i, &d) in which.iter().enumerate() {
+                doms.pb[d * ps..(d + 1) * ps]
+                    .copy_from_slice(kept.row(i).as_slice().expect("row-major"));
             }
+        }
+        merge(ctx, &mut doms, &which, &rows, &idx, &res.lb);
+        let done: Vec<usize> = which
+            .iter()
+            .copied()
+            .filter(|&d| doms.open[d] == 0)
+            .collect();
+        out.by_linear += done.len() as u64;
+        out.decided += done.iter().map(|&d| volume(d, &doms)).sum::<f64>();
+        for (r, &s) in idx.iter().enumerate() {
+            let d = which[rows.dom[r] as usize];
+            has_form[d] = true;
+            fk[d * stride + s] = res.k[r];
+            fa[(d * stride + s) * n0..(d * stride + s + 1) * n0]
+                .copy_from_slice(res.a.row(r).as_slice().expect("row-major"));
         }
     }
     // Contraction and refutation by combination, then the free candidates of what is open:
@@ -247,8 +277,16 @@ pub(crate) fn process(ctx: &Ctx, mut doms: Store, split: usize, deadline: Deadli
             }
             let lb = &doms.lb[d * stride..(d + 1) * stride];
             let depth = doms.depth[d].saturating_add(1);
-            out.children
-                .push(&cl, &ch, doms.sub[d], doms.open[d], lb, depth, score as f32);
+            out.children.push(
+                &cl,
+                &ch,
+                doms.sub[d],
+                doms.open[d],
+                lb,
+                depth,
+                score as f32,
+                doms.pbs(d),
+            );
         }
     }
     if cfg.pgd_every > 0 {

@@ -56,6 +56,7 @@ pub(super) fn linear_rows(
     let n0 = lo.ncols();
     let k_out = dn.network().nodes().len() - 1;
     let mut out = RowBounds {
+        bounds: None,
         lb: vec![f64::NEG_INFINITY; rows.dom.len()],
         a: Array2::zeros((rows.dom.len(), n0)),
         k: vec![f64::NEG_INFINITY; rows.dom.len()],

@@ -33,7 +33,8 @@ pub fn search(
         chain: matches!(ctx.kernel, Kernel::Chain(_)),
         ..Default::default()
     };
-    let mut store = Store::new(ctx.n0, ctx.rows);
+    let mut store = Store::new(ctx.n0, ctx.rows, ctx.pstride);
+    let unknown = ctx.unknown_bounds();
     for (s, sub) in ctx.subs.iter().enumerate() {
         let region = &prop.regions[sub.region];
         if region
@@ -68,6 +69,7 @@ pub fn search(
             &vec![f64::NEG_INFINITY; ctx.rows],
             0,
             f32::NEG_INFINITY,
+            &unknown,
         );
     }
     let mut rng = Rng::new(0x5EED);
@@ -132,6 +134,12 @@ pub fn search(
                     "{n} input boxes could not be split further in floating point without being refuted or falsified"
                 )),
             };
+        }
+        if cfg.max_bounded > 0 && stats.domains >= cfg.max_bounded {
+            break Verdict::Unknown(format!(
+                "the budget of {} bounded domains is spent",
+                cfg.max_bounded
+            ));
         }
         if store.len() > cfg.max_domains {
             break Verdict::Unknown(format!(

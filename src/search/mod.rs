@@ -55,6 +55,15 @@ pub struct SearchConfig {
     pub forward: bool,
     /// Backward linear bounds for the intermediate neurons left unstable.
     pub backward: bool,
+    /// Children start from their parent's intermediate bounds (kept per domain, rounded
+    /// outward to f32: about 8 bytes per ReLU of each stored domain).
+    pub inherit: bool,
+    /// With forward and backward bounds: bound with the forward ones alone first, and run the
+    /// backward passes only on the domains that leaves open.
+    pub staged: bool,
+    /// With forward and backward bounds: intermediate backward passes go back this many layers
+    /// and finish through the forward forms (0: all the way to the input).
+    pub depth: usize,
     /// Box contraction with each row's linear form.
     pub clip: bool,
     /// Refute a box with a non-negative combination of its rows' forms (subproblems with
@@ -87,6 +96,9 @@ pub struct SearchConfig {
     pub reorder_every: usize,
     /// Give up (`unknown`) once this many domains are stored.
     pub max_domains: usize,
+    /// Give up (`unknown`) once this many domains have been bounded (0: no limit); a fixed
+    /// amount of work, for measuring.
+    pub max_bounded: u64,
 }
 
 impl Default for SearchConfig {
@@ -98,6 +110,9 @@ impl Default for SearchConfig {
             linear: true,
             forward: true,
             backward: true,
+            depth: 0,
+            staged: false,
+            inherit: true,
             clip: true,
             farkas: true,
             branching: Branching::Sb { tau: 0.01 },
@@ -112,6 +127,7 @@ impl Default for SearchConfig {
             pgd_starts: 16,
             reorder_every: 10,
             max_domains: 20_000_000,
+            max_bounded: 0,
         }
     }
 }
@@ -210,6 +226,8 @@ pub(crate) struct Ctx<'a> {
     pub rows: usize,
     /// Each subproblem's box widths (the unit of volume).
     pub root_width: Vec<Vec<f64>>,
+    /// Inherited intermediate bounds per domain (0: none kept).
+    pub pstride: usize,
 }
 
 impl<'a> Ctx<'a> {
@@ -253,12 +271,17 @@ impl<'a> Ctx<'a> {
                 r.lower.iter().zip(&r.upper).map(|(l, u)| u - l).collect()
             })
             .collect();
+        let pstride = match &kernel {
+            Kernel::Chain(c) if cfg.inherit && cfg.linear => c.inherit_layout().1,
+            _ => 0,
+        };
         Ctx {
             net,
             prop,
             cfg,
             kernel,
             root_width,
+            pstride,
             rows: subs.iter().map(|s| s.rhs.len()).max().unwrap_or(0).max(1),
             subs,
             n0: net.input_len(),
@@ -294,21 +317,41 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Linear bounds and forms of the rows.
+    /// Inherited bounds that say nothing (`−inf` lower, `+inf` upper), for the roots.
+    pub fn unknown_bounds(&self) -> Vec<f32> {
+        let mut v = vec![f32::INFINITY; self.pstride];
+        if let Kernel::Chain(c) = &self.kernel {
+            let (offsets, _) = c.inherit_layout();
+            for (i, at) in offsets.iter().enumerate() {
+                if let Some(at) = at.filter(|_| self.pstride > 0) {
+                    let n = c.layers[i].n_out();
+                    v[at..at + n].fill(f32::NEG_INFINITY);
+                }
+            }
+        }
+        v
+    }
+
+    /// The intermediate bounds the configuration asks for.
+    pub fn intermediate(&self) -> bound::Intermediate {
+        bound::Intermediate {
+            forward: self.cfg.forward,
+            backward: self.cfg.backward,
+            depth: self.cfg.depth,
+        }
+    }
+
+    /// Linear bounds and forms of the rows, with intermediate bounds `inter` (chains only).
     pub fn linear_rows(
         &self,
         lo: ArrayView2<f64>,
         hi: ArrayView2<f64>,
         rows: &bound::Rows,
+        inter: bound::Intermediate,
+        parent: Option<ArrayView2<f32>>,
     ) -> bound::RowBounds {
         match &self.kernel {
-            Kernel::Chain(c) => {
-                let inter = bound::Intermediate {
-                    forward: self.cfg.forward,
-                    backward: self.cfg.backward,
-                };
-                bound::linear_rows(c, lo, hi, rows, inter)
-            }
+            Kernel::Chain(c) => bound::linear_rows(c, lo, hi, rows, inter, parent),
             Kernel::General(dn) => general::linear_rows(dn, lo, hi, rows),
         }
     }
@@ -317,9 +360,9 @@ impl<'a> Ctx<'a> {
 impl SearchConfig {
     /// The switches [`SearchConfig::set`] knows, for help texts.
     pub const KEYS: &'static str =
-        "batch, chunk, interval-first, linear, forward, backward, clip, farkas, \
+        "batch, chunk, interval-first, linear, forward, backward, depth, staged, inherit, clip, farkas, \
         branching (longest|sb), tau, multi-split, witness, centre, pgd-every, pgd-domains, \
-        root-attack, root-starts, attack-steps, pgd-starts, reorder-every, max-domains";
+        root-attack, root-starts, attack-steps, pgd-starts, reorder-every, max-domains, max-bounded";
 
     /// Sets one switch from text (`on`/`off`, `true`/`false` for switches; a number, or
     /// `longest`/`sb` for `branching`).
@@ -345,6 +388,9 @@ impl SearchConfig {
             "linear" => self.linear = flag()?,
             "forward" => self.forward = flag()?,
             "backward" => self.backward = flag()?,
+            "depth" => self.depth = count()?,
+            "staged" => self.staged = flag()?,
+            "inherit" => self.inherit = flag()?,
             "clip" => self.clip = flag()?,
             "farkas" => self.farkas = flag()?,
             "branching" => {
@@ -381,6 +427,7 @@ impl SearchConfig {
             "pgd-starts" => self.pgd_starts = positive()?,
             "reorder-every" => self.reorder_every = count()?,
             "max-domains" => self.max_domains = positive()?,
+            "max-bounded" => self.max_bounded = count()? as u64,
             _ => {
                 return Err(format!(
                     "unknown search switch `{key}` (known: {})",

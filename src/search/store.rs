@@ -24,14 +24,21 @@ pub(crate) struct Store {
     /// (`−inf` before any), for ordering: domains that may come closest to a counterexample
     /// first (a heuristic, never a proof).
     pub score: Vec<f32>,
+    /// Values per domain in `pb` (0 when domains carry no intermediate bounds).
+    pub pstride: usize,
+    /// Per domain, `pstride` f32 bounds of the intermediate layers computed for its parent (or
+    /// itself, once bounded), rounded outward: sound for any sub-box, so a child starts from
+    /// them (`−inf`/`+inf` when unknown).
+    pub pb: Vec<f32>,
 }
 
 impl Store {
     /// An empty store for boxes of `n0` inputs and subproblems of at most `rows` rows.
-    pub fn new(n0: usize, rows: usize) -> Self {
+    pub fn new(n0: usize, rows: usize, pstride: usize) -> Self {
         Store {
             n0,
             rows,
+            pstride,
             ..Default::default()
         }
     }
@@ -56,7 +63,10 @@ impl Store {
         lb: &[f64],
         depth: u16,
         score: f32,
+        pb: &[f32],
     ) {
+        debug_assert_eq!(pb.len(), self.pstride);
+        self.pb.extend_from_slice(pb);
         debug_assert_eq!(lo.len(), self.n0);
         debug_assert_eq!(lb.len(), self.rows);
         self.lo.extend_from_slice(lo);
@@ -77,6 +87,7 @@ impl Store {
         self.lb.append(&mut other.lb);
         self.depth.append(&mut other.depth);
         self.score.append(&mut other.score);
+        self.pb.append(&mut other.pb);
     }
 
     /// Removes and returns the last `k` domains (fewer if there are fewer), in store order.
@@ -92,6 +103,8 @@ impl Store {
             lb: self.lb.split_off(at * self.rows),
             depth: self.depth.split_off(at),
             score: self.score.split_off(at),
+            pstride: self.pstride,
+            pb: self.pb.split_off(at * self.pstride),
         }
     }
 
@@ -120,6 +133,11 @@ impl Store {
         self.open = perm.iter().map(|&d| self.open[d]).collect();
         self.depth = perm.iter().map(|&d| self.depth[d]).collect();
         self.score = perm.iter().map(|&d| self.score[d]).collect();
+        let p = self.pstride;
+        self.pb = perm
+            .iter()
+            .flat_map(|&d| self.pb[d * p..(d + 1) * p].iter().copied())
+            .collect();
     }
 
     /// The boxes' lower corners as a `len × n₀` matrix.
@@ -141,6 +159,11 @@ impl Store {
         )
     }
 
+    /// Domain `d`'s inherited intermediate bounds.
+    pub fn pbs(&self, d: usize) -> &[f32] {
+        &self.pb[d * self.pstride..(d + 1) * self.pstride]
+    }
+
     /// Domain `d`'s row bounds.
     pub fn lbs(&self, d: usize) -> &[f64] {
         &self.lb[d * self.rows..(d + 1) * self.rows]
@@ -153,7 +176,7 @@ mod tests {
 
     #[test]
     fn push_pop_split() {
-        let mut s = Store::new(2, 1);
+        let mut s = Store::new(2, 1, 1);
         for i in 0..5 {
             let v = i as f64;
             s.push(
@@ -164,6 +187,7 @@ mod tests {
                 &[-v],
                 i as u16,
                 -v as f32,
+                &[v as f32],
             );
         }
         let top = s.pop(2);

@@ -30,6 +30,8 @@ pub(crate) struct State<'a> {
     pub mags: Vec<Array2<f64>>,
     /// Per layer: its ReLU's relaxation (`None` without a ReLU).
     pub relax: Vec<Option<Relax>>,
+    /// Per layer: the forward forms of its output (`None` without forward bounds).
+    pub forms: Vec<Option<super::forward::Forms>>,
 }
 
 /// One ReLU layer's relaxation for every domain (`B × n` each): the multiplier of `λ >= 0`
@@ -84,10 +86,12 @@ struct Pass {
     err: Vec<f64>,
 }
 
-/// Runs `p` (rows on the output of layer `start`) back to the input; the rows' bounds and forms.
-fn run(chain: &Chain, start: usize, mut p: Pass, st: &State) -> RowBounds {
+/// Runs `p` (rows on the output of layer `start`) back through layers `start..=stop`, then to
+/// the input through the forward forms of layer `stop − 1`'s output when `stop > 0`; the rows'
+/// bounds and forms.
+fn run(chain: &Chain, start: usize, stop: usize, mut p: Pass, st: &State) -> RowBounds {
     let mut steps = 0;
-    for i in (0..=start).rev() {
+    for i in (stop..=start).rev() {
         let layer = &chain.layers[i];
         if let Some(rx) = &st.relax[i] {
             let g = gamma_dot(layer.n_out() + 2, F64_UNIT_ROUNDOFF);
@@ -120,8 +124,25 @@ fn run(chain: &Chain, start: usize, mut p: Pass, st: &State) -> RowBounds {
         p.lam = standard(p.lam.dot(&layer.w));
         steps += 1;
     }
+    if stop > 0 {
+        let forms = st.forms[stop - 1]
+            .as_ref()
+            .expect("forms of every layer when truncating");
+        let mut a = Array2::zeros((p.dom.len(), st.lo.ncols()));
+        for (r, row) in p.lam.rows().into_iter().enumerate() {
+            let d = p.dom[r] as usize;
+            let out = a.row_mut(r).into_slice().expect("row-major");
+            let (k, slack) = forms.pull(d, row.as_slice().expect("row-major λ"), out);
+            p.kappa[r] += k;
+            p.kmag[r] += k.abs();
+            p.err[r] += slack;
+        }
+        p.lam = a;
+        steps += 1;
+    }
     let rows = p.dom.len();
     let mut out = RowBounds {
+        bounds: None,
         lb: vec![0.0; rows],
         k: vec![0.0; rows],
         a: p.lam,
@@ -152,13 +173,14 @@ pub(crate) fn objective_rows(chain: &Chain, rows: &Rows, st: &State) -> RowBound
         kmag: rows.rhs.iter().map(|v| v.abs()).collect(),
         err: vec![0.0; rows.dom.len()],
     };
-    run(chain, chain.layers.len() - 1, p, st)
+    run(chain, chain.layers.len() - 1, 0, p, st)
 }
 
 /// Tightens the bounds `b` of layer `i`'s pre-activations (`i > 0`) by backward passes from the
 /// neurons still unstable: upper bounds first (`−e_j`), then lower bounds of those the upper
 /// bound leaves unstable. The first step, `±e_j·(W h + b) = ±W_j·h ± b_j`, is exact.
-pub(crate) fn tighten(chain: &Chain, i: usize, b: &mut LayerBounds, st: &State) {
+/// With `depth > 0` the passes go back `depth` layers and finish through the forward forms.
+pub(crate) fn tighten(chain: &Chain, i: usize, b: &mut LayerBounds, st: &State, depth: usize) {
     let layer = &chain.layers[i];
     for sign in [-1.0, 1.0] {
         let sel: Vec<(usize, usize)> =
@@ -183,7 +205,12 @@ pub(crate) fn tighten(chain: &Chain, i: usize, b: &mut LayerBounds, st: &State) 
             kmag: sel.iter().map(|&(_, j)| layer.b[j].abs()).collect(),
             err: vec![0.0; sel.len()],
         };
-        let out = run(chain, i - 1, p, st);
+        let stop = if depth > 0 {
+            i.saturating_sub(depth)
+        } else {
+            0
+        };
+        let out = run(chain, i - 1, stop, p, st);
         for (r, &(d, j)) in sel.iter().enumerate() {
             if sign < 0.0 {
                 b.hi[[d, j]] = b.hi[[d, j]].min(-out.lb[r]);

@@ -39,22 +39,27 @@ pub(crate) struct Forms {
     d: Array2<f64>,
     /// `B × n`: the slack of each neuron.
     eps: Array2<f64>,
+    /// `B × n`: `M_C + M_D` of each neuron over its domain's box.
+    mag: Array2<f64>,
 }
 
 impl Forms {
     /// The first layer `z = W·x + b`: `C_j = W_j·x + b_j`, `D = 0`, exactly.
-    pub fn first(layer: &Layer, b: usize, n0: usize) -> Forms {
+    pub fn first(layer: &Layer, b: usize, n0: usize, xmax: &Array2<f64>) -> Forms {
         let n = layer.n_out();
         let mut block = Array2::zeros((n0 + 1, n));
         block.slice_mut(s![..n0, ..]).assign(&layer.w.t());
         block.row_mut(n0).assign(&layer.b);
         let views = vec![block.view(); b];
-        Forms {
+        let mut f = Forms {
             n0,
             c: ndarray::concatenate(Axis(0), &views).expect("same width"),
             d: Array2::zeros((b * (n0 + 1), n)),
             eps: Array2::zeros((b, n)),
-        }
+            mag: Array2::zeros((b, n)),
+        };
+        f.mag = f.magnitudes(xmax);
+        f
     }
 
     fn domains(&self) -> usize {
@@ -87,7 +92,7 @@ impl Forms {
     #[inline(always)]
     pub fn affine(&self, layer: &Layer, xmax: &Array2<f64>) -> Forms {
         let n0 = self.n0;
-        let mag = self.magnitudes(xmax);
+        let mag = &self.mag;
         let mut c = standard(self.c.dot(&layer.w.t()));
         let d = standard(self.d.dot(&layer.w_abs_t));
         for dom in 0..self.domains() {
@@ -98,31 +103,33 @@ impl Forms {
         // these non-negative sums.
         let g = layer.gamma;
         let mut e = self.eps.clone();
-        e.zip_mut_with(&mag, |e, &m| *e += g * m);
+        e.zip_mut_with(mag, |e, &m| *e += g * m);
         let mut eps = e.dot(&layer.w_abs_t);
         for mut row in eps.rows_mut() {
             row.zip_mut_with(&layer.b_abs, |e, &b| {
                 *e = (*e + g * b + UNDERFLOW_PAD) * SUM_SLACK
             });
         }
-        Forms { n0, c, d, eps }
+        let mut f = Forms {
+            n0,
+            c,
+            d,
+            mag: Array2::zeros(eps.raw_dim()),
+            eps,
+        };
+        f.mag = f.magnitudes(xmax);
+        f
     }
 
     /// Tightens `b` (the interval bounds of this layer) with the forms' extremes over each box:
     /// `min (C − D)(x) − ε` and `max (C + D)(x) + ε`. The coefficients of `C ∓ D` round once
     /// each and the sums `n₀ + 1` times: within `γ(n₀ + 3)·(M_C + M_D)` together.
     #[inline(always)]
-    pub fn tighten(
-        &self,
-        b: &mut LayerBounds,
-        lo: ArrayView2<f64>,
-        hi: ArrayView2<f64>,
-        xmax: &Array2<f64>,
-    ) {
+    pub fn tighten(&self, b: &mut LayerBounds, lo: ArrayView2<f64>, hi: ArrayView2<f64>) {
         let n0 = self.n0;
         let n = self.eps.ncols();
         let g = gamma(n0 + 3);
-        let mag = self.magnitudes(xmax);
+        let mag = &self.mag;
         let (c, d) = (slice(&self.c), slice(&self.d));
         let (mut low, mut up) = (vec![0.0; n], vec![0.0; n]);
         for dom in 0..self.domains() {
@@ -160,7 +167,7 @@ impl Forms {
         let n0 = self.n0;
         let n = self.eps.ncols();
         let g = gamma(6);
-        let mag = self.magnitudes(xmax);
+        let mag = std::mem::take(&mut self.mag);
         let (mut p, mut q, mut t) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
         for dom in 0..self.domains() {
             for j in 0..n {
@@ -197,7 +204,38 @@ impl Forms {
                 }
             }
         }
+        self.mag = self.magnitudes(xmax);
         self
+    }
+
+    /// A lower bound of `λ·h` (this layer's values `h`, domain `d`) as a form in the input:
+    /// `λ·h >= a·x + k − slack` on the box, with `a_m = Σ_j λ_j·C_jm − |λ_j|·D_jm` (and the
+    /// same for `k`; `λ⁺·(C − D) + λ⁻·(C + D)`) and `slack = Σ_j |λ_j|·ε_j` plus the rounding of
+    /// those sums, at most `γ(2n + 1)·Σ_j |λ_j|·(M_C + M_D)_j` over the box.
+    pub fn pull(&self, dom: usize, lam: &[f64], a: &mut [f64]) -> (f64, f64) {
+        let n0 = self.n0;
+        let n = lam.len();
+        let (c, d) = (slice(&self.c), slice(&self.d));
+        let (mut k, mut slack, mut round) = (0.0, 0.0, 0.0);
+        for m in 0..=n0 {
+            let at = (dom * (n0 + 1) + m) * n;
+            let (cr, dr) = (&c[at..at + n], &d[at..at + n]);
+            let mut v = 0.0;
+            for j in 0..n {
+                v += lam[j] * cr[j] - lam[j].abs() * dr[j];
+            }
+            if m == n0 {
+                k = v;
+            } else {
+                a[m] = v;
+            }
+        }
+        let (eps, mag) = (self.eps.row(dom), self.mag.row(dom));
+        for j in 0..n {
+            slack += lam[j].abs() * eps[j];
+            round += lam[j].abs() * mag[j];
+        }
+        (k, slack + gamma(2 * n + 1) * round)
     }
 }
 

@@ -44,10 +44,16 @@ pub(crate) struct Intermediate {
     pub forward: bool,
     /// Backward linear bounds (CROWN) of the neurons still unstable.
     pub backward: bool,
+    /// With both: the backward passes go back this many layers, then use the forward forms
+    /// of the layer they reach (0: all the way to the input).
+    pub depth: usize,
 }
 
 /// Per objective row: a sound lower bound, and the linear form `a·x + k` below the row.
 pub(crate) struct RowBounds {
+    /// With inherited bounds: each domain's final intermediate bounds, laid out as
+    /// [`Chain::inherit_layout`] says, rounded outward to f32 (for its children).
+    pub bounds: Option<Array2<f32>>,
     pub lb: Vec<f64>,
     /// `R × n₀`.
     pub a: Array2<f64>,
@@ -61,6 +67,35 @@ pub(crate) struct LayerBounds {
 }
 
 impl LayerBounds {
+    /// Intersects with inherited bounds (columns `at..at + 2n` of `p`: `lo` then `hi`).
+    fn intersect(&mut self, p: &ArrayView2<f32>, at: usize) {
+        let n = self.lo.ncols();
+        for d in 0..self.lo.nrows() {
+            let (pl, ph) = (p.row(d), p.row(d));
+            for j in 0..n {
+                let (l, h) = (pl[at + j] as f64, ph[at + n + j] as f64);
+                let (nl, nh) = (self.lo[[d, j]].max(l), self.hi[[d, j]].min(h));
+                // Both are sound, so they overlap; keep our own if rounding says otherwise.
+                if nl <= nh {
+                    self.lo[[d, j]] = nl;
+                    self.hi[[d, j]] = nh;
+                }
+            }
+        }
+    }
+
+    /// Writes the bounds into columns `at..at + 2n` of `k`, rounded outward to f32.
+    fn store(&self, k: &mut Array2<f32>, at: usize) {
+        let n = self.lo.ncols();
+        for d in 0..self.lo.nrows() {
+            let mut row = k.row_mut(d);
+            for j in 0..n {
+                row[at + j] = f32_down(self.lo[[d, j]]);
+                row[at + n + j] = f32_up(self.hi[[d, j]]);
+            }
+        }
+    }
+
     /// The bounds of `relu` of these values (`relu` is monotone and exact in floating point).
     fn relu(&self) -> LayerBounds {
         LayerBounds {
@@ -76,6 +111,26 @@ pub(crate) fn standard(a: Array2<f64>) -> Array2<f64> {
         a
     } else {
         a.as_standard_layout().into_owned()
+    }
+}
+
+/// The largest f32 `<= v` (NaN stays NaN, which intersecting ignores).
+pub(crate) fn f32_down(v: f64) -> f32 {
+    let f = v as f32;
+    if (f as f64) > v {
+        f.next_down()
+    } else {
+        f
+    }
+}
+
+/// The smallest f32 `>= v`.
+pub(crate) fn f32_up(v: f64) -> f32 {
+    let f = v as f32;
+    if (f as f64) < v {
+        f.next_up()
+    } else {
+        f
     }
 }
 
@@ -203,13 +258,14 @@ pub(crate) fn linear_rows(
     hi: ArrayView2<f64>,
     rows: &Rows,
     inter: Intermediate,
+    parent: Option<ArrayView2<f32>>,
 ) -> RowBounds {
     #[cfg(target_arch = "x86_64")]
     if super::simd::avx2_fma() {
         // SAFETY: the CPU has AVX2 and FMA (checked just above).
-        return unsafe { linear_rows_avx2(chain, lo, hi, rows, inter) };
+        return unsafe { linear_rows_avx2(chain, lo, hi, rows, inter, parent) };
     }
-    linear_rows_impl(chain, lo, hi, rows, inter)
+    linear_rows_impl(chain, lo, hi, rows, inter, parent)
 }
 
 /// [`linear_rows`] compiled for AVX2, so that the element-wise loops inlined into it vectorise
@@ -225,8 +281,9 @@ unsafe fn linear_rows_avx2(
     hi: ArrayView2<f64>,
     rows: &Rows,
     inter: Intermediate,
+    parent: Option<ArrayView2<f32>>,
 ) -> RowBounds {
-    linear_rows_impl(chain, lo, hi, rows, inter)
+    linear_rows_impl(chain, lo, hi, rows, inter, parent)
 }
 
 #[inline(always)]
@@ -236,6 +293,7 @@ fn linear_rows_impl(
     hi: ArrayView2<f64>,
     rows: &Rows,
     inter: Intermediate,
+    parent: Option<ArrayView2<f32>>,
 ) -> RowBounds {
     let n_layers = chain.layers.len();
     let xmax = magnitude(&lo.to_owned(), &hi.to_owned());
@@ -245,32 +303,43 @@ fn linear_rows_impl(
         xmax: xmax.view(),
         mags: Vec::with_capacity(n_layers),
         relax: Vec::with_capacity(n_layers),
+        forms: Vec::with_capacity(n_layers),
     };
-    let mut forms: Option<forward::Forms> = None;
+    let (offsets, stride) = chain.inherit_layout();
+    let mut kept = parent.map(|_| Array2::<f32>::zeros((lo.nrows(), stride)));
     let (mut hlo, mut hhi) = (lo.to_owned(), hi.to_owned());
     for (i, layer) in chain.layers.iter().enumerate() {
         let (mut b, mag) = interval_step(layer, &hlo, &hhi);
         state.mags.push(mag);
+        if let (Some(p), Some(at)) = (&parent, offsets[i]) {
+            b.intersect(p, at);
+        }
+        let mut forms = None;
         if inter.forward {
-            let f = match &forms {
-                None => forward::Forms::first(layer, lo.nrows(), chain.n_in),
-                Some(h) => h.affine(layer, &xmax),
+            let f = match state.forms.last() {
+                Some(Some(h)) => h.affine(layer, &xmax),
+                _ => forward::Forms::first(layer, lo.nrows(), chain.n_in, &xmax),
             };
-            f.tighten(&mut b, lo, hi, &xmax);
+            f.tighten(&mut b, lo, hi);
             forms = Some(f);
         }
         if !layer.relu {
             // A linear layer's output passes on as it is (rare: two affine layers in a row).
             state.relax.push(None);
+            state.forms.push(forms.take());
             hlo = b.lo;
             hhi = b.hi;
             continue;
         }
         if inter.backward && i > 0 {
-            backward::tighten(chain, i, &mut b, &state);
+            let depth = if inter.forward { inter.depth } else { 0 };
+            backward::tighten(chain, i, &mut b, &state, depth);
+        }
+        if let (Some(k), Some(at)) = (&mut kept, offsets[i]) {
+            b.store(k, at);
         }
         state.relax.push(Some(backward::Relax::new(&b)));
-        forms = forms.map(|f| f.relu(&b, &xmax));
+        state.forms.push(forms.take().map(|f| f.relu(&b, &xmax)));
         let hb = b.relu();
         hlo = hb.lo;
         hhi = hb.hi;
@@ -283,6 +352,7 @@ fn linear_rows_impl(
         })
         .collect();
     let mut out = backward::objective_rows(chain, rows, &state);
+    out.bounds = kept;
     for (v, f) in out.lb.iter_mut().zip(floor) {
         *v = v.max(f);
     }

@@ -41,24 +41,22 @@ pub(crate) fn random_chain(rng: &mut Rng, n_in: usize, hidden: &[usize], n_out: 
     Network::new(nodes).unwrap()
 }
 
-const MODES: [Intermediate; 4] = [
-    Intermediate {
-        forward: false,
-        backward: false,
-    },
-    Intermediate {
-        forward: true,
-        backward: false,
-    },
-    Intermediate {
-        forward: false,
-        backward: true,
-    },
-    Intermediate {
-        forward: true,
-        backward: true,
-    },
+const MODES: [Intermediate; 6] = [
+    mode(false, false, 0),
+    mode(true, false, 0),
+    mode(false, true, 0),
+    mode(true, true, 0),
+    mode(true, true, 1),
+    mode(true, true, 2),
 ];
+
+const fn mode(forward: bool, backward: bool, depth: usize) -> Intermediate {
+    Intermediate {
+        forward,
+        backward,
+        depth,
+    }
+}
 
 /// `b` random boxes inside `[−1, 1]^n` (some of them points along one axis) and two random
 /// rows per box.
@@ -116,7 +114,7 @@ proptest! {
         let (lo, hi, rows) = random_batch(&mut rng, 6, n_in, 3);
         let ibp = interval_rows(&chain, lo.view(), hi.view(), &rows);
         for mode in MODES {
-            let out = linear_rows(&chain, lo.view(), hi.view(), &rows, mode);
+            let out = linear_rows(&chain, lo.view(), hi.view(), &rows, mode, None);
             for (r, &ib) in ibp.iter().enumerate() {
                 // Up to the rounding of the centre/radius form (the search keeps the larger).
                 let tol = 1e-12 * (1.0 + ib.abs());
@@ -143,8 +141,8 @@ proptest! {
         let net = random_chain(&mut rng, n_in, &[h1, h2], 3);
         let chain = crate::search::chain::Chain::from_network(&net).unwrap();
         let (lo, hi, rows) = random_batch(&mut rng, 4, n_in, 3);
-        let mode = Intermediate { forward: false, backward: true };
-        let out = linear_rows(&chain, lo.view(), hi.view(), &rows, mode);
+        let mode = Intermediate { forward: false, backward: true, depth: 0 };
+        let out = linear_rows(&chain, lo.view(), hi.view(), &rows, mode, None);
         let dn = DualNetwork::new(&net);
         for r in 0..rows.dom.len() {
             let d = rows.dom[r] as usize;
