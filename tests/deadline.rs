@@ -94,3 +94,13 @@ fn smt_keeps_the_deadline() {
 fn dlv_keeps_the_deadline() {
     times_out("dlv");
 }
+
+#[test]
+fn input_split_keeps_the_deadline() {
+    times_out("input-split");
+}
+
+#[test]
+fn auto_keeps_the_deadline() {
+    times_out("auto");
+}

@@ -103,7 +103,7 @@ fn same_verdict_with_one_and_two_threads() {
     let cfg = SearchConfig {
         batch: 64,
         chunk: 8,
-        ..SearchConfig::default()
+        ..quiet()
     };
     let runs: Vec<(Verdict, SearchStats)> = [1, 2]
         .iter()

@@ -13,8 +13,8 @@ use std::time::Duration;
 /// `verify --engine` and `bench --engine`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum EngineArg {
-    /// input-split for chains of affine layers and ReLUs with at most 16 inputs, crown
-    /// otherwise.
+    /// The input-split search on chains of affine layers and ReLUs with at most 16 inputs,
+    /// branch and bound with crown on other networks.
     #[default]
     Auto,
     /// The batched input-split search (any network; chains of affine layers and ReLUs get

@@ -1,13 +1,14 @@
 //! The fast path's form of a network: a chain of affine layers, each optionally followed by a
 //! ReLU, with the matrices the batched kernels need prepared once.
 //!
-//! `Reshape` is dropped (it does not move data) and `ScaleShift` becomes a diagonal affine layer
-//! (`diag(s)·x + t` computes exactly `s_i·x_i + t_i`: the other products are exact zeros), so the
-//! chain is the same function as the IR, rounding for rounding. Anything else (convolutions,
-//! sigmoid/tanh, a ReLU on the input) is not a chain: the search then bounds through
+//! `Reshape` is dropped (it does not move data), `ScaleShift` becomes a diagonal affine layer
+//! (`diag(s)·x + t` computes exactly `s_i·x_i + t_i`: the other products are exact zeros) and
+//! `Gather` a 0/1 selection matrix (each row one exact product `1·x_j`), so the chain is the
+//! same function as the IR, rounding for rounding. Anything else (convolutions, sigmoid/tanh,
+//! `Add`/`Concat` joins, a ReLU on the input) is not a chain: the search then bounds through
 //! [`crate::bounds::dual`] instead.
 
-use crate::ir::{Network, NodeId, Op};
+use crate::ir::{numel, Network, NodeId, Op};
 use crate::tolerances::gamma;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 
@@ -65,12 +66,22 @@ impl Chain {
         let mut layers: Vec<Layer> = Vec::new();
         // Each node must read the one before it (a chain, not a DAG).
         for (i, node) in net.nodes().iter().enumerate().skip(1) {
-            if node.input != Some(NodeId(i - 1)) {
+            if node.inputs != [NodeId(i - 1)] {
                 return None;
             }
             match &node.op {
-                Op::Input | Op::Conv(_) | Op::Sigmoid | Op::Tanh => return None,
+                Op::Input | Op::Conv(_) | Op::Sigmoid | Op::Tanh | Op::Add | Op::Concat => {
+                    return None
+                }
                 Op::Reshape => {}
+                Op::Gather { index } => {
+                    let n_in = numel(&net.nodes()[i - 1].shape);
+                    let mut w = Array2::zeros((index.len(), n_in));
+                    for (e, &j) in index.iter().enumerate() {
+                        w[[e, j]] = 1.0;
+                    }
+                    layers.push(Layer::new(w, Array1::zeros(index.len())));
+                }
                 Op::Affine(a) => layers.push(Layer::new(a.weight.clone(), a.bias.clone())),
                 Op::ScaleShift(ss) => {
                     let w = Array2::from_diag(&ss.scale);
@@ -137,7 +148,7 @@ mod tests {
         Node {
             name: name.into(),
             op,
-            input: Some(NodeId(input)),
+            inputs: vec![NodeId(input)],
             shape: vec![n],
         }
     }
@@ -151,7 +162,7 @@ mod tests {
             Node {
                 name: "x".into(),
                 op: Op::Input,
-                input: None,
+                inputs: vec![],
                 shape: vec![3],
             },
             node(

@@ -167,6 +167,7 @@ pub(crate) fn process(ctx: &Ctx, mut doms: Store, split: usize, deadline: Deadli
             &rows,
             inter,
             parent.as_ref().map(|p| p.view()),
+            deadline,
         );
         if let Some(kept) = &res.bounds {
             for (i, &d) in which.iter().enumerate() {

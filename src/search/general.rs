@@ -4,6 +4,7 @@
 
 use super::bound::{interval_row, RowBounds, Rows};
 use crate::bounds::dual::{DualNetwork, Slopes};
+use crate::deadline::Deadline;
 use crate::tolerances::{gamma, SUM_SLACK, UNDERFLOW_PAD};
 use ndarray::{Array2, ArrayView1, ArrayView2};
 
@@ -52,6 +53,7 @@ pub(super) fn linear_rows(
     lo: ArrayView2<f64>,
     hi: ArrayView2<f64>,
     rows: &Rows,
+    deadline: Deadline,
 ) -> RowBounds {
     let n0 = lo.ncols();
     let k_out = dn.network().nodes().len() - 1;
@@ -63,7 +65,7 @@ pub(super) fn linear_rows(
     };
     for (d, a, b) in groups(rows) {
         let (l, h) = (lo.row(d).to_vec(), hi.row(d).to_vec());
-        let all = dn.all_bounds(&l, &h, Slopes::Adaptive);
+        let all = dn.all_bounds(&l, &h, Slopes::Adaptive, deadline);
         let c = rows.c.slice(ndarray::s![a..b, ..]).to_owned();
         let pass = dn.backward::<f64>(&all, k_out, &c, Slopes::Adaptive);
         let last = all.last().expect("a network has nodes");

@@ -113,7 +113,7 @@ pub fn search(
                     restarts: cfg.root_starts.min(20),
                     step_frac: 0.1,
                 };
-                pgd_boxes(&ctx, &targets, &pgd, &mut rng, until(deadline))
+                pgd_boxes(&ctx, &targets, &pgd, &mut rng, deadline)
             }
         };
         if let Some(cex) = found {
@@ -209,7 +209,7 @@ pub fn search(
                         restarts: 2,
                         step_frac: 0.25,
                     };
-                    pgd_boxes(&ctx, &targets, &pgd, &mut rng, until(deadline))
+                    pgd_boxes(&ctx, &targets, &pgd, &mut rng, deadline)
                 }
             };
             if let Some(c) = found {
@@ -233,13 +233,6 @@ pub fn search(
     };
     stats.time = t_search.elapsed();
     (verdict, stats)
-}
-
-/// The deadline as an instant for the attacks (far ahead without a limit).
-fn until(deadline: Deadline) -> Instant {
-    deadline
-        .instant()
-        .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365))
 }
 
 /// The lowest best-row bound among the stored domains.

@@ -33,10 +33,22 @@ pub use branch::Branching;
 pub use input_split::search;
 
 use crate::bounds::dual::DualNetwork;
+use crate::deadline::Deadline;
 use crate::ir::Network;
 use crate::spec::Property;
 use ndarray::{Array2, ArrayView2};
 use std::time::Duration;
+
+/// Inputs of at most this many values count as low-dimensional: there `Engine::Auto` of
+/// [`crate::verify`] runs this search (on chains, see [`suits`]). Splitting inputs costs about
+/// `2^n` boxes per halving of the widths, so it pays for few inputs only.
+pub const LOW_DIM: usize = 16;
+
+/// True when this search's batched kernels apply to `net` and its input is low-dimensional
+/// (at most [`LOW_DIM`] values): a chain of affine layers and ReLUs (see [`chain`]).
+pub fn suits(net: &Network) -> bool {
+    net.input_len() <= LOW_DIM && chain::Chain::from_network(net).is_some()
+}
 
 /// Settings of the input-split search: one value passed down, every ingredient a switch.
 /// `Default` is the measured best on ACAS Xu (see the README's ablation table).
@@ -341,7 +353,8 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Linear bounds and forms of the rows, with intermediate bounds `inter` (chains only).
+    /// Linear bounds and forms of the rows, with intermediate bounds `inter` (chains only;
+    /// other networks stop tightening at `deadline`, leaving interval bounds, which are sound).
     pub fn linear_rows(
         &self,
         lo: ArrayView2<f64>,
@@ -349,10 +362,11 @@ impl<'a> Ctx<'a> {
         rows: &bound::Rows,
         inter: bound::Intermediate,
         parent: Option<ArrayView2<f32>>,
+        deadline: Deadline,
     ) -> bound::RowBounds {
         match &self.kernel {
             Kernel::Chain(c) => bound::linear_rows(c, lo, hi, rows, inter, parent),
-            Kernel::General(dn) => general::linear_rows(dn, lo, hi, rows),
+            Kernel::General(dn) => general::linear_rows(dn, lo, hi, rows, deadline),
         }
     }
 }

@@ -13,9 +13,9 @@
 use super::store::Store;
 use super::Ctx;
 use crate::attack::{pgd_goal, Goal, PgdConfig, Rng};
+use crate::deadline::Deadline;
 use crate::outcome::{confirm, Counterexample};
 use ndarray::Array2;
-use std::time::Instant;
 
 /// The corner minimising the form `a`, with the centre where a coefficient is zero.
 fn corner(lo: &[f64], hi: &[f64], a: &[f64], out: &mut [f64]) {
@@ -131,7 +131,7 @@ pub(crate) fn pgd_boxes(
     targets: &[Target],
     cfg: &PgdConfig,
     rng: &mut Rng,
-    until: Instant,
+    until: Deadline,
 ) -> Option<Counterexample> {
     for t in targets {
         let sub = &ctx.subs[t.sub];
@@ -165,7 +165,7 @@ pub(crate) fn pgd_boxes(
             if cex.is_some() {
                 return cex;
             }
-            if Instant::now() >= until {
+            if until.expired() {
                 return None;
             }
         }

@@ -142,7 +142,8 @@ fn decide(
 ) -> (Verdict, Option<crate::search::SearchStats>) {
     let verdict = match opts.engine.resolve(net) {
         Engine::InputSplit => {
-            let (v, stats) = crate::search::search(net, prop, &opts.search, opts.deadline, progress);
+            let (v, stats) =
+                crate::search::search(net, prop, &opts.search, opts.deadline, progress);
             return (v, Some(stats));
         }
         Engine::Auto => unreachable!("Engine::resolve decides Auto"),

@@ -216,20 +216,21 @@ impl Forms {
         let n0 = self.n0;
         let n = lam.len();
         let (c, d) = (slice(&self.c), slice(&self.d));
-        let (mut k, mut slack, mut round) = (0.0, 0.0, 0.0);
-        for m in 0..=n0 {
+        let (mut slack, mut round) = (0.0, 0.0);
+        // Column `m` of the forms (`m = n₀`: the constants).
+        let column = |m: usize| {
             let at = (dom * (n0 + 1) + m) * n;
             let (cr, dr) = (&c[at..at + n], &d[at..at + n]);
             let mut v = 0.0;
             for j in 0..n {
                 v += lam[j] * cr[j] - lam[j].abs() * dr[j];
             }
-            if m == n0 {
-                k = v;
-            } else {
-                a[m] = v;
-            }
+            v
+        };
+        for (m, am) in a.iter_mut().enumerate().take(n0) {
+            *am = column(m);
         }
+        let k = column(n0);
         let (eps, mag) = (self.eps.row(dom), self.mag.row(dom));
         for j in 0..n {
             slack += lam[j].abs() * eps[j];

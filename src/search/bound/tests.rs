@@ -15,7 +15,7 @@ pub(crate) fn random_chain(rng: &mut Rng, n_in: usize, hidden: &[usize], n_out: 
     let mut nodes = vec![Node {
         name: "x".into(),
         op: Op::Input,
-        input: None,
+        inputs: vec![],
         shape: vec![n_in],
     }];
     let mut width = n_in;
@@ -25,14 +25,14 @@ pub(crate) fn random_chain(rng: &mut Rng, n_in: usize, hidden: &[usize], n_out: 
         nodes.push(Node {
             name: format!("fc{k}"),
             op: Op::Affine(Affine { weight, bias }),
-            input: Some(NodeId(nodes.len() - 1)),
+            inputs: vec![NodeId(nodes.len() - 1)],
             shape: vec![rows],
         });
         if k < hidden.len() {
             nodes.push(Node {
                 name: format!("relu{k}"),
                 op: Op::Relu,
-                input: Some(NodeId(nodes.len() - 1)),
+                inputs: vec![NodeId(nodes.len() - 1)],
                 shape: vec![rows],
             });
         }
