@@ -1,11 +1,13 @@
 //! `certus radius`.
 
-use super::args::{count, positive, seconds, whole, Seconds};
+use super::args::{count, positive, seconds, whole, NormalizationArg, Seconds};
 use super::data::PixelArgs;
 use super::NetArgs;
 use certus::bounds::Method;
+use certus::radius::compare::write_comparison;
 use certus::radius::{
-    load_csv, run as run_radius, write_report, Certifier, RadiusOptions, RadiusReport,
+    load_csv, run as run_radius, write_report, Certifier, InputResult, RadiusOptions, RadiusReport,
+    Summary,
 };
 use std::path::PathBuf;
 use std::time::Instant;
@@ -49,8 +51,16 @@ pub enum Norm {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    #[command(flatten)]
-    pub net: NetArgs,
+    /// Network files: ONNX (`.onnx`) or the ACAS Xu text format (`.nnet`). Give several to
+    /// compare them on the same inputs with the same engines (a defence against its baseline):
+    /// each is run in turn, then a comparison is printed, and `--report` writes compare.html,
+    /// compare.csv and one folder per network.
+    #[arg(required = true, num_args = 1..)]
+    pub networks: Vec<PathBuf>,
+    /// For `.nnet` files: `off` uses the weights alone; `on` adds the header's input
+    /// normalisation and output de-normalisation (as `verify --nnet-normalize`).
+    #[arg(long, value_enum, default_value_t = NormalizationArg::Off)]
+    pub nnet_normalize: NormalizationArg,
     /// Labelled inputs in the ERAN CSV format: `label,v0,v1,...` per line (multi-channel images
     /// channels last, `r,g,b,r,g,b,...`).
     #[arg(long)]
@@ -82,7 +92,9 @@ pub struct Args {
     /// the bound methods stop refining at it.
     #[arg(long, default_value = "10", value_parser = seconds, allow_negative_numbers = true)]
     pub time_budget: Seconds,
-    /// Write radius.json, radius.csv, report.html and cex/ into this folder.
+    /// Write radius.json, radius.csv, report.html, cex/ and the counterexamples as a dataset
+    /// (adversarial.csv, adversarial_x.npy, adversarial_y.npy) into this folder; with several
+    /// networks, compare.html, compare.csv and each network's files in <k>_<file stem>/.
     #[arg(long)]
     pub report: Option<PathBuf>,
     /// Seed of the attack's random starts.
@@ -121,9 +133,42 @@ pub fn run(a: Args) -> certus::Result<u8> {
             engines.push(e);
         }
     }
-    let net = a.net.load()?;
-    let pre = a.pixels.preprocess(net.input_shape())?;
-    let samples = load_csv(&a.data, a.count, net.input_len(), net.output_len(), &pre)?;
+    let nets = a
+        .networks
+        .iter()
+        .map(|p| {
+            let net = NetArgs {
+                network: p.clone(),
+                nnet_normalize: a.nnet_normalize,
+            };
+            net.load()
+        })
+        .collect::<certus::Result<Vec<_>>>()?;
+    let sizes = |n: &certus::ir::Network| (n.input_len(), n.output_len());
+    for (p, n) in a.networks.iter().zip(&nets).skip(1) {
+        if sizes(n) != sizes(&nets[0]) {
+            return Err(invalid(format!(
+                "{} has {} inputs and {} outputs, {} has {} and {}: networks compared on the \
+                 same data need the same sizes",
+                a.networks[0].display(),
+                nets[0].input_len(),
+                nets[0].output_len(),
+                p.display(),
+                n.input_len(),
+                n.output_len()
+            )));
+        }
+    }
+    // Each network reads the data in its own layout (decided from its input shape).
+    let pres = nets
+        .iter()
+        .map(|n| a.pixels.preprocess(n.input_shape()))
+        .collect::<certus::Result<Vec<_>>>()?;
+    let samples = nets
+        .iter()
+        .zip(&pres)
+        .map(|(n, pre)| load_csv(&a.data, a.count, n.input_len(), n.output_len(), pre))
+        .collect::<certus::Result<Vec<_>>>()?;
     grid.sort_by(f64::total_cmp);
     grid.dedup();
     let opts = RadiusOptions {
@@ -135,10 +180,14 @@ pub fn run(a: Args) -> certus::Result<u8> {
         seed: a.seed,
         ..RadiusOptions::default()
     };
-    let bar = super::progress_bar(samples.len(), "inputs");
+    let bar = super::progress_bar(samples[0].len() * nets.len(), "inputs");
     let t = Instant::now();
-    let work = || run_radius(&net, &samples, &pre, &opts, &|| bar.inc(1));
-    let (inputs, summary) = match a.jobs {
+    let work = || {
+        let runs = nets.iter().zip(&pres).zip(&samples);
+        runs.map(|((net, pre), s)| run_radius(net, s, pre, &opts, &|| bar.inc(1)))
+            .collect::<Vec<_>>()
+    };
+    let runs = match a.jobs {
         Some(j) => rayon::ThreadPoolBuilder::new()
             .num_threads(j)
             .build()
@@ -147,9 +196,67 @@ pub fn run(a: Args) -> certus::Result<u8> {
         None => work(),
     };
     bar.finish_and_clear();
+    let several = runs.len() > 1;
+    for (path, (inputs, summary)) in a.networks.iter().zip(&runs) {
+        if several {
+            println!("network {}:", path.display());
+        }
+        print_run(&opts, inputs, summary);
+    }
+    if several {
+        print_comparison(&a.networks, &runs);
+    }
+    eprintln!("time: {:.3} s", t.elapsed().as_secs_f64());
+    if let Some(dir) = &a.report {
+        let reps: Vec<RadiusReport> = runs
+            .into_iter()
+            .zip(pres)
+            .zip(zip_shapes(&a.networks, &nets))
+            .map(
+                |(((inputs, summary), preprocess), (network, input_shape))| RadiusReport {
+                    network,
+                    data: a.data.display().to_string(),
+                    input_shape,
+                    preprocess,
+                    options: opts.clone(),
+                    inputs,
+                    summary,
+                },
+            )
+            .collect();
+        let page = match several {
+            true => {
+                write_comparison(dir, &reps)?;
+                "compare.html"
+            }
+            false => {
+                write_report(dir, &reps[0])?;
+                "report.html"
+            }
+        };
+        eprintln!("report: {}", dir.join(page).display());
+    }
+    Ok(0)
+}
+
+/// Each network's path as text, with its input shape.
+fn zip_shapes(paths: &[PathBuf], nets: &[certus::ir::Network]) -> Vec<(String, Vec<usize>)> {
+    let named = paths.iter().zip(nets);
+    named
+        .map(|(p, n)| (p.display().to_string(), n.input_shape().to_vec()))
+        .collect()
+}
+
+fn percents(v: &[f64]) -> String {
+    let p: Vec<String> = v.iter().map(|x| format!("{:.1}%", 100.0 * x)).collect();
+    p.join(" ")
+}
+
+/// One network's lines: each input, then the accuracies per engine and the attack's.
+fn print_run(opts: &RadiusOptions, inputs: &[InputResult], summary: &Summary) {
     let names: Vec<&str> = opts.engines.iter().map(|e| e.name()).collect();
     println!("index label prediction {} attack gap", names.join(" "));
-    for r in &inputs {
+    for r in inputs {
         let radii: Vec<String> = r.radii.iter().map(|e| format!("{:.4}", e.radius)).collect();
         println!(
             "{} {} {} {} {} {}",
@@ -202,19 +309,26 @@ pub fn run(a: Args) -> certus::Result<u8> {
             summary.soundness_violations
         );
     }
-    eprintln!("time: {:.3} s", t.elapsed().as_secs_f64());
-    if let Some(dir) = &a.report {
-        let rep = RadiusReport {
-            network: a.net.network.display().to_string(),
-            data: a.data.display().to_string(),
-            input_shape: net.input_shape().to_vec(),
-            preprocess: pre,
-            options: opts,
-            inputs,
-            summary,
-        };
-        write_report(dir, &rep)?;
-        eprintln!("report: {}", dir.join("report.html").display());
+}
+
+/// The networks side by side: at each grid ε, the best engine's certified accuracy and the
+/// attack's empirical robust accuracy, and the median radii.
+fn print_comparison(paths: &[PathBuf], runs: &[(Vec<InputResult>, Summary)]) {
+    let eps: Vec<String> = runs[0].1.eps_grid.iter().map(|e| format!("{e}")).collect();
+    println!(
+        "comparison at eps = {} (certified: best engine; attack: empirical robust accuracy):",
+        eps.join(", ")
+    );
+    for (p, (_, s)) in paths.iter().zip(runs) {
+        let clean = s.clean_accuracy.map(|c| format!("{:.1}%", 100.0 * c));
+        println!(
+            "  {}  clean {}  certified {}  attack {}  median radius {} attack {}",
+            p.display(),
+            clean.unwrap_or_else(|| "-".into()),
+            percents(&s.certified_accuracy),
+            percents(&s.empirical_robust_accuracy),
+            opt(s.median_radius),
+            opt(s.median_attack_radius)
+        );
     }
-    Ok(0)
 }

@@ -8,22 +8,22 @@ use crate::report::image::{base64, diff_png, png_of, ImageGeometry};
 use crate::Result;
 use std::fmt::Write;
 
-const COLORS: [&str; 5] = ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"];
+pub(super) const COLORS: [&str; 5] = ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"];
 const ATTACK_COLOR: &str = "#d62728";
 
 /// `&`, `<`, `>`, `"` escaped.
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
 }
 
-fn num(v: Option<f64>) -> String {
+pub(super) fn num(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "–".into())
 }
 
-fn pct(v: f64) -> String {
+pub(super) fn pct(v: f64) -> String {
     format!("{:.1}%", 100.0 * v)
 }
 
@@ -35,7 +35,7 @@ fn img(png: &[u8], alt: &str) -> String {
 }
 
 /// Curves of accuracy against ε, sampled on 400 steps of `[0, eps_max]`.
-fn accuracy_curves(rep: &RadiusReport) -> Vec<Curve> {
+pub(super) fn accuracy_curves(rep: &RadiusReport) -> Vec<Curve> {
     let n = rep.inputs.len().max(1) as f64;
     let xs: Vec<f64> = (0..=400)
         .map(|i| rep.options.eps_max * i as f64 / 400.0)
@@ -189,7 +189,7 @@ fn layout_words(pre: &super::Preprocess) -> String {
     }
 }
 
-const STYLE: &str = "body{font-family:sans-serif;margin:24px;max-width:1200px;color:#222}\
+pub(super) const STYLE: &str = "body{font-family:sans-serif;margin:24px;max-width:1200px;color:#222}\
 table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}\
 td:first-child{text-align:left}tr.wrong{color:#999}.plots svg{margin:0 16px 16px 0;border:1px solid #eee}\
 figure{display:inline-block;margin:8px;padding:6px;border:1px solid #ddd;width:372px;vertical-align:top}\

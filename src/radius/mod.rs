@@ -14,6 +14,7 @@
 //! `certified_radius >= ε`, so the grid numbers are exactly the engine's answers at those ε.
 
 pub mod adversarial;
+pub mod compare;
 pub mod csv;
 pub mod data;
 pub mod html;
@@ -428,7 +429,7 @@ pub fn run(
     (inputs, summary)
 }
 
-fn write_file(path: &std::path::Path, text: &str) -> crate::Result<()> {
+pub(crate) fn write_file(path: &std::path::Path, text: &str) -> crate::Result<()> {
     std::fs::write(path, text).map_err(|source| crate::Error::Io {
         path: path.to_path_buf(),
         source,
