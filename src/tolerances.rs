@@ -86,6 +86,11 @@ pub const UNDERFLOW_PAD: f64 = 1e-300;
 /// (their values lie in [−1, 1], so 2^-40 is thousands of ulps and comfortably covers libm).
 pub const ACTIVATION_PAD: f64 = 1.0 / (1u64 << 40) as f64;
 
+/// libm's `exp` is accurate to a few ulps (relative `~1e-16`) but not correctly rounded; the
+/// softmax bounds multiply each exponential by `1 ± EXP_REL_PAD` (2^-40, thousands of ulps), so
+/// they hold whatever libm's last bits are (see `bounds::round::exp_up`).
+pub const EXP_REL_PAD: f64 = 1.0 / (1u64 << 40) as f64;
+
 /// Relative tolerance when `certus eval` output is compared against onnxruntime's reference
 /// outputs in the tests (f32 arithmetic with another summation order differs by ~1e-7).
 pub const REFERENCE_REL_TOL: f64 = 1e-5;

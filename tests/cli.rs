@@ -148,7 +148,7 @@ fn unsupported_ops_are_all_listed() {
         panic!("fixture missing: {}", f.display());
     }
     let o = certus(&["inspect", f.to_str().unwrap()]);
-    assert_error(&o, "Softmax");
+    assert_error(&o, "Hardmax");
     assert!(stderr(&o).contains("Erf"), "{}", stderr(&o));
 }
 

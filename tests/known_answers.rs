@@ -240,6 +240,78 @@ fn table() -> Vec<Row> {
             Sat,
             Sat,
         ),
+        // ops_sign: y = sign(x0 − x1) + 2·sign(x0 + x1 − 0.5) ∈ {−3, ..., 3} on [0, 1]²: 3 at
+        // (1, 0) (a corner, on DLV's grid), never 3.5.
+        row(
+            f("tests/fixtures/ops_sign.onnx"),
+            Prop::Built(|| bad(vec![0.0; 2], vec![1.0; 2], -1.0, -3.5)),
+            Unsat,
+            Unsat,
+            Unknown,
+        ),
+        row(
+            f("tests/fixtures/ops_sign.onnx"),
+            Prop::Built(|| bad(vec![0.0; 2], vec![1.0; 2], -1.0, -2.5)),
+            Sat,
+            Sat,
+            Sat,
+        ),
+        // ops_pow: y = ((x0 + x1)² − (x0 − x1)²)/4 = x0·x1 on [−1, 1]²: at most 1, at (1, 1).
+        row(
+            f("tests/fixtures/ops_pow.onnx"),
+            Prop::Built(|| bad(vec![-1.0; 2], vec![1.0; 2], -1.0, -1.01)),
+            Unsat,
+            Unsat,
+            Unknown,
+        ),
+        row(
+            f("tests/fixtures/ops_pow.onnx"),
+            Prop::Built(|| bad(vec![-1.0; 2], vec![1.0; 2], -1.0, -0.99)),
+            Sat,
+            Sat,
+            Sat,
+        ),
+        // ops_mul: y2 = x0² + x1² + x2² on [−1, 1]³: at most 3. Not a chain: DLV answers
+        // unknown.
+        row(
+            f("tests/fixtures/ops_mul.onnx"),
+            Prop::Built(|| bad_at(vec![-1.0; 3], vec![1.0; 3], 5, 2, -1.0, -3.1)),
+            Unsat,
+            Unsat,
+            Unknown,
+        ),
+        row(
+            f("tests/fixtures/ops_mul.onnx"),
+            Prop::Built(|| bad_at(vec![-1.0; 3], vec![1.0; 3], 5, 2, -1.0, -2.9)),
+            Sat,
+            Sat,
+            Unknown,
+        ),
+        // y0 = e^{r0}/(e^{r0} + 2) with r0 ∈ [2, 3], r1 = r2 = 0: at most e³/(e³ + 2) = 0.9094, a
+        // bound on the softmax itself (no exact encoding for SMT).
+        row(
+            f("tests/fixtures/ops_softmax.onnx"),
+            Prop::Built(|| {
+                bad_at(
+                    vec![2.0, -1.0, -1.0],
+                    vec![3.0, 0.0, 0.0],
+                    3,
+                    0,
+                    -1.0,
+                    -0.92,
+                )
+            }),
+            Unsat,
+            Unknown,
+            Unknown,
+        ),
+        row(
+            f("tests/fixtures/ops_softmax.onnx"),
+            Prop::Built(|| bad_at(vec![2.0, -1.0, -1.0], vec![3.0, 0.0, 0.0], 3, 0, -1.0, -0.9)),
+            Sat,
+            Unknown,
+            Sat,
+        ),
         // The bump lies between DLV's grid points, and a sigmoid network has no ReLU layer to
         // search: DLV says unknown on a sat property.
         row(

@@ -41,6 +41,38 @@ pub fn gradient(net: &Network, vals: &[Vec<f64>], dy: &[f64]) -> Vec<f64> {
                 .zip(x())
                 .map(|(&g, &v)| g * v.tanh_derivative())
                 .collect(),
+            // A step: its derivative is 0 wherever it exists (the attacks move through the
+            // other paths, or from their random starts).
+            Op::Sign => vec![0.0; g.len()],
+            // (x²)' = 2x.
+            Op::Square => g.iter().zip(x()).map(|(&g, &v)| 2.0 * g * v).collect(),
+            // ∂(a·b)/∂a = b, ∂(a·b)/∂b = a.
+            Op::Mul => {
+                let (ja, jb) = (node.inputs[0], node.inputs[1]);
+                let (a, b) = (&vals[ja.0], &vals[jb.0]);
+                give(
+                    &mut grads,
+                    ja,
+                    g.iter().zip(b).map(|(g, b)| g * b).collect(),
+                );
+                give(
+                    &mut grads,
+                    jb,
+                    g.iter().zip(a).map(|(g, a)| g * a).collect(),
+                );
+                continue;
+            }
+            // Within a group, ∂y_e/∂x_j = y_e·(δ_ej − y_j): the input gradient is
+            // y_j·(g_j − Σ_e g_e·y_e).
+            Op::Softmax(sm) => {
+                let y = &vals[i];
+                let mut gx = vec![0.0; g.len()];
+                for group in sm.groups(g.len()) {
+                    let dot: f64 = group.iter().map(|&e| g[e] * y[e]).sum();
+                    group.iter().for_each(|&j| gx[j] = y[j] * (g[j] - dot));
+                }
+                gx
+            }
             // ∂(Σ_p x_p)/∂x_p = I: every input gets the whole gradient.
             Op::Add => {
                 for &j in &node.inputs {

@@ -14,7 +14,7 @@
 //! so later layers are relaxed over tighter bounds: the greedy, layer-by-layer form of α-CROWN.
 
 use super::dual::{par_rows_dot, DualNetwork, Pass, Real, Scales, Slopes};
-use super::relax::{relu_phase, ReluPhase, SShape};
+use super::relax::{curve, mul_planes, relu_phase, softmax_lines, ReluPhase};
 use super::Bounds;
 use crate::deadline::Deadline;
 use crate::ir::{NodeId, Op};
@@ -261,15 +261,12 @@ fn relaxed_forward<T: Real>(
                 }
                 y
             }
-            op @ (Op::Sigmoid | Op::Tanh) => {
-                let shape = if *op == Op::Sigmoid {
-                    SShape::Sigmoid
-                } else {
-                    SShape::Tanh
-                };
+            // Each element on the line the pass chose: the lower one where λ >= 0.
+            op @ (Op::Sigmoid | Op::Tanh | Op::Sign | Op::Square) => {
+                let f = curve(op).expect("a curve op");
                 let lam = pass.act_lambda[i].as_ref().expect("λ at every activation");
                 let lines: Vec<_> = (0..x.ncols())
-                    .map(|col| shape.lines(bounds[j].lower[col], bounds[j].upper[col]))
+                    .map(|col| f(bounds[j].lower[col], bounds[j].upper[col]))
                     .collect();
                 let mut y = x.clone();
                 ndarray::Zip::indexed(&mut y)
@@ -282,6 +279,52 @@ fn relaxed_forward<T: Real>(
                             ln.up_a * v + ln.up_b
                         });
                     });
+                y
+            }
+            // The plane the pass chose: the lower one where λ >= 0.
+            Op::Mul => {
+                let k = node.inputs[1].0;
+                let lam = pass.act_lambda[i].as_ref().expect("λ at every product");
+                let planes: Vec<_> = (0..x.ncols())
+                    .map(|e| {
+                        let (a, b) = (&bounds[j], &bounds[k]);
+                        mul_planes(a.lower[e], a.upper[e], b.lower[e], b.upper[e])
+                    })
+                    .collect();
+                let mut y = x.clone();
+                ndarray::Zip::indexed(&mut y)
+                    .and(lam)
+                    .and(val(node.inputs[1]))
+                    .for_each(|(_, e), y, &l, &w| {
+                        let (p, v, w) = (&planes[e], y.to_f64(), w.to_f64());
+                        let c = if l >= T::zero() { p.lo_c } else { p.up_c };
+                        *y = T::from_f64(p.a * v + p.b * w + c);
+                    });
+                y
+            }
+            // Each output on its line (the pass's shift of λ within a group is not followed:
+            // these values only steer the slopes).
+            Op::Softmax(sm) => {
+                let lam = pass.act_lambda[i].as_ref().expect("λ at every softmax");
+                let mut y = x.clone();
+                for group in sm.groups(x.ncols()) {
+                    let l: Vec<f64> = group.iter().map(|&e| bounds[j].lower[e]).collect();
+                    let u: Vec<f64> = group.iter().map(|&e| bounds[j].upper[e]).collect();
+                    let ln = softmax_lines(&l, &u);
+                    for r in 0..x.nrows() {
+                        for (k, &e) in group.iter().enumerate() {
+                            let ax: f64 = (group.iter().enumerate())
+                                .map(|(kk, &e2)| ln.slope[[k, kk]] * x[[r, e2]].to_f64())
+                                .sum();
+                            let c = if lam[[r, e]] >= T::zero() {
+                                ln.lo_c[k]
+                            } else {
+                                ln.up_c[k]
+                            };
+                            y[[r, e]] = T::from_f64(ax + c);
+                        }
+                    }
+                }
                 y
             }
             Op::Add => {

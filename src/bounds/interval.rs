@@ -1,8 +1,11 @@
 //! Interval bound propagation (IBP): the loosest and cheapest engine, sound for every core op.
+//! Every bound is rounded outward (or exact), as stated at each op.
 
+use super::relax::softmax_interval;
+use super::round::mul_interval;
 use super::sums::mat_sums;
 use super::Bounds;
-use crate::ir::{Network, Node, Op, Scalar};
+use crate::ir::{sign, Network, Node, Op, Scalar};
 use crate::tolerances::{gamma, ACTIVATION_PAD, UNDERFLOW_PAD};
 
 /// Interval propagation over one network, for repeated use (branch and bound calls it on many
@@ -123,6 +126,65 @@ impl<'a> Interval<'a> {
             // the function's range.
             Op::Sigmoid => monotone(x(), Scalar::sigmoid, 0.0, 1.0),
             Op::Tanh => monotone(x(), Scalar::tanh, -1.0, 1.0),
+            // Monotone and exact: [sign(l), sign(u)].
+            Op::Sign => Bounds {
+                lower: x().lower.iter().map(|&v| sign(v)).collect(),
+                upper: x().upper.iter().map(|&v| sign(v)).collect(),
+            },
+            // x² over [l, u]: the squares of the ends, or [0, max] when the interval holds 0;
+            // each product rounded outward.
+            Op::Square => {
+                let (lo, hi) = x()
+                    .lower
+                    .iter()
+                    .zip(&x().upper)
+                    .map(|(&l, &u)| {
+                        let (p, q) = mul_interval(l, u, l, u);
+                        (
+                            if l <= 0.0 && 0.0 <= u {
+                                0.0
+                            } else {
+                                p.max(0.0)
+                            },
+                            q,
+                        )
+                    })
+                    .unzip();
+                Bounds {
+                    lower: lo,
+                    upper: hi,
+                }
+            }
+            // x·y over a box: the extremes are at its corners, each product rounded outward.
+            Op::Mul => {
+                let (a, b) = (&earlier[node.inputs[0].0], &earlier[node.inputs[1].0]);
+                let (lo, hi) = (0..a.len())
+                    .map(|e| mul_interval(a.lower[e], a.upper[e], b.lower[e], b.upper[e]))
+                    .unzip();
+                Bounds {
+                    lower: lo,
+                    upper: hi,
+                }
+            }
+            // The exact range of each output over the box, group by group (see
+            // `softmax_interval`).
+            Op::Softmax(sm) => {
+                let x = x();
+                let mut b = Bounds {
+                    lower: vec![0.0; x.len()],
+                    upper: vec![1.0; x.len()],
+                };
+                for group in sm.groups(x.len()) {
+                    let l: Vec<f64> = group.iter().map(|&e| x.lower[e]).collect();
+                    let u: Vec<f64> = group.iter().map(|&e| x.upper[e]).collect();
+                    let (lo, hi) = softmax_interval(&l, &u);
+                    for (k, &e) in group.iter().enumerate() {
+                        b.lower[e] = lo[k];
+                        b.upper[e] = hi[k];
+                    }
+                }
+                b
+            }
             // Σ_p [l_p, u_p], each partial sum rounded outward: `next_down` of a rounded sum is
             // at most the exact sum of its two operands (rounding moves by under one ulp), so by
             // induction the lower sum stays below the exact one (and `next_up` the upper above).

@@ -9,6 +9,7 @@ pub mod dual;
 pub mod interval;
 pub mod lp;
 pub mod relax;
+mod round;
 mod sums;
 
 use crate::spec::LinearConstraint;

@@ -1,7 +1,16 @@
-//! Linear relaxations of the activations, shared by every engine that needs them
-//! (the dual network, optimised slopes, the LP).
+//! Linear relaxations of the nonlinear ops, shared by every engine that needs them (the dual
+//! network, optimised slopes, the LP): the ReLU triangle and the S-shapes' lines here, the step
+//! in `sign.rs`, the square and the product in `product.rs`, softmax in `softmax.rs`.
 
-use crate::ir::Scalar;
+mod product;
+mod sign;
+mod softmax;
+
+pub use product::{mul_planes, square_lines, square_tangent, Planes};
+pub use sign::sign_lines;
+pub use softmax::{softmax_interval, softmax_lines, SoftmaxLines};
+
+use crate::ir::{Op, Scalar};
 use crate::tolerances::{ACTIVATION_PAD, SSHAPE_MIN_WIDTH};
 
 /// A ReLU neuron's phase over its pre-activation bounds `[l, u]`.
@@ -99,5 +108,21 @@ impl SShape {
             up_a,
             up_b: up_b + pad,
         }
+    }
+}
+
+/// The lines of an element-wise curve op (sigmoid, tanh, sign, square) as a function of its
+/// input's bounds `(l, u)`; `None` for every other op (ReLU's triangle depends on the caller's
+/// lower slope, and the others are not element-wise curves).
+pub fn curve(op: &Op) -> Option<fn(f64, f64) -> Lines> {
+    match op {
+        Op::Sigmoid => Some(|l, u| SShape::Sigmoid.lines(l, u)),
+        Op::Tanh => Some(|l, u| SShape::Tanh.lines(l, u)),
+        Op::Sign => Some(sign_lines),
+        Op::Square => Some(square_lines),
+        Op::Input | Op::Affine(_) | Op::Conv(_) | Op::ScaleShift(_) | Op::Reshape | Op::Relu => {
+            None
+        }
+        Op::Add | Op::Concat | Op::Gather { .. } | Op::Mul | Op::Softmax(_) => None,
     }
 }

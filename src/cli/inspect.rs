@@ -48,8 +48,9 @@ pub fn run(a: Args) -> certus::Result<u8> {
             }
             Op::ScaleShift(s) => format!("{} scales/shifts", s.scale.len()),
             Op::Gather { index } => format!("{} indices", index.len()),
+            Op::Softmax(sm) => format!("groups of {} elements, {} apart", sm.len, sm.inner),
             Op::Input | Op::Reshape | Op::Relu | Op::Sigmoid | Op::Tanh => String::new(),
-            Op::Add | Op::Concat => String::new(),
+            Op::Sign | Op::Square | Op::Mul | Op::Add | Op::Concat => String::new(),
         };
         rows.push([
             i.to_string(),

@@ -135,6 +135,31 @@ fn apply<T: Scalar>(node: &Node, vals: &[Vec<T>]) -> Vec<T> {
             .collect(),
         Op::Sigmoid => x().iter().map(|&v| v.sigmoid()).collect(),
         Op::Tanh => x().iter().map(|&v| Scalar::tanh(v)).collect(),
+        Op::Sign => x().iter().map(|&v| super::sign(v)).collect(),
+        Op::Square => x().iter().map(|&v| v * v).collect(),
+        Op::Mul => {
+            let (a, b) = (&vals[node.inputs[0].0], &vals[node.inputs[1].0]);
+            a.iter().zip(b).map(|(&a, &b)| a * b).collect()
+        }
+        // As onnxruntime: per group, subtract the maximum, exponentiate, divide by the sum
+        // (summed in axis order).
+        Op::Softmax(sm) => {
+            let x = x();
+            let mut y = vec![T::zero(); x.len()];
+            for group in sm.groups(x.len()) {
+                let max = group
+                    .iter()
+                    .map(|&e| x[e])
+                    .fold(x[group[0]], |m, v| if v > m { v } else { m });
+                let mut sum = T::zero();
+                for &e in &group {
+                    y[e] = (x[e] - max).exp();
+                    sum = sum + y[e];
+                }
+                group.iter().for_each(|&e| y[e] = y[e] / sum);
+            }
+            y
+        }
         // Summed in input order, one rounding per addition (onnxruntime's binary `Add`).
         Op::Add => {
             let mut y = vals[node.inputs[0].0].clone();

@@ -42,6 +42,44 @@ pub struct ScaleShift {
     pub shift: Array1<f64>,
 }
 
+/// Softmax along one axis: the flattened value is read as `[outer, len, inner]` (row-major) and
+/// `y[o, a, i] = e^{x[o, a, i]} / Σ_b e^{x[o, b, i]}` within each *group* `{(o, b, i): b}`.
+/// ONNX opset 13 and later give the axis's length and the product of the later axes; opsets
+/// before 13 flatten the axis and everything after it into one group (`inner = 1`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Softmax {
+    /// Elements of one group (the axis's length).
+    pub len: usize,
+    /// Distance between consecutive elements of a group (the product of the later axes).
+    pub inner: usize,
+}
+
+impl Softmax {
+    /// The groups of a value of `n` elements, each as its flattened indices in axis order.
+    pub fn groups(&self, n: usize) -> impl Iterator<Item = Vec<usize>> + '_ {
+        let block = self.len * self.inner;
+        (0..n / block.max(1)).flat_map(move |o| {
+            (0..self.inner).map(move |i| {
+                (0..self.len)
+                    .map(|a| (o * self.len + a) * self.inner + i)
+                    .collect()
+            })
+        })
+    }
+}
+
+/// `sign(x)`: −1 for `x < 0`, 0 for `x = 0` (either zero), 1 for `x > 0`; NaN stays NaN (ONNX
+/// `Sign`; Rust's `signum` differs at 0).
+pub fn sign<T: Scalar>(x: T) -> T {
+    if x > T::zero() {
+        T::one()
+    } else if x < T::zero() {
+        T::zero() - T::one()
+    } else {
+        x
+    }
+}
+
 /// The closed set of core ops. Each op's arity and sizes are checked by [`Network::new`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
@@ -63,6 +101,15 @@ pub enum Op {
     Sigmoid,
     /// `tanh(x)`, element-wise. One input.
     Tanh,
+    /// [`sign`]`(x)` (−1, 0, 1), element-wise (ONNX `Sign`). One input.
+    Sign,
+    /// `x²`, element-wise (ONNX `Pow` with exponent 2, `Mul` of a value by itself). One input.
+    Square,
+    /// `y_e = a_e·b_e`: the element-wise product of two inputs with the same element count
+    /// (ONNX `Mul` of two computed tensors; broadcasting is a [`Op::Gather`] before it).
+    Mul,
+    /// [`Softmax`] along one axis (ONNX `Softmax`). One input.
+    Softmax(Softmax),
     /// `y_e = Σ_p x_p[e]`: the element-wise sum of two or more inputs with the same element
     /// count (flattened), summed in input order (ONNX `Add` of two computed tensors, residual
     /// joins; `Sub` is an `Add` of the first and a `ScaleShift(−1, 0)` of the second).
@@ -91,15 +138,25 @@ impl Op {
             Op::Relu => "Relu",
             Op::Sigmoid => "Sigmoid",
             Op::Tanh => "Tanh",
+            Op::Sign => "Sign",
+            Op::Square => "Square",
+            Op::Mul => "Mul",
+            Op::Softmax(_) => "Softmax",
             Op::Add => "Add",
             Op::Concat => "Concat",
             Op::Gather { .. } => "Gather",
         }
     }
 
-    /// True for the element-wise nonlinearities.
+    /// True for the nonlinear ops (ReLU, sigmoid, tanh, sign, square, product, softmax): the
+    /// bound engines relax them over their inputs' bounds, so those bounds matter.
     pub fn is_activation(&self) -> bool {
-        matches!(self, Op::Relu | Op::Sigmoid | Op::Tanh)
+        match self {
+            Op::Relu | Op::Sigmoid | Op::Tanh | Op::Sign | Op::Square | Op::Mul => true,
+            Op::Softmax(_) => true,
+            Op::Input | Op::Affine(_) | Op::Conv(_) | Op::ScaleShift(_) | Op::Reshape => false,
+            Op::Add | Op::Concat | Op::Gather { .. } => false,
+        }
     }
 
     /// The number of inputs the op takes: `(min, max)`.
@@ -113,7 +170,11 @@ impl Op {
             | Op::Relu
             | Op::Sigmoid
             | Op::Tanh
+            | Op::Sign
+            | Op::Square
+            | Op::Softmax(_)
             | Op::Gather { .. } => (1, 1),
+            Op::Mul => (2, 2),
             Op::Add => (2, usize::MAX),
             Op::Concat => (1, usize::MAX),
         }
@@ -134,7 +195,7 @@ pub struct Node {
 }
 
 impl Node {
-    /// The one input of a single-input op (every op but `Input`, `Add` and `Concat`).
+    /// The one input of a single-input op (every op but `Input`, `Add`, `Mul` and `Concat`).
     ///
     /// # Panics
     /// If the node does not have exactly one input ([`Network::new`] checks the arity, so only
@@ -250,7 +311,7 @@ impl Network {
         numel(&self.nodes[id.0].shape)
     }
 
-    /// Number of activation (ReLU, sigmoid, tanh) neurons.
+    /// Number of neurons of the nonlinear ops ([`Op::is_activation`]).
     pub fn activation_count(&self) -> usize {
         self.nodes
             .iter()
@@ -303,8 +364,20 @@ impl Network {
                     }
                     (s.scale.len(), s.scale.len())
                 }
-                Op::Reshape | Op::Relu | Op::Sigmoid | Op::Tanh => (n_in, n_in),
-                Op::Add => {
+                Op::Reshape | Op::Relu | Op::Sigmoid | Op::Tanh | Op::Sign | Op::Square => {
+                    (n_in, n_in)
+                }
+                Op::Softmax(sm) => {
+                    let block = sm.len.checked_mul(sm.inner).filter(|&b| b > 0);
+                    if block.is_none_or(|b| !n_in.is_multiple_of(b)) {
+                        return Err(at(format!(
+                            "softmax groups of {} elements {} apart do not tile {n_in} elements",
+                            sm.len, sm.inner
+                        )));
+                    }
+                    (n_in, n_in)
+                }
+                Op::Add | Op::Mul => {
                     if let Some(&other) = sizes.iter().find(|&&s| s != n_in) {
                         return Err(at(format!(
                             "its inputs have different element counts ({n_in} and {other})"

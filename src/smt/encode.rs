@@ -16,7 +16,13 @@
 //! stable layers collapse into their composition. Z3's exact simplex on one variable per
 //! neuron (dense rows of long rationals) was measured to time out on ACAS Xu boxes with three
 //! unstable ReLUs that this form decides in 25 ms.
-//! - sigmoid/tanh: not expressible in linear real arithmetic, so an error naming the node.
+//! - sign with bounds `[l, u]`: the constant when they fix its value, else
+//!   `ite(z > 0, 1, ite(z < 0, −1, 0))`;
+//! - square and product of two computed values: the nonlinear product `x·y` of fresh variables
+//!   (Z3's nonlinear real arithmetic, exact; it may answer unknown), with the sound cuts of
+//!   their bounds (McCormick's envelopes, a square's chord);
+//! - sigmoid/tanh/softmax: not expressible in real arithmetic without the exponential, so an
+//!   error naming the node.
 
 use crate::bounds::Bounds;
 use crate::ir::{Network, NodeId, Op};
@@ -193,7 +199,33 @@ pub(crate) fn encode(
                     })
                     .collect()
             }
-            Op::Sigmoid | Op::Tanh => return Err(no_exact_encoding(net, i)),
+            Op::Sigmoid | Op::Tanh | Op::Softmax(_) => return Err(no_exact_encoding(net, i)),
+            Op::Sign => {
+                let b = &bounds[j];
+                inp.iter()
+                    .enumerate()
+                    .map(|(k, z)| sign(solver, z, b.lower[k], b.upper[k]))
+                    .collect()
+            }
+            Op::Square => {
+                let b = &bounds[j];
+                inp.iter()
+                    .enumerate()
+                    .map(|(k, z)| product(solver, z, z, [b.lower[k], b.upper[k]], None))
+                    .collect()
+            }
+            Op::Mul => {
+                let (a, b) = (&bounds[j], &bounds[node.inputs[1].0]);
+                let other = value(node.inputs[1]);
+                inp.iter()
+                    .zip(&other)
+                    .enumerate()
+                    .map(|(k, (x, y))| {
+                        let yb = [b.lower[k], b.upper[k]];
+                        product(solver, x, y, [a.lower[k], a.upper[k]], Some(yb))
+                    })
+                    .collect()
+            }
             // y = Σ_p x_p, element-wise.
             Op::Add => {
                 let parts: Vec<Vec<Real>> = node.inputs.iter().map(|&p| value(p)).collect();
@@ -243,6 +275,63 @@ fn relu(solver: &Solver, z: &Real, l: f64, u: f64) -> Real {
     // (u − l)·a <= u·(z − l): the chord through (l, 0) and (u, u), exact.
     solver.assert(((&hi - &lo) * &a).le(&hi * (z - &lo)));
     a
+}
+
+/// `sign(z)` with `z ∈ [l, u]`: the constant when the bounds fix it, else
+/// `ite(z > 0, 1, ite(z < 0, −1, 0))` (exact).
+fn sign(solver: &Solver, z: &Real, l: f64, u: f64) -> Real {
+    if l > 0.0 {
+        return exact(1.0);
+    }
+    if u < 0.0 {
+        return exact(-1.0);
+    }
+    if l == 0.0 && u == 0.0 {
+        return exact(0.0);
+    }
+    // The input gets its own variable: its (long) expression appears once.
+    let zv = Real::fresh_const("z");
+    solver.assert(zv.eq(z));
+    let zero = exact(0.0);
+    zv.gt(&zero)
+        .ite(&exact(1.0), &zv.lt(&zero).ite(&exact(-1.0), &zero))
+}
+
+/// `x·y` (`y = x` for a square, `yb = None`) as a nonlinear product of two fresh variables
+/// equal to the inputs, which Z3 decides exactly (or answers unknown). Sound cuts from the
+/// bounds `x ∈ xb`, `y ∈ yb` (when finite) help it: a square is at least 0 and below its chord
+/// `(l + u)·x − l·u`; a product lies in McCormick's envelopes. All with exact rationals.
+fn product(solver: &Solver, x: &Real, y: &Real, xb: [f64; 2], yb: Option<[f64; 2]>) -> Real {
+    let xv = Real::fresh_const("m");
+    solver.assert(xv.eq(x));
+    let yv = match yb {
+        None => xv.clone(),
+        Some(_) => {
+            let yv = Real::fresh_const("m");
+            solver.assert(yv.eq(y));
+            yv
+        }
+    };
+    let p = Real::fresh_const("p");
+    solver.assert(p.eq(&xv * &yv));
+    let finite = |b: [f64; 2]| b.iter().all(|v| v.is_finite());
+    match yb {
+        None if finite(xb) => {
+            let (l, u) = (exact(xb[0]), exact(xb[1]));
+            solver.assert(p.ge(exact(0.0)));
+            // (x − l)(x − u) <= 0 on [l, u]: x² <= (l + u)·x − l·u.
+            solver.assert(p.le(&(&l + &u) * &xv - &l * &u));
+        }
+        Some(yb) if finite(xb) && finite(yb) => {
+            let (xl, xu, yl, yu) = (exact(xb[0]), exact(xb[1]), exact(yb[0]), exact(yb[1]));
+            solver.assert(p.ge(&yl * &xv + &xl * &yv - &xl * &yl));
+            solver.assert(p.ge(&yu * &xv + &xu * &yv - &xu * &yu));
+            solver.assert(p.le(&yu * &xv + &xl * &yv - &xl * &yu));
+            solver.assert(p.le(&yl * &xv + &xu * &yv - &xu * &yl));
+        }
+        _ => {}
+    }
+    p
 }
 
 /// The sparse rows of a convolution: `rows[o]` lists `(input index, weight)` for output `o`,

@@ -123,7 +123,8 @@ pub fn unsupported(net: &Network, upto: usize) -> Option<String> {
     path_to(net, upto)
         .into_iter()
         .find(|&i| match net.nodes()[i].op {
-            Op::Sigmoid | Op::Tanh => true,
+            Op::Sigmoid | Op::Tanh | Op::Softmax(_) => true,
+            Op::Sign | Op::Square | Op::Mul => false,
             Op::Input | Op::Affine(_) | Op::Conv(_) | Op::ScaleShift(_) | Op::Reshape => false,
             Op::Add | Op::Concat | Op::Gather { .. } => false,
             Op::Relu => false,

@@ -3,7 +3,7 @@
 //! [`super`] and at each kernel.
 
 use super::Real;
-use crate::bounds::relax::{relu_phase, ReluPhase, SShape};
+use crate::bounds::relax::{relu_phase, ReluPhase};
 use crate::bounds::sums::{scale_by_sign_sums, sums};
 use crate::bounds::Bounds;
 use ndarray::linalg::general_mat_mul;
@@ -239,37 +239,4 @@ pub(crate) fn input_affine<T: Real>(
             [lbwm - pr, g32 * lwr + g64 * mag + under, mag]
         })
         .collect()
-}
-
-/// The sigmoid/tanh step: the lower line of [`SShape::lines`] where `λ >= 0`, the upper one where
-/// `λ < 0`, intercepts into `κ`. Rounding as in [`relu_back`], with `|a|·|z|max + |b|` per neuron.
-pub(crate) fn sshape_back<T: Real>(
-    lam: &mut Array2<T>,
-    xb: &Bounds,
-    mag: &[f64],
-    shape: SShape,
-    acc: &mut Acc,
-) {
-    let n = lam.ncols();
-    let lines: Vec<_> = (0..n)
-        .map(|col| shape.lines(xb.lower[col], xb.upper[col]))
-        .collect();
-    let g = crate::tolerances::gamma_dot(n + 2, T::UNIT_ROUNDOFF);
-    for (r, mut row) in lam.rows_mut().into_iter().enumerate() {
-        let (mut add, mut e) = (0.0, 0.0);
-        for ((v, ln), &mg) in row.iter_mut().zip(&lines).zip(mag) {
-            let x = v.to_f64();
-            let (a, b) = if x >= 0.0 {
-                (ln.lo_a, ln.lo_b)
-            } else {
-                (ln.up_a, ln.up_b)
-            };
-            e += x.abs() * (a.abs() * mg + b.abs());
-            add += x * b;
-            *v = *v * T::from_f64(a);
-        }
-        acc.kappa[r] += add;
-        acc.kappa_mag[r] += add.abs();
-        acc.err[r] += g * e;
-    }
 }

@@ -9,7 +9,14 @@
 //!   `λ >= 0` the lower line `relu(z) >= α z` gives a lower bound of `λ·relu(z)`, where `λ < 0`
 //!   the upper line `relu(z) <= s (z − l)`, adding `−λ s l` to `κ`. Wong–Kolter's dual network
 //!   fixes `α = s = u/(u − l)`; any `α ∈ [0, 1]` is a valid dual point ([`Slopes`]);
-//! - sigmoid/tanh: the same with the lines of [`super::relax::SShape::lines`];
+//! - sigmoid/tanh, sign, square: the same with one lower and one upper line per element
+//!   ([`super::relax::curve`]): the lower where `λ >= 0`, the upper where `λ < 0`;
+//! - product `x_i = a ∘ b` of two nodes: per element one lower and one upper plane
+//!   `α·a + β·b + c` ([`super::relax::mul_planes`]), chosen by the sign of `λ`, so `a` receives
+//!   `λ∘α` and `b` receives `λ∘β`;
+//! - softmax: per group, `λ` is first shifted by a constant `t` (`Σ_e y_e = 1`, so
+//!   `λ·y = (λ − t)·y + t`), then each output takes its lower or upper line
+//!   ([`super::relax::softmax_lines`]), which reads the whole group's input;
 //! - `Add` `x_i = Σ_p x_{j_p}`: `λ_i·x_i = Σ_p λ_i·x_{j_p}`, so each input receives `λ_i`;
 //!   `Concat` `x_i = [x_{j_1}; x_{j_2}; ...]`: input `p` receives its block of `λ_i`'s columns;
 //!   `Gather` `x_i[e] = x_j[index_e]`: `λ_j[:, c] = Σ_{e: index_e = c} λ_i[:, e]` (scatter-add);
@@ -45,6 +52,7 @@
 //! `λ` (inactive neurons) are skipped in every product, and many rows split over both cores.
 
 mod kernels;
+mod nonlinear;
 mod pass;
 
 pub(crate) use kernels::par_rows_dot;
@@ -144,8 +152,9 @@ impl Real for f32 {
 pub struct Pass<T> {
     /// Sound lower bound of each objective row.
     pub lower: Vec<f64>,
-    /// For every activation node: the `λ` arriving at it (before relaxation), whose signs
-    /// say which line was used (for slope gradients). Kept only with [`Slopes::PerRow`].
+    /// For every nonlinear node ([`crate::ir::Op::is_activation`]): the `λ` arriving at it
+    /// (before relaxation), whose signs say which line was used (for slope gradients). Kept
+    /// only with [`Slopes::PerRow`].
     pub act_lambda: Vec<Option<Array2<T>>>,
     /// `λ` at the input (its signs pick the minimising corner). On [wide](DualNetwork::wide)
     /// networks, where it costs a conversion, it is kept only with [`Slopes::PerRow`] (else it
@@ -248,6 +257,10 @@ impl<'a> DualNetwork<'a> {
                 | Op::Relu
                 | Op::Sigmoid
                 | Op::Tanh
+                | Op::Sign
+                | Op::Square
+                | Op::Mul
+                | Op::Softmax(_)
                 | Op::Add
                 | Op::Concat => 0,
             })

@@ -1,9 +1,10 @@
 //! One backward pass through the dual network (the math is in the module doc of [`super`]).
 
-use super::kernels::{affine_back, input_affine, input_term, relu_back, sshape_back, Acc};
+use super::kernels::{affine_back, input_affine, input_term, relu_back, Acc};
+use super::nonlinear::{lines_back, mul_back, softmax_back};
 use super::{DualNetwork, Pass, Real, Scales, Slopes};
 use crate::bounds::interval::mid_rad;
-use crate::bounds::relax::SShape;
+use crate::bounds::relax::{curve, mul_planes, softmax_lines};
 use crate::bounds::sums::{mat_sums, sums};
 use crate::bounds::Bounds;
 use crate::ir::{NodeId, Op};
@@ -109,6 +110,10 @@ impl DualNetwork<'_> {
                 | Op::Relu
                 | Op::Sigmoid
                 | Op::Tanh
+                | Op::Sign
+                | Op::Square
+                | Op::Mul
+                | Op::Softmax(_)
                 | Op::Add
                 | Op::Concat
                 | Op::Gather { .. } => unreachable!("only linear nodes have an error weight"),
@@ -273,21 +278,63 @@ impl DualNetwork<'_> {
                     acc.underflow::<T>(1, mag);
                     self.accumulate(&mut pending, j, next.into(), objective, mag, &mut acc);
                 }
-                op @ (Op::Sigmoid | Op::Tanh) => {
+                // One lower and one upper line per element, by the sign of λ (see
+                // `nonlinear::lines_back`).
+                op @ (Op::Sigmoid | Op::Tanh | Op::Sign | Op::Square) => {
                     let j = node.input().0;
                     let mag = self.mag(scales, bounds, j);
                     if keep_lambda {
                         act_lambda[cur] = Some(lam.to_owned());
                     }
-                    let shape = if *op == Op::Sigmoid {
-                        SShape::Sigmoid
-                    } else {
-                        SShape::Tanh
-                    };
+                    let f = curve(op).expect("a curve op");
+                    let lines: Vec<_> = (bounds[j].lower.iter().zip(&bounds[j].upper))
+                        .map(|(&l, &u)| f(l, u))
+                        .collect();
                     let mut next = lam.into_owned();
-                    sshape_back(&mut next, &bounds[j], mag, shape, &mut acc);
+                    lines_back(&mut next, &lines, mag, &mut acc);
                     acc.underflow::<T>(1, mag);
                     self.accumulate(&mut pending, j, next.into(), objective, mag, &mut acc);
+                }
+                // λ·(a∘b) >= λ·(α∘a + β∘b) + κ by the planes of `relax::mul_planes` (see
+                // `nonlinear::mul_back`); each input receives its own coefficients (both, added,
+                // when the inputs are one node).
+                Op::Mul => {
+                    let (ja, jb) = (node.inputs[0].0, node.inputs[1].0);
+                    let (ma, mb) = (self.mag(scales, bounds, ja), self.mag(scales, bounds, jb));
+                    if keep_lambda {
+                        act_lambda[cur] = Some(lam.to_owned());
+                    }
+                    let (a, b) = (&bounds[ja], &bounds[jb]);
+                    let planes: Vec<_> = (0..a.len())
+                        .map(|e| mul_planes(a.lower[e], a.upper[e], b.lower[e], b.upper[e]))
+                        .collect();
+                    let (la, lb) = mul_back(lam.view(), &planes, ma, mb, &mut acc);
+                    acc.underflow::<T>(1, ma);
+                    acc.underflow::<T>(1, mb);
+                    self.accumulate(&mut pending, ja, la.into(), objective, ma, &mut acc);
+                    self.accumulate(&mut pending, jb, lb.into(), objective, mb, &mut acc);
+                }
+                // Per group, λ shifted by a constant, then each output's line (see
+                // `nonlinear::softmax_back`).
+                Op::Softmax(sm) => {
+                    let j = node.input().0;
+                    let mag = self.mag(scales, bounds, j);
+                    if keep_lambda {
+                        act_lambda[cur] = Some(lam.to_owned());
+                    }
+                    let b = &bounds[j];
+                    let groups: Vec<_> = sm
+                        .groups(b.len())
+                        .map(|g| {
+                            let l: Vec<f64> = g.iter().map(|&e| b.lower[e]).collect();
+                            let u: Vec<f64> = g.iter().map(|&e| b.upper[e]).collect();
+                            let lines = softmax_lines(&l, &u);
+                            (g, lines)
+                        })
+                        .collect();
+                    let next = softmax_back(lam.view(), &groups, mag, &mut acc);
+                    acc.underflow::<T>(sm.len, mag);
+                    self.accumulate(&mut pending, j, next.into(), false, mag, &mut acc);
                 }
                 // λ_i·Σ_p x_{j_p} = Σ_p λ_i·x_{j_p}: every input gets λ_i itself (exact); the
                 // last one takes it by move.

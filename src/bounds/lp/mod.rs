@@ -2,13 +2,17 @@
 //! point.
 //!
 //! Given sound bounds `[l, u]` of every node, the LP has one variable per element of every node
-//! value that needs one (input; affine, conv and scale-shift outputs; unstable ReLU and
-//! sigmoid/tanh outputs), each boxed by its node's bounds, and ([`model`]):
+//! value that needs one (input; affine, conv and scale-shift outputs; unstable ReLU outputs and
+//! the outputs of the other nonlinear ops), each boxed by its node's bounds, and ([`model`]):
 //! - affine, conv, scale-shift: `y − W·x = b` (equalities);
 //! - Reshape and stable ReLUs alias their input (active: the same variable; inactive: the
 //!   constant 0);
 //! - unstable ReLU (`l < 0 < u`): the triangle `ŷ >= 0, ŷ >= z, ŷ <= s·(z − l)`;
-//! - sigmoid/tanh: `lo_a·z + lo_b <= y <= up_a·z + up_b` ([`super::relax::SShape::lines`]).
+//! - sigmoid/tanh, sign, square: `lo_a·z + lo_b <= y <= up_a·z + up_b` ([`super::relax::curve`]);
+//!   a square also gets the tangents at both ends of its input's box;
+//! - product `z = x·y`: McCormick's four envelopes;
+//! - softmax: each output between its lines ([`super::relax::softmax_lines`]), and each group's
+//!   outputs summing to 1.
 //!
 //! Soundness: the solver's objective is never used. We keep the rows ourselves, read the
 //! solver's dual values `μ`, and recompute a lower bound by Lagrangian (weak) duality over the

@@ -1,11 +1,16 @@
 //! The triangle relaxation as explicit sparse rows, independent of any solver.
 //!
 //! Invariant: every row holds *exactly* (in real arithmetic) at the values the exact network
-//! takes, and every variable's box `[lower, upper]` contains that value. The solver gets a copy
+//! takes, and every variable's box `[lower, upper]` contains that value. Relaxations are taken
+//! over the boxes of the LP's own variables (the input's box, possibly tightened by an alias),
+//! which contain the exact values too. The solver gets a copy
 //! of these rows; the bound we return is recomputed from these rows alone
 //! ([`super::lagrangian`]), so nothing here may be rounded in the unsafe direction.
 
-use super::super::relax::{relu_phase, ReluPhase, SShape};
+use super::super::relax::{
+    curve, relu_phase, softmax_lines, square_lines, square_tangent, Lines, ReluPhase,
+};
+use super::super::round::{mul_down, mul_up};
 use super::super::Bounds;
 use crate::ir::{Network, NodeId, Op};
 
@@ -102,12 +107,21 @@ impl Model {
                 // Same values: alias, and intersect the box with this node's (also sound) bounds.
                 Op::Reshape => (0..b.len()).map(|e| m.alias(x[e], b, e)).collect(),
                 Op::Relu => (0..b.len()).map(|e| m.relu(x[e], b, e)).collect(),
-                Op::Sigmoid => (0..b.len())
-                    .map(|e| m.s_shape(SShape::Sigmoid, x[e], b, e))
-                    .collect(),
-                Op::Tanh => (0..b.len())
-                    .map(|e| m.s_shape(SShape::Tanh, x[e], b, e))
-                    .collect(),
+                op @ (Op::Sigmoid | Op::Tanh | Op::Sign) => {
+                    let f = curve(op).expect("a curve op");
+                    (0..b.len()).map(|e| m.curve(f, x[e], b, e)).collect()
+                }
+                Op::Square => (0..b.len()).map(|e| m.square(x[e], b, e)).collect(),
+                Op::Mul => (0..b.len()).map(|e| m.mul(x[e], xs[1][e], b, e)).collect(),
+                Op::Softmax(sm) => {
+                    let mut slots = vec![Slot::Zero; b.len()];
+                    for group in sm.groups(b.len()) {
+                        for (e, y) in m.softmax(x, &group, b) {
+                            slots[e] = y;
+                        }
+                    }
+                    slots
+                }
                 // y_e = Σ_p x_p[e]  ⇔  y_e − Σ_p x_p[e] = 0 (exact: coefficients ±1).
                 Op::Add => (0..b.len())
                     .map(|e| {
@@ -216,31 +230,97 @@ impl Model {
         }
     }
 
-    /// `y = f(z)`, `z ∈ [l, u]`, between the lines of [`SShape::lines`] (sound in exact
-    /// arithmetic with their f64 coefficients): `y − lo_a·z >= lo_b`, `y − up_a·z <= up_b`.
-    /// A `Zero` input is `z ∈ [0, 0]`.
-    fn s_shape(&mut self, shape: SShape, x: Slot, b: &Bounds, e: usize) -> Slot {
-        let (l, u) = match x {
+    /// The box `[l, u]` of slot `x` (a `Zero` slot is `[0, 0]`).
+    fn range(&self, x: Slot) -> (f64, f64) {
+        match x {
             Slot::Var(z) => (self.lower[z], self.upper[z]),
             Slot::Zero => (0.0, 0.0),
-        };
-        let ln = shape.lines(l, u);
+        }
+    }
+
+    /// Adds `y − a·x (sense) rhs`.
+    fn line(&mut self, y: usize, x: Slot, a: f64, sense: Sense, rhs: f64) {
+        let mut terms = vec![(y, 1.0)];
+        push_term(&mut terms, x, -a);
+        self.rows.push(Row { terms, sense, rhs });
+    }
+
+    /// `y = f(z)` for an element-wise curve (sigmoid, tanh, sign, square), `z ∈ [l, u]` (`z`'s
+    /// box), between the lines `f` gives for `[l, u]` ([`curve`]), which hold exactly with their
+    /// f64 coefficients: `y − lo_a·z >= lo_b`, `y − up_a·z <= up_b`.
+    fn curve(&mut self, f: fn(f64, f64) -> Lines, x: Slot, b: &Bounds, e: usize) -> Slot {
+        let (l, u) = self.range(x);
+        let ln = f(l, u);
         let y = self.var(b, e);
-        let mut lo = vec![(y, 1.0)];
-        push_term(&mut lo, x, -ln.lo_a);
-        let mut up = vec![(y, 1.0)];
-        push_term(&mut up, x, -ln.up_a);
-        self.rows.push(Row {
-            terms: lo,
-            sense: Sense::Ge,
-            rhs: ln.lo_b,
-        });
-        self.rows.push(Row {
-            terms: up,
-            sense: Sense::Le,
-            rhs: ln.up_b,
-        });
+        self.line(y, x, ln.lo_a, Sense::Ge, ln.lo_b);
+        self.line(y, x, ln.up_a, Sense::Le, ln.up_b);
         Slot::Var(y)
+    }
+
+    /// `y = z²`, `z ∈ [l, u]`: the chord and midpoint tangent of [`square_lines`], and the
+    /// tangents at `l` and `u` (`y − 2t·z >= −t²`, valid for every `z`; [`square_tangent`]).
+    fn square(&mut self, x: Slot, b: &Bounds, e: usize) -> Slot {
+        let y = self.curve(square_lines, x, b, e);
+        let (l, u) = self.range(x);
+        if let Slot::Var(v) = y {
+            for t in [l, u].into_iter().filter(|t| t.is_finite()) {
+                let (a, c) = square_tangent(t);
+                self.line(v, x, a, Sense::Ge, c);
+            }
+        }
+        y
+    }
+
+    /// `z = x·y` with `x ∈ [xl, xu]`, `y ∈ [yl, yu]` (their boxes): McCormick's envelopes,
+    /// from `(x − xl)(y − yl) >= 0`, `(xu − x)(yu − y) >= 0`, `(x − xl)(yu − y) >= 0`,
+    /// `(xu − x)(y − yl) >= 0`:
+    /// `z − yl·x − xl·y >= −xl·yl`, `z − yu·x − xu·y >= −xu·yu`,
+    /// `z − yu·x − xl·y <= −xl·yu`, `z − yl·x − xu·y <= −xu·yl`.
+    /// The coefficients are the bounds themselves (exact); each right side is rounded in the
+    /// row's safe direction (down for `>=`, up for `<=`).
+    fn mul(&mut self, x: Slot, y: Slot, b: &Bounds, e: usize) -> Slot {
+        let ((xl, xu), (yl, yu)) = (self.range(x), self.range(y));
+        let z = self.var(b, e);
+        for (xb, yb, sense) in [
+            (xl, yl, Sense::Ge),
+            (xu, yu, Sense::Ge),
+            (xl, yu, Sense::Le),
+            (xu, yl, Sense::Le),
+        ] {
+            let mut terms = vec![(z, 1.0)];
+            push_term(&mut terms, x, -yb);
+            push_term(&mut terms, y, -xb);
+            let rhs = match sense {
+                Sense::Ge => -mul_up(xb, yb),
+                Sense::Le | Sense::Eq => -mul_down(xb, yb),
+            };
+            self.rows.push(Row { terms, sense, rhs });
+        }
+        Slot::Var(z)
+    }
+
+    /// One softmax group (`group`: its elements' indices; `x`: the input's slots): per output,
+    /// `y_e − A_e·x >= lo_c_e` and `<= up_c_e` by [`softmax_lines`] over the inputs' boxes, and
+    /// `Σ_e y_e = 1` (exact for the real softmax). Returns each output's slot.
+    fn softmax(&mut self, x: &[Slot], group: &[usize], b: &Bounds) -> Vec<(usize, Slot)> {
+        let (l, u): (Vec<f64>, Vec<f64>) = group.iter().map(|&e| self.range(x[e])).unzip();
+        let ln = softmax_lines(&l, &u);
+        let ys: Vec<usize> = group.iter().map(|&e| self.var(b, e)).collect();
+        for (k, &y) in ys.iter().enumerate() {
+            for (sense, rhs) in [(Sense::Ge, ln.lo_c[k]), (Sense::Le, ln.up_c[k])] {
+                let mut terms = vec![(y, 1.0)];
+                for (kk, &e) in group.iter().enumerate() {
+                    push_term(&mut terms, x[e], -ln.slope[[k, kk]]);
+                }
+                self.rows.push(Row { terms, sense, rhs });
+            }
+        }
+        self.eq(ys.iter().map(|&y| (y, 1.0)).collect(), 1.0);
+        group
+            .iter()
+            .zip(ys)
+            .map(|(&e, y)| (e, Slot::Var(y)))
+            .collect()
     }
 }
 

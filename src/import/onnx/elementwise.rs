@@ -6,7 +6,7 @@
 use super::join;
 use super::tensor::{broadcast, broadcast_flat, Const};
 use super::values::{Builder, Cx, Live, Value};
-use crate::ir::{numel, Conv2d, Op, Scalar, ScaleShift, Shape};
+use crate::ir::{numel, sign, Conv2d, Op, Scalar, ScaleShift, Shape};
 use ndarray::{Axis, IxDyn, Zip};
 
 /// Applies `y = sc ⊙ x + sh` (`sc`, `sh` flattened over `shape`, whose element count is
@@ -98,8 +98,8 @@ pub(super) fn binary(b: &mut Builder, op: &str, cx: &Cx) -> Result<Value, String
         }
         (Value::Live(_), Value::Live(_)) => {
             return Err(format!(
-                "both operands are computed values; {op} needs a constant side (the product \
-                 or quotient of two computed values is not affine)"
+                "both operands are computed values; {op} needs a constant side (the quotient \
+                 of two computed values is not supported)"
             ))
         }
     };
@@ -180,12 +180,13 @@ pub(super) fn neg(b: &mut Builder, cx: &Cx) -> Result<Value, String> {
     }
 }
 
-/// `Relu`, `Sigmoid`, `Tanh`.
+/// `Relu`, `Sigmoid`, `Tanh`, `Sign`.
 pub(super) fn activation(b: &mut Builder, op: &str, cx: &Cx) -> Result<Value, String> {
     cx.arity(1, 1)?;
     let (ir_op, f): (Op, fn(f64) -> f64) = match op {
         "Relu" => (Op::Relu, |v| v.max(0.0)),
         "Sigmoid" => (Op::Sigmoid, <f64 as Scalar>::sigmoid),
+        "Sign" => (Op::Sign, sign),
         _ => (Op::Tanh, f64::tanh),
     };
     match cx.input(0)? {

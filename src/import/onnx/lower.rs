@@ -10,7 +10,7 @@
 use super::proto::{DimensionValue, GraphProto, ModelProto, NodeProto, TypeValue, ValueInfoProto};
 use super::tensor::{self, checked_numel, Attrs};
 use super::values::{Builder, Cx, Live, Value};
-use super::{conv, elementwise, linear, piecewise, plumb, select, shape};
+use super::{conv, elementwise, linear, nonlinear, piecewise, plumb, select, shape};
 use crate::ir::{numel, Network, Node, NodeId, Op, Shape};
 use std::collections::{BTreeSet, HashMap};
 
@@ -46,6 +46,7 @@ pub(super) const SUPPORTED: &[&str] = &[
     "Neg",
     "Not",
     "Pad",
+    "Pow",
     "ReduceMean",
     "ReduceSum",
     "Relu",
@@ -53,7 +54,9 @@ pub(super) const SUPPORTED: &[&str] = &[
     "Resize",
     "Shape",
     "Sigmoid",
+    "Sign",
     "Slice",
+    "Softmax",
     "Split",
     "Squeeze",
     "Sub",
@@ -92,9 +95,12 @@ fn dispatch(b: &mut Builder, op: &str, cx: &Cx) -> Result<Value, String> {
         "Squeeze" => shape::squeeze(cx),
         "Unsqueeze" => shape::unsqueeze(cx),
         "Transpose" => shape::transpose(b, cx),
+        "Mul" if both_live(cx) => nonlinear::mul_live(b, cx),
         "Add" | "Sub" | "Mul" | "Div" => elementwise::binary(b, op, cx),
         "Neg" => elementwise::neg(b, cx),
-        "Relu" | "Sigmoid" | "Tanh" => elementwise::activation(b, op, cx),
+        "Relu" | "Sigmoid" | "Tanh" | "Sign" => elementwise::activation(b, op, cx),
+        "Pow" => nonlinear::pow(b, cx),
+        "Softmax" => nonlinear::softmax(b, cx),
         "BatchNormalization" => elementwise::batch_norm(b, cx),
         "Gemm" => linear::gemm(b, cx),
         "MatMul" => linear::matmul(b, cx),
@@ -102,6 +108,14 @@ fn dispatch(b: &mut Builder, op: &str, cx: &Cx) -> Result<Value, String> {
         "ConvTranspose" => conv::conv_transpose(b, cx),
         _ => Err("unsupported op".into()),
     }
+}
+
+/// True when the first two inputs are both computed values.
+fn both_live(cx: &Cx) -> bool {
+    matches!(
+        (cx.opt(0), cx.opt(1)),
+        (Some(Value::Live(_)), Some(Value::Live(_)))
+    )
 }
 
 /// A tensor name's binding; `Failed` poisons the nodes that read it.
@@ -136,16 +150,22 @@ pub(super) fn lower_model_with(
         .graph
         .as_ref()
         .ok_or("not an ONNX model: the file holds no graph")?;
-    if !model
-        .opset_import
-        .iter()
-        .any(|o| o.domain.is_empty() || o.domain == "ai.onnx")
-    {
+    let Some(opset) = (model.opset_import.iter())
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map(|o| o.version)
+    else {
         return Err(
             "not a valid ONNX model: it imports no version of the standard operator \
                     set (the file may be truncated)"
                 .into(),
         );
+    };
+    let (lo, hi) = super::OPSETS;
+    if !(lo..=hi).contains(&opset) {
+        return Err(format!(
+            "the model uses version {opset} of the standard operator set; certus reads \
+             versions {lo} to {hi} (`certus supports --onnx-opset-versions`)"
+        ));
     }
     // Operator semantics change between opsets: read only the versions whose forms the
     // importer implements (a model of a newer opset may mean something else by an op).
@@ -271,7 +291,7 @@ pub(super) fn lower_model_with(
     for i in topological_order(graph) {
         let node = &graph.node[i];
         let label = node_label(node, i);
-        let result = match lower_node(&mut b, node, &label, &values, &uses_of) {
+        let result = match lower_node(&mut b, node, &label, opset, &values, &uses_of) {
             Ok(Some(v)) => Ok(v),
             Ok(None) => Err(None), // fed by a failed node: already reported
             Err(e) => Err(Some(e)),
@@ -323,6 +343,7 @@ fn lower_node(
     b: &mut Builder,
     node: &NodeProto,
     label: &str,
+    opset: i64,
     values: &HashMap<&str, Slot>,
     uses_of: &dyn Fn(&str) -> usize,
 ) -> Result<Option<Vec<Value>>, String> {
@@ -361,6 +382,7 @@ fn lower_node(
     }
     let cx = Cx {
         name: label,
+        opset,
         attrs: Attrs(&node.attribute),
         inputs,
     };
@@ -446,6 +468,7 @@ fn finite_params(op: &Op) -> bool {
         Op::ScaleShift(s) => all(&s.scale) && all(&s.shift),
         Op::Input | Op::Reshape | Op::Relu | Op::Sigmoid | Op::Tanh => true,
         Op::Add | Op::Concat | Op::Gather { .. } => true,
+        Op::Sign | Op::Square | Op::Mul | Op::Softmax(_) => true,
     }
 }
 

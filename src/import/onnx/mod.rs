@@ -14,10 +14,13 @@
 //!   `Transpose`s that only move size-1 axes → no node (the shape changes, the row-major data
 //!   does not); other `Transpose`s → `Gather`; a final `Reshape` node is added if the output's
 //!   shape differs from its node's;
-//! - `Relu`, `Sigmoid`, `Tanh` → themselves;
+//! - `Relu`, `Sigmoid`, `Tanh`, `Sign`, `Softmax` (its axis as groups) → themselves; `Mul` of two
+//!   computed values → `Mul` (`Square` when both are one value), `Pow` with the constant
+//!   exponent 2 → `Square` (other exponents are an error);
 //! - any op whose inputs are all constants (including `Shape` of a live value) is folded.
 //!
-//! Everything else, and every input that does not fit, fails at load time with one message
+//! Models must import a version of the standard operator set in [`OPSETS`]. Everything else,
+//! and every input that does not fit, fails at load time with one message
 //! listing each offending node as `name (OpType): reason`.
 
 mod conv;
@@ -25,6 +28,7 @@ mod elementwise;
 mod join;
 mod linear;
 mod lower;
+mod nonlinear;
 mod piecewise;
 mod plumb;
 mod proto;

@@ -76,10 +76,13 @@ impl Builder {
     }
 }
 
-/// One ONNX node being lowered: the IR name for it, its attributes and input values
+/// One ONNX node being lowered: the IR name for it, the opset, its attributes and input values
 /// (`None` for an omitted optional input).
 pub(super) struct Cx<'a> {
     pub name: &'a str,
+    /// The model's version of the standard operator set (ops whose meaning changed, such as
+    /// `Softmax` at 13, read it).
+    pub opset: i64,
     pub attrs: Attrs<'a>,
     pub inputs: Vec<Option<&'a Value>>,
 }
