@@ -287,6 +287,22 @@ fn table() -> Vec<Row> {
             Sat,
             Unknown,
         ),
+        // ops_softmax: y = softmax(relu(x)); class 0 wins while relu(x0) > relu(x1), relu(x2):
+        // decided on the softmax's input by every engine, SMT included.
+        row(
+            f("tests/fixtures/ops_softmax.onnx"),
+            Prop::Built(|| Property::robustness(vec![0.5, 0.0, 0.0], vec![1.0, 0.4, 0.4], 0, 3)),
+            Unsat,
+            Unsat,
+            Unknown,
+        ),
+        row(
+            f("tests/fixtures/ops_softmax.onnx"),
+            Prop::Built(|| Property::robustness(vec![0.5, 0.0, 0.0], vec![1.0, 0.6, 0.4], 0, 3)),
+            Sat,
+            Sat,
+            Sat,
+        ),
         // y0 = e^{r0}/(e^{r0} + 2) with r0 ∈ [2, 3], r1 = r2 = 0: at most e³/(e³ + 2) = 0.9094, a
         // bound on the softmax itself (no exact encoding for SMT).
         row(

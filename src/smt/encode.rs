@@ -22,7 +22,8 @@
 //!   (Z3's nonlinear real arithmetic, exact; it may answer unknown), with the sound cuts of
 //!   their bounds (McCormick's envelopes, a square's chord);
 //! - sigmoid/tanh/softmax: not expressible in real arithmetic without the exponential, so an
-//!   error naming the node.
+//!   error naming the node (a softmax at the output is decided on its input instead when the
+//!   property allows, see `verify`).
 
 use crate::bounds::Bounds;
 use crate::ir::{Network, NodeId, Op};

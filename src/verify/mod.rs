@@ -15,11 +15,15 @@
 //! [`Engine::Auto`] (the default) picks it for chains of affine layers and ReLUs with a
 //! low-dimensional input, [`Engine::Bab`] with CROWN otherwise.
 //!
+//! A network whose output is a softmax is decided on the softmax's input when the property only
+//! compares outputs of one softmax group (`softmax.rs`), whatever the engine.
+//!
 //! [`Engine::Smt`] and [`Engine::Dlv`] are procedures of their own ([`crate::smt`],
 //! [`crate::dlv`]), given the same [`Deadline`].
 
 mod bab;
 mod bounder;
+mod softmax;
 
 pub use bounder::Bounder;
 
@@ -123,6 +127,11 @@ pub fn verify_with(
 ) -> (Verdict, Option<crate::search::SearchStats>) {
     if prop.regions.is_empty() {
         return (Verdict::Unsat, None);
+    }
+    // Comparisons of a final softmax's outputs are comparisons of its inputs.
+    if let Some(logits) = softmax::logits_network(net, prop) {
+        let (on_logits, stats) = verify_with(&logits, prop, opts, progress);
+        return (softmax::back_through(net, prop, on_logits), stats);
     }
     // Engines stop at the memory limit as at their deadline ([`crate::memory`]); say which.
     match decide(net, prop, opts, progress) {
