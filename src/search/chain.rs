@@ -70,9 +70,16 @@ impl Chain {
                 return None;
             }
             match &node.op {
-                Op::Input | Op::Conv(_) | Op::Sigmoid | Op::Tanh | Op::Add | Op::Concat => {
-                    return None
-                }
+                Op::Input
+                | Op::Conv(_)
+                | Op::Sigmoid
+                | Op::Tanh
+                | Op::Sign
+                | Op::Square
+                | Op::Mul
+                | Op::Softmax(_)
+                | Op::Add
+                | Op::Concat => return None,
                 Op::Reshape => {}
                 Op::Gather { index } => {
                     let n_in = numel(&net.nodes()[i - 1].shape);
