@@ -2,7 +2,7 @@
 //! `Gather`: `Add`/`Sub` of two computed tensors (residual joins), `Concat` of computed tensors,
 //! `Transpose` that reorders data, and numpy broadcasting of a computed operand by repetition.
 
-use super::elementwise::scale_shift;
+use super::fold::scale_shift;
 use super::tensor::{self, checked_numel};
 use super::values::{Builder, Cx, Live, Value};
 use crate::ir::{numel, Op, Shape};

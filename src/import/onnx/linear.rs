@@ -1,6 +1,6 @@
 //! Linear layers: `Gemm` and `MatMul` (with one constant operand) become `Affine` nodes on the
 //! flattened value (convolutions are in [`super::conv`]). A following constant `Add`, `Mul`, ... or
-//! `BatchNormalization` is folded into them later by [`super::elementwise::scale_shift`].
+//! `BatchNormalization` is folded into them later by [`super::fold::scale_shift`].
 
 use super::tensor::{broadcast_flat, checked_numel, Const, MAX_ELEMS};
 use super::values::{Builder, Cx, Live, Value};

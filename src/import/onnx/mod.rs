@@ -25,6 +25,7 @@
 
 mod conv;
 mod elementwise;
+mod fold;
 mod join;
 mod linear;
 mod lower;

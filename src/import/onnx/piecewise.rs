@@ -9,7 +9,7 @@
 //! - `MaxPool` (2-D): one `Gather` per kernel cell (the window's cells inside the image; a
 //!   window with fewer repeats one, since `max(a, a) = a`), then `Max` as a balanced tree.
 
-use super::elementwise::scale_shift;
+use super::fold::scale_shift;
 use super::join::{add_live, broadcast_live, gather};
 use super::tensor::{self, Const};
 use super::values::{Builder, Cx, Live, Value};

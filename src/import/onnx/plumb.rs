@@ -4,7 +4,7 @@
 //! value: a `Gather` that repeats); `Resize`/`Upsample` in `nearest` mode is a `Gather` of each
 //! output element's source, with ONNX's coordinate transformations and rounding modes.
 
-use super::elementwise::scale_shift;
+use super::fold::scale_shift;
 use super::join::{broadcast_live, gather};
 use super::tensor::{self, broadcast, broadcast_flat, checked_numel, Const};
 use super::values::{Builder, Cx, Live, Value};
