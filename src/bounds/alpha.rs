@@ -13,7 +13,7 @@
 //! pre-activation neuron's lower and upper bound is its own objective row with its own slopes),
 //! so later layers are relaxed over tighter bounds: the greedy, layer-by-layer form of α-CROWN.
 
-use super::dual::{par_rows_dot, DualNetwork, Pass, Real, Scales, Slopes};
+use super::dual::{par_rows_dot, DualNetwork, Pass, Real, RowSplits, Scales, Slopes};
 use super::relax::{curve, mul_planes, relu_phase, softmax_lines, ReluPhase};
 use super::Bounds;
 use crate::deadline::Deadline;
@@ -160,7 +160,7 @@ fn optimise_in<T: Real>(
         if it + 1 == cfg.iterations || deadline.expired() {
             break;
         }
-        let z = relaxed_forward(dual, bounds, k, &pass, &alphas, &anc);
+        let z = relaxed_forward(dual, bounds, k, &pass, &alphas, &anc, None);
         let step = cfg.step * (1.0 - 0.9 * it as f64 / cfg.iterations.max(1) as f64);
         for (i, a) in alphas.iter_mut().enumerate() {
             let (Some(a), Some(lam)) = (a.as_mut(), pass.act_lambda[i].as_ref()) else {
@@ -187,14 +187,16 @@ fn optimise_in<T: Real>(
 
 /// Every node's value (one row per objective) in the relaxed network of `pass`, evaluated at
 /// each row's minimising input corner, in `T` (these values only steer the slopes, so their
-/// rounding does not matter), for the ancestors `anc` of node `k` before it.
-fn relaxed_forward<T: Real>(
+/// rounding does not matter), for the ancestors `anc` of node `k` before it. With `splits`
+/// (the pass's own), each row's split neurons are relaxed over their restricted bounds.
+pub(crate) fn relaxed_forward<T: Real>(
     dual: &DualNetwork,
     bounds: &[Bounds],
     k: usize,
     pass: &Pass<T>,
     alphas: &[Option<Array2<f64>>],
     anc: &[bool],
+    splits: Option<RowSplits>,
 ) -> Vec<Option<Array2<T>>> {
     let nodes = &dual.network().nodes()[..k];
     let mut vals: Vec<Option<Array2<T>>> = vec![None; nodes.len()];
@@ -239,24 +241,35 @@ fn relaxed_forward<T: Real>(
             Op::Reshape => x.clone(),
             Op::Relu => {
                 let lam = pass.act_lambda[i].as_ref().expect("λ at every activation");
-                let phases: Vec<ReluPhase> = (0..x.ncols())
-                    .map(|col| relu_phase(bounds[j].lower[col], bounds[j].upper[col]))
+                let (lo, hi) = (&bounds[j].lower, &bounds[j].upper);
+                let mut phases: Vec<(ReluPhase, f64)> = (0..x.ncols())
+                    .map(|col| (relu_phase(lo[col], hi[col]), lo[col]))
                     .collect();
                 let mut y = x.clone();
+                let mut patched = Vec::new();
                 for (r, (mut yr, lr)) in y.rows_mut().into_iter().zip(lam.rows()).enumerate() {
+                    for sp in splits.iter() {
+                        for (s, _) in sp.at(r, i) {
+                            let col = s.neuron as usize;
+                            let (l, u) = sp.restrict(r, i, s.neuron, lo[col], hi[col]);
+                            phases[col] = (relu_phase(l, u), l);
+                            patched.push(col);
+                        }
+                    }
                     let ar = alphas[i].as_ref().map(|a| a.row(r));
                     for (col, (y, &l)) in yr.iter_mut().zip(lr.iter()).enumerate() {
                         let v = y.to_f64();
                         *y = T::from_f64(match phases[col] {
-                            ReluPhase::Active => v,
-                            ReluPhase::Inactive => 0.0,
-                            ReluPhase::Unstable { upper_slope: s } if l >= T::zero() => {
-                                ar.map_or(s.min(1.0), |a| a[col]) * v
+                            (ReluPhase::Active, _) => v,
+                            (ReluPhase::Inactive, _) => 0.0,
+                            (ReluPhase::Unstable { upper_slope: s }, _) if l >= T::zero() => {
+                                ar.map_or(s.min(1.0), |a| a[col].clamp(0.0, 1.0)) * v
                             }
-                            ReluPhase::Unstable { upper_slope: s } => {
-                                s * (v - bounds[j].lower[col])
-                            }
+                            (ReluPhase::Unstable { upper_slope: s }, low) => s * (v - low),
                         });
+                    }
+                    for col in patched.drain(..) {
+                        phases[col] = (relu_phase(lo[col], hi[col]), lo[col]);
                     }
                 }
                 y
@@ -265,20 +278,32 @@ fn relaxed_forward<T: Real>(
             op @ (Op::Sigmoid | Op::Tanh | Op::Sign | Op::Square) => {
                 let f = curve(op).expect("a curve op");
                 let lam = pass.act_lambda[i].as_ref().expect("λ at every activation");
-                let lines: Vec<_> = (0..x.ncols())
-                    .map(|col| f(bounds[j].lower[col], bounds[j].upper[col]))
-                    .collect();
+                let (lo, hi) = (&bounds[j].lower, &bounds[j].upper);
+                let lines: Vec<_> = (0..x.ncols()).map(|col| f(lo[col], hi[col])).collect();
+                let mut row_lines = lines.clone();
                 let mut y = x.clone();
-                ndarray::Zip::indexed(&mut y)
-                    .and(lam)
-                    .for_each(|(_, col), y, &l| {
-                        let (ln, v) = (&lines[col], y.to_f64());
+                for (r, (mut yr, lr)) in y.rows_mut().into_iter().zip(lam.rows()).enumerate() {
+                    let mut patched = Vec::new();
+                    for sp in splits.iter() {
+                        for (s, _) in sp.at(r, i) {
+                            let col = s.neuron as usize;
+                            let (l, u) = sp.restrict(r, i, s.neuron, lo[col], hi[col]);
+                            row_lines[col] = f(l, u);
+                            patched.push(col);
+                        }
+                    }
+                    for ((y, &l), ln) in yr.iter_mut().zip(lr.iter()).zip(&row_lines) {
+                        let v = y.to_f64();
                         *y = T::from_f64(if l >= T::zero() {
                             ln.lo_a * v + ln.lo_b
                         } else {
                             ln.up_a * v + ln.up_b
                         });
-                    });
+                    }
+                    for col in patched {
+                        row_lines[col] = lines[col];
+                    }
+                }
                 y
             }
             // The plane the pass chose: the lower one where λ >= 0.

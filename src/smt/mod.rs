@@ -17,10 +17,12 @@
 //!    from the boundary. If none replays, the answer is [`SmtOutcome::Unconfirmed`] (`unknown`).
 
 mod encode;
+mod piece;
 mod realise;
 mod worker;
 
 pub use encode::path_to;
+pub use piece::{decide_piece, PieceOutcome};
 pub use realise::{Cell, Realised, Realiser};
 pub use worker::GRACE;
 

@@ -2,7 +2,7 @@
 //! (or adds into `err`) what bounds its own rounding error; the argument is in the module doc of
 //! [`super`] and at each kernel.
 
-use super::Real;
+use super::{Real, RowSplits};
 use crate::bounds::relax::{relu_phase, ReluPhase};
 use crate::bounds::sums::{scale_by_sign_sums, sums};
 use crate::bounds::Bounds;
@@ -136,20 +136,33 @@ impl Acc {
     }
 }
 
+/// Row `r`'s splits at one activation node: the pass's [`RowSplits`], the node, and the global
+/// index of the pass's first row (a pass may run on a slice of the rows).
+#[derive(Clone, Copy)]
+pub(crate) struct SplitsAt<'a> {
+    pub rows: RowSplits<'a>,
+    pub node: usize,
+    pub r0: usize,
+}
+
 /// The ReLU step of the pass (see the module doc of [`super`]) over pre-activation bounds `xb`
 /// and magnitudes `mag`: `α` for `λ >= 0` (per row from `per_row` if given, else `alpha0`), the
-/// upper line for `λ < 0`, whose intercept adds `−λ·s·l` to `κ`.
+/// upper line for `λ < 0`, whose intercept adds `−λ·s·l` to `κ`. A row's split neurons
+/// (`splits`) are relaxed over their restricted bounds instead (a ReLU split at 0 is active or
+/// inactive: exact).
 ///
 /// Rounding: the new `λ` is `fl(λ·slope)`, off by at most one rounding of `|λ|·slope <= |λ|·1`
 /// (α) or `|λ|·s` (the upper line), which moves `λ·z` by at most `u·|λ|·(|z|max + |s·l|)`; the
 /// f64 sum of the intercepts is off by at most `gamma(n)·Σ|λ||s·l|`. Both are covered by
-/// `gamma_T(n + 2)·|λ|·(mag + |s·l|)` per unstable neuron.
+/// `gamma_T(n + 2)·|λ|·(mag + |s·l|)` per unstable neuron (a restricted interval lies inside
+/// `[l, u]`, so `mag` still bounds it).
 pub(crate) fn relu_back<T: Real>(
     lam: &mut Array2<T>,
     xb: &Bounds,
     mag: &[f64],
     alpha0: impl Fn(f64, f64, f64) -> f64,
     per_row: Option<ArrayView2<f64>>,
+    splits: Option<SplitsAt>,
     acc: &mut Acc,
 ) {
     let n = lam.ncols();
@@ -158,25 +171,32 @@ pub(crate) fn relu_back<T: Real>(
     let (mut pos, mut neg) = (vec![T::one(); n], vec![T::one(); n]);
     let (mut icpt, mut ew) = (vec![0.0; n], vec![0.0; n]);
     let mut unstable = Vec::new();
+    let column = |l: f64, u: f64, m: f64| match relu_phase(l, u) {
+        ReluPhase::Active => (T::one(), T::one(), 0.0, 0.0, false),
+        ReluPhase::Inactive => (T::zero(), T::zero(), 0.0, 0.0, false),
+        ReluPhase::Unstable { upper_slope: s } => (
+            T::from_f64(alpha0(l, u, s)),
+            T::from_f64(s),
+            -s * l,
+            m + (s * l).abs(),
+            true,
+        ),
+    };
     for col in 0..n {
-        let (l, u) = (xb.lower[col], xb.upper[col]);
-        match relu_phase(l, u) {
-            ReluPhase::Active => {}
-            ReluPhase::Inactive => {
-                pos[col] = T::zero();
-                neg[col] = T::zero();
-            }
-            ReluPhase::Unstable { upper_slope: s } => {
-                pos[col] = T::from_f64(alpha0(l, u, s));
-                neg[col] = T::from_f64(s);
-                icpt[col] = -s * l;
-                ew[col] = mag[col] + (s * l).abs();
-                unstable.push(col);
-            }
+        let c = column(xb.lower[col], xb.upper[col], mag[col]);
+        (pos[col], neg[col], icpt[col], ew[col]) = (c.0, c.1, c.2, c.3);
+        if c.4 {
+            unstable.push(col);
         }
     }
     let g = crate::tolerances::gamma_dot(n + 2, T::UNIT_ROUNDOFF);
     let mut pos_r = pos.clone();
+    // Per-row copies, patched at a row's split neurons and restored after it.
+    let (mut neg_r, mut icpt_r, mut ew_r) = match splits {
+        Some(_) => (neg.clone(), icpt.clone(), ew.clone()),
+        None => (Vec::new(), Vec::new(), Vec::new()),
+    };
+    let mut patched = Vec::new();
     for (r, mut row) in lam.rows_mut().into_iter().enumerate() {
         if let Some(a) = per_row {
             let a = a.row(r);
@@ -185,11 +205,86 @@ pub(crate) fn relu_back<T: Real>(
             }
         }
         let row = row.as_slice_mut().expect("row-major λ");
-        let [add, e] = scale_by_sign_sums(row, &pos_r, &neg, &icpt, &ew);
+        let [add, e] = match splits {
+            None => scale_by_sign_sums(row, &pos_r, &neg, &icpt, &ew),
+            Some(sp) => {
+                for (s, _) in sp.rows.at(sp.r0 + r, sp.node) {
+                    let col = s.neuron as usize;
+                    let (l, u) = sp.rows.restrict(
+                        sp.r0 + r,
+                        sp.node,
+                        s.neuron,
+                        xb.lower[col],
+                        xb.upper[col],
+                    );
+                    let c = column(l, u, mag[col]);
+                    let a = match (c.4, per_row) {
+                        (true, Some(a)) => T::from_f64(a[[r, col]].clamp(0.0, 1.0)),
+                        _ => c.0,
+                    };
+                    (pos_r[col], neg_r[col], icpt_r[col], ew_r[col]) = (a, c.1, c.2, c.3);
+                    patched.push(col);
+                }
+                let sums = scale_by_sign_sums(row, &pos_r, &neg_r, &icpt_r, &ew_r);
+                // (The next row sets its own α on unstable columns again.)
+                for col in patched.drain(..) {
+                    pos_r[col] = pos[col];
+                    (neg_r[col], icpt_r[col], ew_r[col]) = (neg[col], icpt[col], ew[col]);
+                }
+                sums
+            }
+        };
         acc.kappa[r] += add;
         acc.kappa_mag[r] += add.abs();
         acc.err[r] += g * e;
     }
+}
+
+/// The split multipliers at one activation's input (see the module doc of [`super`]): for
+/// each split `s` of row `r` at this node, `λ[r, neuron] −= β_s σ_s` and `κ_r += Σ_s β_s σ_s t_s`.
+///
+/// Rounding: `β_s` is first rounded to `T`; that rounded value (still `>= 0`) is the multiplier
+/// used, in `λ` and in `κ` alike. The subtraction rounds once, `fl(a − b) = (a − b)(1 + δ)`, so
+/// the new `λ` is off by at most `u/(1 − u)·|fl(λ − βσ)|` (plus [`Real::UNDERFLOW`]), which moves
+/// `λ·z` by at most that times `|z|max`; the f64 sum of the `k` constants is off by at most
+/// `γ(k + 1)·Σ|β t|`. Returns true when some constant was added to `κ` (one more addition for
+/// its own pad).
+pub(crate) fn split_multipliers<T: Real>(
+    lam: &mut Array2<T>,
+    sp: SplitsAt,
+    mag: &[f64],
+    acc: &mut Acc,
+) -> bool {
+    let g1 = crate::tolerances::gamma_dot(1, T::UNIT_ROUNDOFF);
+    let mut any_constant = false;
+    for (r, mut row) in lam.rows_mut().into_iter().enumerate() {
+        let (mut add, mut add_mag, mut k, mut e) = (0.0, 0.0, 0usize, 0.0);
+        for (s, beta) in sp.rows.at(sp.r0 + r, sp.node) {
+            let b = T::from_f64(beta);
+            if b == T::zero() {
+                continue;
+            }
+            let col = s.neuron as usize;
+            let sb = if s.up { b } else { T::zero() - b };
+            let v = row[col] - sb;
+            row[col] = v;
+            e += g1 * v.to_f64().abs() * mag[col] + T::UNDERFLOW * mag[col];
+            if s.point != 0.0 {
+                let c = sb.to_f64() * s.point;
+                add += c;
+                add_mag += c.abs();
+                k += 1;
+            }
+        }
+        if k > 0 {
+            e += crate::tolerances::gamma(k + 1) * add_mag;
+            acc.kappa[r] += add;
+            acc.kappa_mag[r] += add.abs();
+            any_constant = true;
+        }
+        acc.err[r] += e;
+    }
+    any_constant
 }
 
 /// The input box `[m − r, m + r]`: per row, `λ·m − |λ|·r` (the minimum of `λ·x` over the box)

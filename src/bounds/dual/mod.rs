@@ -20,7 +20,6 @@
 //! - `Add` `x_i = Σ_p x_{j_p}`: `λ_i·x_i = Σ_p λ_i·x_{j_p}`, so each input receives `λ_i`;
 //!   `Concat` `x_i = [x_{j_1}; x_{j_2}; ...]`: input `p` receives its block of `λ_i`'s columns;
 //!   `Gather` `x_i[e] = x_j[index_e]`: `λ_j[:, c] = Σ_{e: index_e = c} λ_i[:, e]` (scatter-add);
-//! - at the input box `[m − r, m + r]`: `min λ·x = λ·m − |λ|·r`.
 //!
 //! On a DAG the pass keeps one `λ_j` per node and walks the nodes in reverse topological order
 //! from `k`: the identity is `c·x_K = Σ_{j pending} λ_j·x_j + κ` over the nodes whose consumers
@@ -28,6 +27,17 @@
 //! coefficients into its `λ_j` (a node read by a residual shortcut and by its block gets the sum
 //! of both). Nodes not on a path to `k` never receive a `λ` and cost nothing; a node with one
 //! consumer takes that consumer's `λ` by move, with no copy and no addition.
+//!
+//! - split domains ([`RowSplits`], the ReLU-split search): row `r` may be bounded over only the
+//!   inputs where some activation inputs satisfy `σ_s (z_s − t_s) >= 0` (`σ_s = ±1`; ReLU splits
+//!   have `t_s = 0`). Each split neuron is relaxed over its restricted interval (`[max(l, t), u]`
+//!   or `[l, min(u, t)]`: a split ReLU is exactly linear), and each split enters as a Lagrangian
+//!   term: on the domain `c·x_K >= c·x_K − Σ_s β_s σ_s (z_s − t_s)` for any `β_s >= 0`, so the
+//!   pass bounds the right-hand side: where the pass hands `λ` to node `j` (the input of a split
+//!   activation), `λ_j[s] −= β_s σ_s` and `κ += Σ_s β_s σ_s t_s`. Every relaxation used holds on
+//!   the domain, so the result is a lower bound of `c·x_K` over the domain's inputs for **any**
+//!   `β >= 0` and any slopes `α ∈ [0, 1]`: the optimiser that picks them cannot make it unsound;
+//! - at the input box `[m − r, m + r]`: `min λ·x = λ·m − |λ|·r`.
 //!
 //! The result, `κ + λ·m − |λ|·r`, is the dual objective `J(ν)` of the paper at the dual point
 //! the pass constructs. Intermediate bounds `[l, u]` of every pre-activation node come from the
@@ -75,6 +85,69 @@ pub enum Slopes<'a> {
     Adaptive,
     /// Per objective row and neuron: `alphas[node][[row, neuron]]` for every ReLU node.
     PerRow(&'a [Option<Array2<f64>>]),
+}
+
+/// A split of one activation neuron (a domain of the ReLU-split search): the neuron's input `z`
+/// (element `neuron` of the input of activation node `node`) restricted to `z >= point` (`up`)
+/// or to `z <= point`. ReLU splits are at 0.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Split {
+    pub node: u32,
+    pub neuron: u32,
+    pub point: f64,
+    pub up: bool,
+}
+
+impl Split {
+    /// `σ = ±1`: the split holds where `σ·(z − point) >= 0`.
+    pub fn sign(&self) -> f64 {
+        if self.up {
+            1.0
+        } else {
+            -1.0
+        }
+    }
+
+    /// The neuron's bounds `[l, u]` restricted by the split.
+    pub fn restrict(&self, l: f64, u: f64) -> (f64, f64) {
+        if self.up {
+            (l.max(self.point), u)
+        } else {
+            (l, u.min(self.point))
+        }
+    }
+}
+
+/// Per-row domains of a pass (see the module doc): row `r` of the objective is bounded over the
+/// inputs where every split of `splits[start[r]..start[r + 1]]` holds, with the multiplier
+/// `beta[s] >= 0` of each (same indexing as `splits`).
+#[derive(Clone, Copy, Debug)]
+pub struct RowSplits<'a> {
+    /// `rows + 1` offsets into `splits`, non-decreasing.
+    pub start: &'a [usize],
+    pub splits: &'a [Split],
+    /// One multiplier per split, each `>= 0` (a negative one is used as 0).
+    pub beta: &'a [f64],
+}
+
+impl RowSplits<'_> {
+    /// Row `r`'s splits at activation node `node`, with their multipliers.
+    pub fn at(&self, r: usize, node: usize) -> impl Iterator<Item = (&Split, f64)> + '_ {
+        let range = self.start[r]..self.start[r + 1];
+        self.splits[range.clone()]
+            .iter()
+            .zip(&self.beta[range])
+            .filter(move |(s, _)| s.node as usize == node)
+            .map(|(s, &b)| (s, b.max(0.0)))
+    }
+
+    /// The bounds `[l, u]` of `neuron` at activation node `node` restricted by every split of
+    /// row `r` on it (a sigmoid neuron may be split several times).
+    pub fn restrict(&self, r: usize, node: usize, neuron: u32, l: f64, u: f64) -> (f64, f64) {
+        self.at(r, node)
+            .filter(|(s, _)| s.neuron == neuron)
+            .fold((l, u), |(l, u), (s, _)| s.restrict(l, u))
+    }
 }
 
 /// The arithmetic a backward pass holds `λ` in. The engines use f64; [`DualNetwork::backward`]

@@ -18,14 +18,31 @@ use ndarray::{Array2, ArrayView2};
 /// most that times `|z|max`; the f64 sum of the intercepts is off by at most `γ_n·Σ|λ||b|`. Both
 /// are covered by `gamma_T(n + 2)·Σ|λ|·(|a|·|z|max + |b|)`. A zero `λ_e` takes no line (an
 /// infinite intercept would make `0·∞`): it stays 0.
+///
+/// With `patch`, row `r` uses the lines `patch(r)` gives for some elements instead (a row's
+/// split neurons, relaxed over their restricted interval, which lies inside `[l, u]`: `|z|max`
+/// still bounds it).
 pub(crate) fn lines_back<T: Real>(
     lam: &mut Array2<T>,
     lines: &[Lines],
     mag: &[f64],
+    patch: Option<&dyn Fn(usize) -> Vec<(usize, Lines)>>,
     acc: &mut Acc,
 ) {
     let g = gamma_dot(lines.len() + 2, T::UNIT_ROUNDOFF);
+    let mut row_lines = Vec::new();
     for (r, mut row) in lam.rows_mut().into_iter().enumerate() {
+        let patched = patch.map(|p| p(r)).unwrap_or_default();
+        let lines = if patched.is_empty() {
+            lines
+        } else {
+            row_lines.clear();
+            row_lines.extend_from_slice(lines);
+            for (col, ln) in patched {
+                row_lines[col] = ln;
+            }
+            &row_lines[..]
+        };
         let (mut add, mut e) = (0.0, 0.0);
         for ((v, ln), &mg) in row.iter_mut().zip(lines).zip(mag) {
             let x = v.to_f64();

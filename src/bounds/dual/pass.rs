@@ -1,8 +1,10 @@
 //! One backward pass through the dual network (the math is in the module doc of [`super`]).
 
-use super::kernels::{affine_back, input_affine, input_term, relu_back, Acc};
+use super::kernels::{
+    affine_back, input_affine, input_term, relu_back, split_multipliers, Acc, SplitsAt,
+};
 use super::nonlinear::{lines_back, mul_back, softmax_back};
-use super::{DualNetwork, Pass, Real, Scales, Slopes};
+use super::{DualNetwork, Pass, Real, RowSplits, Scales, Slopes};
 use crate::bounds::interval::mid_rad;
 use crate::bounds::relax::{curve, mul_planes, softmax_lines};
 use crate::bounds::sums::{mat_sums, sums};
@@ -36,6 +38,21 @@ impl DualNetwork<'_> {
         self.backward_with(bounds, &Scales::new(self.net), k, c.view(), slopes)
     }
 
+    /// [`DualNetwork::backward`] with row `r` bounded over its own domain, the inputs where its
+    /// splits in `splits` hold (see the module doc: sound for any `β >= 0` and any slopes).
+    /// `bounds` must hold over every row's domain.
+    pub fn backward_domains<T: Real>(
+        &self,
+        bounds: &[Bounds],
+        k: usize,
+        c: &Array2<f64>,
+        slopes: Slopes,
+        splits: RowSplits,
+    ) -> Pass<T> {
+        let scales = Scales::new(self.net);
+        self.backward_split(bounds, &scales, k, c.view(), slopes, Some(splits))
+    }
+
     /// [`DualNetwork::backward`] with the per-node numbers `scales` of these `bounds` shared
     /// between calls; many rows split over both cores.
     pub(crate) fn backward_with<T: Real>(
@@ -46,14 +63,30 @@ impl DualNetwork<'_> {
         c: ArrayView2<f64>,
         slopes: Slopes,
     ) -> Pass<T> {
+        self.backward_split(bounds, scales, k, c, slopes, None)
+    }
+
+    /// [`DualNetwork::backward_with`] with row `r` bounded over its own domain
+    /// `splits` (see the module doc: any `β >= 0` and any slopes give a sound bound of the row
+    /// over the inputs where its splits hold). `bounds` must hold over every row's domain (in
+    /// the search: the root's bounds). [`Pass::act_lambda`] is kept.
+    pub(crate) fn backward_split<T: Real>(
+        &self,
+        bounds: &[Bounds],
+        scales: &Scales,
+        k: usize,
+        c: ArrayView2<f64>,
+        slopes: Slopes,
+        splits: Option<RowSplits>,
+    ) -> Pass<T> {
         let m = c.nrows();
         if m < 16 || m * self.weights < SPLIT_WORK {
-            return self.rows_pass(bounds, scales, k, c, slopes, 0);
+            return self.rows_pass(bounds, scales, k, c, slopes, splits, 0);
         }
         let h = m / 2;
         let (a, b) = rayon::join(
-            || self.rows_pass(bounds, scales, k, c.slice(s![..h, ..]), slopes, 0),
-            || self.rows_pass(bounds, scales, k, c.slice(s![h.., ..]), slopes, h),
+            || self.rows_pass(bounds, scales, k, c.slice(s![..h, ..]), slopes, splits, 0),
+            || self.rows_pass(bounds, scales, k, c.slice(s![h.., ..]), slopes, splits, h),
         );
         let cat = |x: &Array2<T>, y: &Array2<T>| {
             ndarray::concatenate(Axis(0), &[x.view(), y.view()]).expect("same widths")
@@ -164,6 +197,7 @@ impl DualNetwork<'_> {
         k: usize,
         c: ArrayView2<f64>,
         slopes: Slopes,
+        splits: Option<RowSplits>,
         r0: usize,
     ) -> Pass<T> {
         let nodes = self.net.nodes();
@@ -172,7 +206,8 @@ impl DualNetwork<'_> {
         // Borrowed from `c` (f64) until the first step that changes it.
         let lam_k: CowArray<T, Ix2> = T::from_f64s(c);
         self.objective_rounding(bounds, k, c, lam_k.view(), &mut acc);
-        let keep_lambda = matches!(slopes, Slopes::PerRow(_));
+        let keep_lambda = matches!(slopes, Slopes::PerRow(_)) || splits.is_some();
+        let at = |node| splits.map(|rows| SplitsAt { rows, node, r0 });
         let mut act_lambda: Vec<Option<Array2<T>>> = vec![None; nodes.len()];
         let mut pending: Vec<Option<Pending<T>>> = (0..=k).map(|_| None).collect();
         pending[k] = Some(Pending {
@@ -274,7 +309,19 @@ impl DualNetwork<'_> {
                         Slopes::WongKolter | Slopes::PerRow(_) => s.min(1.0),
                     };
                     let mut next = lam.into_owned();
-                    relu_back(&mut next, &bounds[j], mag, alpha0, per_row, &mut acc);
+                    relu_back(
+                        &mut next,
+                        &bounds[j],
+                        mag,
+                        alpha0,
+                        per_row,
+                        at(cur),
+                        &mut acc,
+                    );
+                    if let Some(sp) = at(cur) {
+                        // One more addition to κ when a split point is not 0.
+                        steps += usize::from(split_multipliers(&mut next, sp, mag, &mut acc));
+                    }
                     acc.underflow::<T>(1, mag);
                     self.accumulate(&mut pending, j, next.into(), objective, mag, &mut acc);
                 }
@@ -291,7 +338,34 @@ impl DualNetwork<'_> {
                         .map(|(&l, &u)| f(l, u))
                         .collect();
                     let mut next = lam.into_owned();
-                    lines_back(&mut next, &lines, mag, &mut acc);
+                    // A row's split neurons take the lines of their restricted interval.
+                    let xb = &bounds[j];
+                    let patch = |r: usize| -> Vec<(usize, crate::bounds::relax::Lines)> {
+                        let Some(sp) = at(cur) else {
+                            return Vec::new();
+                        };
+                        (sp.rows.at(sp.r0 + r, cur))
+                            .map(|(s, _)| {
+                                let col = s.neuron as usize;
+                                let (l, u) = (sp.rows).restrict(
+                                    sp.r0 + r,
+                                    cur,
+                                    s.neuron,
+                                    xb.lower[col],
+                                    xb.upper[col],
+                                );
+                                (col, f(l, u))
+                            })
+                            .collect()
+                    };
+                    let patch: Option<&dyn Fn(usize) -> Vec<_>> = match splits {
+                        Some(_) => Some(&patch),
+                        None => None,
+                    };
+                    lines_back(&mut next, &lines, mag, patch, &mut acc);
+                    if let Some(sp) = at(cur) {
+                        steps += usize::from(split_multipliers(&mut next, sp, mag, &mut acc));
+                    }
                     acc.underflow::<T>(1, mag);
                     self.accumulate(&mut pending, j, next.into(), objective, mag, &mut acc);
                 }

@@ -87,6 +87,32 @@ impl TriangleLp {
             .fold(f64::NEG_INFINITY, f64::max)
     }
 
+    /// [`TriangleLp::lower_bound`], and the solver's optimum restricted to the network input:
+    /// a counterexample candidate only (it must be replayed), `None` when the solve fails.
+    pub fn lower_bound_and_input(&self, c: &[f64], backend: Backend) -> (f64, Option<Vec<f64>>) {
+        if !self.model.is_finite() {
+            return (f64::NEG_INFINITY, None);
+        }
+        let obj = self.model.objective(self.target, c);
+        let Some((mu, values)) = solve::solve(&self.model, &obj, backend) else {
+            return (f64::NEG_INFINITY, None);
+        };
+        let neg: Vec<f64> = mu.iter().map(|m| -m).collect();
+        let zero = vec![0.0; mu.len()];
+        let lb = [mu, neg, zero]
+            .iter()
+            .map(|m| lagrangian::lagrangian_bound(&self.model, &obj, m))
+            .fold(f64::NEG_INFINITY, f64::max);
+        let input = self.model.slots[0]
+            .iter()
+            .map(|s| match s {
+                model::Slot::Var(v) => values[*v],
+                model::Slot::Zero => 0.0,
+            })
+            .collect();
+        (lb, Some(input))
+    }
+
     /// Sound lower and upper bounds of element `j` of the target node (the upper bound is
     /// minus a lower bound of `−y_j`).
     fn element_bounds(&self, j: usize, backend: Backend) -> (f64, f64) {

@@ -5,11 +5,20 @@ use super::model::{Model, Sense};
 use super::Backend;
 use good_lp::constraint::ConstraintReference;
 use good_lp::solvers::{DualValues, SolutionWithDual};
-use good_lp::{variable, Expression, ProblemVariables, SolverModel, Variable};
+use good_lp::{variable, Expression, ProblemVariables, Solution, SolverModel, Variable};
 
 /// The multipliers of `min obj·x` over `model`, one per row in good_lp's shadow-price
 /// convention; `None` when the solve fails (infeasible, unbounded, numerical trouble).
 pub(crate) fn duals(model: &Model, obj: &[(usize, f64)], backend: Backend) -> Option<Vec<f64>> {
+    solve(model, obj, backend).map(|(mu, _)| mu)
+}
+
+/// [`duals`], and the solver's value of every variable (only a candidate: nothing checks it).
+pub(crate) fn solve(
+    model: &Model,
+    obj: &[(usize, f64)],
+    backend: Backend,
+) -> Option<(Vec<f64>, Vec<f64>)> {
     let mut vars = ProblemVariables::new();
     let xs: Vec<Variable> = model
         .lower
@@ -29,8 +38,8 @@ pub(crate) fn duals(model: &Model, obj: &[(usize, f64)], backend: Backend) -> Op
     }
 }
 
-/// Adds the rows, solves, and reads the dual value of every row.
-fn solve_rows<M>(mut pb: M, model: &Model, xs: &[Variable]) -> Option<Vec<f64>>
+/// Adds the rows, solves, and reads the dual value of every row and the value of every variable.
+fn solve_rows<M>(mut pb: M, model: &Model, xs: &[Variable]) -> Option<(Vec<f64>, Vec<f64>)>
 where
     M: SolverModel,
     M::Solution: for<'a> SolutionWithDual<'a>,
@@ -51,6 +60,7 @@ where
         })
         .collect();
     let mut sol = pb.solve().ok()?;
+    let values = xs.iter().map(|&x| sol.value(x)).collect();
     let d = sol.compute_dual();
-    Some(refs.into_iter().map(|r| d.dual(r)).collect())
+    Some((refs.into_iter().map(|r| d.dual(r)).collect(), values))
 }
