@@ -18,6 +18,7 @@ pub mod bounds;
 pub mod dlv;
 pub mod import;
 pub mod radius;
+pub mod relusplit;
 pub mod report;
 pub mod search;
 pub mod smt;

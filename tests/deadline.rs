@@ -104,3 +104,8 @@ fn input_split_keeps_the_deadline() {
 fn auto_keeps_the_deadline() {
     times_out("auto");
 }
+
+#[test]
+fn relu_split_keeps_the_deadline() {
+    times_out("relu-split");
+}

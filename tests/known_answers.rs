@@ -351,6 +351,7 @@ fn engines() -> Vec<(&'static str, Engine)> {
         ("lp", bab(Method::Lp)),
         ("input-split", Engine::InputSplit),
         ("auto", Engine::Auto),
+        ("relusplit", Engine::ReluSplit),
         ("smt", Engine::Smt),
         ("dlv", Engine::Dlv),
     ]
@@ -380,7 +381,7 @@ fn every_engine_meets_the_known_answers() {
         let (net, prop, name) = load(row);
         for (engine_name, engine) in engines() {
             let expected = match engine {
-                Engine::Bab(_) | Engine::InputSplit | Engine::Auto => row.bab,
+                Engine::Bab(_) | Engine::InputSplit | Engine::Auto | Engine::ReluSplit => row.bab,
                 Engine::Smt => row.smt,
                 Engine::Dlv => row.dlv,
             };

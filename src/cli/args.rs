@@ -30,6 +30,9 @@ pub enum EngineArg {
     Alpha,
     /// Branch and bound with the triangle LP (slow; for small networks).
     Lp,
+    /// ReLU-split branch and bound with optimised split multipliers (β-CROWN), for wide
+    /// inputs (images).
+    ReluSplit,
     /// The exact encoding over the reals, decided by Z3 (no attack first; sigmoid/tanh give
     /// `unknown`).
     Smt,
@@ -48,6 +51,7 @@ impl From<EngineArg> for Engine {
             EngineArg::Crown => Engine::Bab(Method::Crown),
             EngineArg::Alpha => Engine::Bab(Method::Alpha),
             EngineArg::Lp => Engine::Bab(Method::Lp),
+            EngineArg::ReluSplit => Engine::ReluSplit,
             EngineArg::Smt => Engine::Smt,
             EngineArg::Dlv => Engine::Dlv,
         }

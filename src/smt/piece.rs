@@ -50,7 +50,7 @@ pub fn decide_piece(
     super::worker::bounded(deadline, move || {
         piece(&net, &bounds, &splits, &disjunct, deadline)
     })
-    .unwrap_or_else(|| PieceOutcome::Unknown("the deadline passed".into()))
+    .unwrap_or_else(|lost| PieceOutcome::Unknown(format!("z3: {lost:?}")))
 }
 
 /// [`decide_piece`] on the calling thread.

@@ -11,9 +11,11 @@
 //!    bound engines, which stop refining at it); `unknown` when boxes shrink to nothing
 //!    without being refuted or falsified.
 //!
-//! [`Engine::InputSplit`] is the batched input-split search of [`crate::search`], and
-//! [`Engine::Auto`] (the default) picks it for chains of affine layers and ReLUs with a
-//! low-dimensional input, [`Engine::Bab`] with CROWN otherwise.
+//! [`Engine::InputSplit`] is the batched input-split search of [`crate::search`],
+//! [`Engine::ReluSplit`] the ReLU-split search of [`crate::relusplit`] (attack first), and
+//! [`Engine::Auto`] (the default) picks the first for chains of affine layers and ReLUs with a
+//! low-dimensional input, the second for ReLU networks with a wide input (images),
+//! [`Engine::Bab`] with CROWN otherwise.
 //!
 //! A network whose output is a softmax is decided on the softmax's input when the property only
 //! compares outputs of one softmax group (`softmax.rs`), whatever the engine.
@@ -41,6 +43,7 @@ use std::time::Duration;
 pub enum Engine {
     /// [`Engine::InputSplit`] when the network is a chain of affine layers and ReLUs whose
     /// input has at most [`crate::search::LOW_DIM`] values (where its batched kernels apply),
+    /// [`Engine::ReluSplit`] when the input is wider and the network has ReLUs,
     /// [`Engine::Bab`] with CROWN otherwise; see [`Engine::resolve`].
     Auto,
     /// Input-split branch and bound of [`crate::search`]: batched linear bounds, box
@@ -50,6 +53,9 @@ pub enum Engine {
     InputSplit,
     /// Falsification, then input-split branch and bound with this bound method.
     Bab(Method),
+    /// Falsification, then ReLU-split branch and bound with optimised split multipliers
+    /// ([`crate::relusplit`], settings in [`Options::relu_split`]).
+    ReluSplit,
     /// The exact encoding over the reals, decided by Z3 ([`crate::smt`]); stable ReLUs fixed
     /// by sound bounds. No attack first. Sigmoid/tanh give `unknown`.
     Smt,
@@ -71,10 +77,21 @@ impl Engine {
     pub fn resolve(self, net: &Network) -> Engine {
         match self {
             Engine::Auto if crate::search::suits(net) => Engine::InputSplit,
+            // Wide inputs: splitting the input pays no more, splitting ReLUs does.
+            Engine::Auto if net.input_len() > crate::search::LOW_DIM && has_relu(net) => {
+                Engine::ReluSplit
+            }
             Engine::Auto => Engine::Bab(Method::Crown),
-            Engine::InputSplit | Engine::Bab(_) | Engine::Smt | Engine::Dlv => self,
+            Engine::InputSplit | Engine::Bab(_) | Engine::ReluSplit | Engine::Smt | Engine::Dlv => {
+                self
+            }
         }
     }
+}
+
+/// True when some node of `net` is a ReLU.
+fn has_relu(net: &Network) -> bool {
+    net.nodes().iter().any(|n| n.op == crate::ir::Op::Relu)
 }
 
 /// Verification settings.
@@ -95,6 +112,8 @@ pub struct Options {
     pub max_depth: usize,
     /// Settings of the input-split search ([`Engine::InputSplit`]).
     pub search: crate::search::SearchConfig,
+    /// Settings of [`Engine::ReluSplit`].
+    pub relu_split: crate::relusplit::ReluSplitConfig,
 }
 
 impl Default for Options {
@@ -107,6 +126,7 @@ impl Default for Options {
             seed: 0,
             max_depth: 200,
             search: Default::default(),
+            relu_split: Default::default(),
         }
     }
 }
@@ -163,6 +183,13 @@ fn decide(
                 return (Verdict::Sat(Box::new(cex)), None);
             }
             bab::search(net, prop, method, opts)
+        }
+        Engine::ReluSplit => {
+            let attack_until = opts.deadline.share(opts.attack_share, Duration::MAX);
+            if let Some(cex) = attack(net, prop, opts, attack_until) {
+                return (Verdict::Sat(Box::new(cex)), None);
+            }
+            crate::relusplit::search(net, prop, &opts.relu_split, opts.deadline).0
         }
         Engine::Smt => crate::smt::solve(net, prop, opts.deadline).into(),
         Engine::Dlv => crate::dlv::verify(net, prop, opts.deadline),

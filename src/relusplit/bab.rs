@@ -1,0 +1,249 @@
+//! The search loop of one subproblem (see the module doc of [`super`]).
+
+use super::branch;
+use super::leaf::{self, Leaf};
+use super::optimise::{self, Job, Last};
+use super::root::{Neuron, Root};
+use super::{ReluSplitConfig, Stats};
+use crate::bounds::dual::Split;
+use crate::deadline::Deadline;
+use crate::ir::Network;
+use crate::outcome::Counterexample;
+use crate::spec::Disjunct;
+use ndarray::Array2;
+
+/// One subproblem: disjunct `disjunct` of region `region`, as dense rows `c_s·y − rhs_s`.
+pub(crate) struct Sub {
+    pub region: usize,
+    pub disjunct: usize,
+    /// `rows × n_out`.
+    pub c: Array2<f64>,
+    pub rhs: Vec<f64>,
+    /// The disjunct itself (for the exact leaves).
+    pub spec: Disjunct,
+    /// The root's bound and slopes.
+    pub root: RootRows,
+}
+
+/// A subproblem's root rows: their bounds and optimised slopes (`rows × unstable`).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RootRows {
+    pub lb: Vec<f64>,
+    pub alpha: Vec<f32>,
+}
+
+impl Sub {
+    pub fn new(net: &Network, region: usize, disjunct: usize, d: &Disjunct) -> Self {
+        let mut c = Array2::zeros((d.constraints.len(), net.output_len()));
+        for (r, con) in d.constraints.iter().enumerate() {
+            for &(i, a) in &con.coeffs {
+                c[[r, i]] = a;
+            }
+        }
+        Sub {
+            region,
+            disjunct,
+            c,
+            rhs: d.constraints.iter().map(|con| con.rhs).collect(),
+            spec: d.clone(),
+            root: RootRows::default(),
+        }
+    }
+
+    /// The best root bound among the rows (the subproblem is refuted when it is `> 0`).
+    pub fn worst(&self) -> f64 {
+        self.root
+            .lb
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max)
+    }
+}
+
+/// How a subproblem ended.
+pub(crate) enum Outcome {
+    Refuted,
+    Sat(Box<Counterexample>),
+    Timeout,
+    Unknown(String),
+}
+
+/// A stored domain: its splits, what its children inherit, and the split chosen for it.
+struct Domain {
+    splits: Vec<Split>,
+    alpha: Vec<f32>,
+    beta: Vec<f32>,
+    lb: Vec<f64>,
+    next: Neuron,
+}
+
+/// Runs the search on `sub` until it is refuted, a candidate is confirmed (`confirm` returns
+/// the counterexample), the store is full, or `deadline` passes.
+pub(crate) fn run(
+    root: &Root,
+    sub: &Sub,
+    cfg: &ReluSplitConfig,
+    deadline: Deadline,
+    stats: &mut Stats,
+    confirm: &dyn Fn(&[f64]) -> Option<Counterexample>,
+) -> Outcome {
+    let first = Job {
+        splits: Vec::new(),
+        alpha: sub.root.alpha.clone(),
+        beta: Vec::new(),
+        floor: sub.root.lb.clone(),
+    };
+    let mut stack: Vec<Domain> = Vec::new();
+    let (mut undecided, mut bounded) = (0u64, 0u64);
+    let mut jobs = vec![first];
+    // The root's slopes are optimised already: one pass gives what branching needs.
+    let mut iterations = 0;
+    loop {
+        let (results, last) = optimise::bound(
+            root,
+            sub,
+            &jobs,
+            iterations,
+            cfg,
+            deadline,
+            &mut stats.passes,
+        );
+        stats.batches += 1;
+        stats.domains += jobs.len() as u64;
+        bounded += jobs.len() as u64;
+        iterations = cfg.iterations;
+        if cfg.candidates {
+            if let Some(cex) = candidates(root, &last, &results, confirm) {
+                return Outcome::Sat(cex);
+            }
+        }
+        let mut open: Vec<(usize, Job, Vec<f64>)> = Vec::new();
+        for (j, (job, b)) in jobs.into_iter().zip(results).enumerate() {
+            if b.refuted {
+                stats.refuted += 1;
+                continue;
+            }
+            let job = Job {
+                alpha: b.alpha,
+                beta: b.beta,
+                ..job
+            };
+            if job.splits.len() == root.unstable.len() {
+                stats.leaves += 1;
+                match cfg
+                    .exact_leaves
+                    .then(|| leaf::decide(root, sub, &sub.spec, &job.splits, deadline, confirm))
+                {
+                    Some(Leaf::Refuted) => continue,
+                    Some(Leaf::Sat(cex)) => return Outcome::Sat(cex),
+                    Some(Leaf::Undecided) | None => {
+                        undecided += 1;
+                        continue;
+                    }
+                }
+            }
+            open.push((j, job, b.lb));
+        }
+        if !open.is_empty() {
+            if deadline.expired() {
+                return Outcome::Timeout;
+            }
+            let decided: Vec<(usize, &Job)> = open.iter().map(|(j, job, _)| (*j, job)).collect();
+            let next = branch::choose(root, sub, &decided, &last, cfg, &mut stats.passes);
+            for ((_, job, lb), next) in open.into_iter().zip(next) {
+                stack.push(Domain {
+                    splits: job.splits,
+                    alpha: job.alpha,
+                    beta: job.beta,
+                    lb,
+                    next,
+                });
+            }
+        }
+        stats.max_open = stats.max_open.max(stack.len());
+        if stack.is_empty() {
+            break;
+        }
+        if deadline.expired() {
+            return Outcome::Timeout;
+        }
+        if bounded >= cfg.budget {
+            return Outcome::Unknown(format!(
+                "{bounded} domains bounded (the budget); the search gave up"
+            ));
+        }
+        if stack.len() > cfg.max_domains {
+            return Outcome::Unknown(format!(
+                "more than {} domains stored (the limit); the search gave up",
+                cfg.max_domains
+            ));
+        }
+        let take = stack.len().min(cfg.batch);
+        jobs = stack
+            .split_off(stack.len() - take)
+            .into_iter()
+            .flat_map(children)
+            .collect();
+    }
+    match undecided {
+        0 => Outcome::Refuted,
+        n => Outcome::Unknown(format!(
+            "{n} fully split domains that the leaf LP could not decide"
+        )),
+    }
+}
+
+/// The two children of `d`: its splits plus `z >= 0` or `z <= 0` on its chosen neuron, each
+/// inheriting its slopes, its multipliers (0 for the new split) and its bound.
+fn children(d: Domain) -> [Job; 2] {
+    let rows = d.lb.len();
+    let ns = d.splits.len();
+    let mut beta = Vec::with_capacity(rows * (ns + 1));
+    for r in 0..rows {
+        beta.extend_from_slice(&d.beta[r * ns..(r + 1) * ns]);
+        beta.push(0.0);
+    }
+    let child = |up: bool| {
+        let mut splits = d.splits.clone();
+        splits.push(Split {
+            node: d.next.node,
+            neuron: d.next.neuron,
+            point: 0.0,
+            up,
+        });
+        Job {
+            splits,
+            alpha: d.alpha.clone(),
+            beta: beta.clone(),
+            floor: d.lb.clone(),
+        }
+    };
+    [child(true), child(false)]
+}
+
+/// Evaluates the input corner that minimises each row of the last pass (the relaxation's
+/// optimum) on the network, for the domains not refuted; the first that `confirm` accepts.
+fn candidates(
+    root: &Root,
+    last: &Last,
+    results: &[optimise::Bounded],
+    confirm: &dyn Fn(&[f64]) -> Option<Counterexample>,
+) -> Option<Box<Counterexample>> {
+    let lam = &last.pass.input_lambda;
+    if lam.ncols() == 0 {
+        return None;
+    }
+    let (lo, hi) = (&root.bounds[0].lower, &root.bounds[0].upper);
+    for (p, &(job, _)) in last.rows.iter().enumerate() {
+        if results[job].refuted {
+            continue;
+        }
+        let x: Vec<f64> = (0..lo.len())
+            .map(|i| if lam[[p, i]] >= 0.0 { lo[i] } else { hi[i] })
+            .collect();
+        if let Some(cex) = confirm(&x) {
+            return Some(Box::new(cex));
+        }
+    }
+    None
+}

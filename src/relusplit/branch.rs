@@ -1,0 +1,218 @@
+//! Which neuron a domain splits next: BaBSR scores from the last pass, optionally filtered by
+//! bounding the children of the best candidates (kFSB). Only speed depends on these choices.
+
+use super::optimise::{minus_rhs, Job, Last, Stack};
+use super::root::{Neuron, Root};
+use super::{Branching, ReluSplitConfig};
+use crate::bounds::dual::Split;
+use crate::ir::Op;
+
+/// Scores below this are no information (a stable or irrelevant neuron).
+const SCORE_FLOOR: f64 = 1e-4;
+
+/// The next split of each job of `open` (`(index of the job in the last pass, job)`), none of
+/// which is fully split.
+pub(crate) fn choose(
+    root: &Root,
+    sub: &super::bab::Sub,
+    open: &[(usize, &Job)],
+    last: &Last,
+    cfg: &ReluSplitConfig,
+    passes: &mut u64,
+) -> Vec<Neuron> {
+    let scored: Vec<Scores> = open
+        .iter()
+        .map(|&(j, job)| babsr(root, job, last, j))
+        .collect();
+    match cfg.branching {
+        Branching::Babsr => scored.iter().map(|s| s.best(root)).collect(),
+        Branching::Kfsb { k } => kfsb(root, sub, open, &scored, k, passes),
+    }
+}
+
+/// BaBSR's two scores per splittable neuron of one domain (`None` where it is split).
+struct Scores {
+    /// `|max(b·A·(s − 1), b·A·s) + min(A, 0)·t|`: the estimated gain of splitting (larger is
+    /// better), with `A` the coefficient of the ReLU's output in the bound, `b` the bias of its
+    /// input, `s = u/(u − l)` and `t = −s·l` the upper line's slope and intercept.
+    main: Vec<Option<f64>>,
+    /// `min(A, 0)·t`: the intercept the relaxation costs the bound (more negative is better).
+    intercept: Vec<Option<f64>>,
+}
+
+impl Scores {
+    /// The neuron with the best main score, else the best intercept score, else the first
+    /// unsplit one.
+    fn best(&self, root: &Root) -> Neuron {
+        let arg = |v: &[Option<f64>], sign: f64| {
+            (0..v.len())
+                .filter_map(|u| v[u].map(|s| (u, sign * s)))
+                .filter(|&(_, s)| s > SCORE_FLOOR)
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(u, _)| u)
+        };
+        let u = arg(&self.main, 1.0)
+            .or_else(|| arg(&self.intercept, -1.0))
+            .or_else(|| self.main.iter().position(Option::is_some))
+            .expect("a domain that is not fully split has an unsplit neuron");
+        root.unstable[u]
+    }
+
+    /// The `k` best of each score (distinct neurons, main ones first).
+    fn top(&self, k: usize) -> Vec<usize> {
+        let pick = |v: &[Option<f64>], sign: f64, out: &mut Vec<usize>| {
+            let mut idx: Vec<(usize, f64)> = (0..v.len())
+                .filter_map(|u| v[u].map(|s| (u, sign * s)))
+                .filter(|&(_, s)| s > SCORE_FLOOR)
+                .collect();
+            idx.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            for (u, _) in idx.into_iter().take(k) {
+                if !out.contains(&u) {
+                    out.push(u);
+                }
+            }
+        };
+        let mut out = Vec::new();
+        pick(&self.main, 1.0, &mut out);
+        pick(&self.intercept, -1.0, &mut out);
+        out
+    }
+}
+
+/// The bias of element `k` of node `j` (0 when the node has none).
+fn bias(root: &Root, j: usize, k: usize) -> f64 {
+    match &root.dual.network().nodes()[j].op {
+        Op::Affine(a) => a.bias[k],
+        Op::Conv(c) => c.bias[k / (c.out_chw[1] * c.out_chw[2])],
+        Op::ScaleShift(s) => s.shift[k],
+        Op::Input
+        | Op::Reshape
+        | Op::Relu
+        | Op::Sigmoid
+        | Op::Tanh
+        | Op::Add
+        | Op::Concat
+        | Op::Gather { .. } => 0.0,
+    }
+}
+
+/// BaBSR scores of job `j` from the last pass, averaged over the job's rows.
+fn babsr(root: &Root, job: &Job, last: &Last, j: usize) -> Scores {
+    let rows: Vec<usize> = (0..last.rows.len())
+        .filter(|&p| last.rows[p].0 == j)
+        .collect();
+    let n = rows.len().max(1) as f64;
+    let split = |nr: &Neuron| {
+        job.splits
+            .iter()
+            .any(|s| s.node == nr.node && s.neuron == nr.neuron)
+    };
+    let mut main = Vec::with_capacity(root.unstable.len());
+    let mut intercept = Vec::with_capacity(root.unstable.len());
+    for nr in &root.unstable {
+        if split(nr) {
+            main.push(None);
+            intercept.push(None);
+            continue;
+        }
+        let (i, k) = (nr.node as usize, nr.neuron as usize);
+        let pre = root.pre(nr.node);
+        let (l, u) = (root.bounds[pre].lower[k], root.bounds[pre].upper[k]);
+        let s = u / (u - l);
+        let t = -s * l;
+        let b = bias(root, pre, k);
+        let lam = last.pass.act_lambda[i]
+            .as_ref()
+            .expect("λ at every activation");
+        let (mut m, mut ic) = (0.0, 0.0);
+        for &p in &rows {
+            let a = lam[[p, k]];
+            let icpt = a.min(0.0) * t;
+            let ba = b * a;
+            m += ((ba * (s - 1.0)).max(ba * s) + icpt).abs();
+            ic += icpt;
+        }
+        main.push(Some(m / n));
+        intercept.push(Some(ic / n));
+    }
+    Scores { main, intercept }
+}
+
+/// kFSB: for each job, both children of each of its top candidates bounded by one pass (the
+/// job's slopes and multipliers, 0 for the new split) for all jobs at once; the candidate whose
+/// worse child is best wins (a child's value is its best row).
+fn kfsb(
+    root: &Root,
+    sub: &super::bab::Sub,
+    open: &[(usize, &Job)],
+    scored: &[Scores],
+    k: usize,
+    passes: &mut u64,
+) -> Vec<Neuron> {
+    let nu = root.unstable.len();
+    let rows = sub.rhs.len();
+    let cands: Vec<Vec<usize>> = scored.iter().map(|s| s.top(k)).collect();
+    // Every (job, candidate, side, row) as one row of one pass.
+    let mut items: Vec<(usize, usize, Vec<Split>, Vec<f64>, Vec<f64>)> = Vec::new();
+    for (o, (&(_, job), cs)) in open.iter().zip(&cands).enumerate() {
+        let ns = job.splits.len();
+        for &u in cs {
+            let nr = root.unstable[u];
+            for up in [true, false] {
+                let mut splits = job.splits.clone();
+                splits.push(Split {
+                    node: nr.node,
+                    neuron: nr.neuron,
+                    point: 0.0,
+                    up,
+                });
+                for r in 0..rows {
+                    let alpha = job.alpha[r * nu..(r + 1) * nu]
+                        .iter()
+                        .map(|&a| f64::from(a))
+                        .collect();
+                    let mut beta: Vec<f64> = job.beta[r * ns..(r + 1) * ns]
+                        .iter()
+                        .map(|&b| f64::from(b))
+                        .collect();
+                    beta.push(0.0);
+                    items.push((o, r, splits.clone(), alpha, beta));
+                }
+            }
+        }
+    }
+    if items.is_empty() {
+        return scored.iter().map(|s| s.best(root)).collect();
+    }
+    let stack = Stack::new(
+        root,
+        sub,
+        items
+            .iter()
+            .map(|(_, r, sp, a, b)| (*r, &sp[..], &a[..], &b[..])),
+    );
+    let pass = stack.pass(root);
+    *passes += 1;
+    let mut at = 0;
+    open.iter()
+        .zip(&cands)
+        .zip(scored)
+        .map(|((_, cs), sc)| {
+            let mut best: Option<(usize, f64)> = None;
+            for &u in cs {
+                let mut side = [f64::NEG_INFINITY; 2];
+                for v in &mut side {
+                    for r in 0..rows {
+                        *v = v.max(minus_rhs(pass.lower[at], sub.rhs[r]));
+                        at += 1;
+                    }
+                }
+                let v = side[0].min(side[1]);
+                if best.is_none_or(|(_, b)| v > b) {
+                    best = Some((u, v));
+                }
+            }
+            best.map_or_else(|| sc.best(root), |(u, _)| root.unstable[u])
+        })
+        .collect()
+}

@@ -1,0 +1,111 @@
+//! What every domain of one region shares: the root's bounds of every node (α-CROWN over every
+//! intermediate layer, optionally tightened by LPs on the first layers) and the neurons that can
+//! be split.
+
+use super::ReluSplitConfig;
+use crate::bounds::alpha::{self, AlphaConfig};
+use crate::bounds::dual::{DualNetwork, Scales};
+use crate::bounds::relax::{relu_phase, ReluPhase};
+use crate::bounds::Bounds;
+use crate::deadline::Deadline;
+use crate::ir::{NodeId, Op};
+use crate::spec::Region;
+
+/// A neuron that can be split: element `neuron` of the input of activation node `node`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Neuron {
+    pub node: u32,
+    pub neuron: u32,
+}
+
+/// The root of one region's search.
+pub(crate) struct Root<'a> {
+    pub dual: &'a DualNetwork<'a>,
+    /// Sound bounds of every node over the region's proof box: the intermediate bounds of
+    /// every domain (frozen; each row relaxes its own split neurons over their halves).
+    pub bounds: Vec<Bounds>,
+    /// The per-node numbers of the passes over `bounds` (filled on first use, shared).
+    pub scales: Scales,
+    /// The splittable neurons: the ReLUs unstable over the root bounds, in node order. A
+    /// domain's slopes are stored per row over this list.
+    pub unstable: Vec<Neuron>,
+    /// The output node (every objective is on it) and its ancestors.
+    pub out: usize,
+    pub anc: Vec<bool>,
+}
+
+impl<'a> Root<'a> {
+    /// The root bounds over `region`'s proof box: α-CROWN (`cfg.root_intermediate_iterations`
+    /// per layer), then, with `cfg.root_lp` on a network small enough, LPs on the unstable
+    /// neurons layer by layer within a share of the time left. Past `deadline` the bounds are
+    /// only sound (see [`DualNetwork::all_bounds_by`]).
+    pub fn new(
+        dual: &'a DualNetwork<'a>,
+        region: &Region,
+        cfg: &ReluSplitConfig,
+        deadline: Deadline,
+    ) -> Self {
+        let net = dual.network();
+        let (lo, hi) = region.proof_box();
+        let acfg = AlphaConfig {
+            intermediate_iterations: cfg.root_intermediate_iterations,
+            ..AlphaConfig::default()
+        };
+        let mut bounds = alpha::all_bounds(dual, &lo, &hi, &acfg, deadline);
+        if cfg.root_lp && net.activation_count() <= ROOT_LP_MAX_ACTIVATIONS {
+            let until = deadline.share(ROOT_LP_SHARE, std::time::Duration::MAX);
+            crate::bounds::lp::retighten_relu_inputs(net, &mut bounds, Default::default(), until);
+        }
+        let out = net.nodes().len() - 1;
+        let mut unstable = Vec::new();
+        for (i, node) in net.nodes().iter().enumerate() {
+            if node.op != Op::Relu {
+                continue;
+            }
+            let b = &bounds[node.input().0];
+            for k in 0..b.len() {
+                if let ReluPhase::Unstable { .. } = relu_phase(b.lower[k], b.upper[k]) {
+                    unstable.push(Neuron {
+                        node: i as u32,
+                        neuron: k as u32,
+                    });
+                }
+            }
+        }
+        Root {
+            dual,
+            scales: Scales::new(net),
+            bounds,
+            unstable,
+            out,
+            anc: net.ancestors(NodeId(out)),
+        }
+    }
+
+    /// The input node of activation node `node`.
+    pub fn pre(&self, node: u32) -> usize {
+        self.dual.network().nodes()[node as usize].input().0
+    }
+
+    /// The adaptive (CROWN) slope of each splittable neuron: 1 where `u >= −l`, else 0.
+    pub fn adaptive_alpha(&self) -> Vec<f32> {
+        self.unstable
+            .iter()
+            .map(|n| {
+                let b = &self.bounds[self.pre(n.node)];
+                let k = n.neuron as usize;
+                if b.upper[k] >= -b.lower[k] {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
+}
+
+/// Networks with at most this many activations get the root LP (`ReluSplitConfig::root_lp`).
+const ROOT_LP_MAX_ACTIVATIONS: usize = 1024;
+
+/// Share of the time left the root LP may take.
+const ROOT_LP_SHARE: f64 = 0.3;

@@ -1,0 +1,203 @@
+//! The ReLU-split search: sampled soundness of the batched β pass for any slopes and
+//! multipliers, small networks where β proves what plain splitting cannot within a small
+//! budget and where the exact leaves (LP, then Z3) decide fully split domains, and the same
+//! search on 1 and 2 threads.
+
+mod common;
+
+use certus::attack::Rng;
+use certus::bounds::dual::{DualNetwork, RowSplits, Slopes, Split};
+use certus::deadline::Deadline;
+use certus::ir::{Network, Op};
+use certus::outcome::Verdict;
+use certus::relusplit::{search, ReluSplitConfig};
+use certus::spec::Property;
+use common::{mlp, random_layers, random_net};
+use ndarray::Array2;
+use proptest::prelude::*;
+
+/// Splits of up to `max` activation neurons of `net` (each with a point inside its bounds; 0 for
+/// ReLUs, which are only split when unstable), as one row's list.
+fn random_splits(
+    net: &Network,
+    bounds: &[certus::bounds::Bounds],
+    rng: &mut Rng,
+    max: usize,
+) -> Vec<Split> {
+    let mut out = Vec::new();
+    for _ in 0..max {
+        let acts: Vec<usize> = (0..net.nodes().len())
+            .filter(|&i| net.nodes()[i].op.is_activation())
+            .collect();
+        let i = acts[(rng.uniform() * acts.len() as f64) as usize % acts.len()];
+        let b = &bounds[net.nodes()[i].input().0];
+        let k = (rng.uniform() * b.len() as f64) as usize % b.len();
+        let (l, u) = (b.lower[k], b.upper[k]);
+        let point = match net.nodes()[i].op {
+            Op::Relu if l < 0.0 && u > 0.0 => 0.0,
+            Op::Relu => continue,
+            _ => l + (u - l) * rng.uniform(),
+        };
+        out.push(Split {
+            node: i as u32,
+            neuron: k as u32,
+            point,
+            up: rng.uniform() < 0.5,
+        });
+    }
+    out
+}
+
+/// True when every split holds at the node values `vals` of one input.
+fn holds(splits: &[Split], net: &Network, vals: &[Vec<f64>]) -> bool {
+    splits.iter().all(|s| {
+        let z = vals[net.nodes()[s.node as usize].input().0][s.neuron as usize];
+        if s.up {
+            z >= s.point
+        } else {
+            z <= s.point
+        }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Every row of a batched pass over its own domain (random splits, random slopes in
+    /// [0, 1], random multipliers up to 10, f64 and f32) lower-bounds the objective at every
+    /// sampled input of that domain, on random networks of every op (ReLU, sigmoid, tanh).
+    #[test]
+    fn the_split_pass_is_sound_for_any_slopes_and_multipliers(
+        seed in any::<u64>(), n_in in 1usize..4, h in 2usize..7, act in 0usize..3,
+    ) {
+        let act = [Op::Relu, Op::Sigmoid, Op::Tanh][act].clone();
+        let mut rng = Rng::new(seed);
+        let net = random_net(&mut rng, n_in, &[h, h], 2, &[act]);
+        let lo: Vec<f64> = (0..n_in).map(|_| rng.uniform() * 2.0 - 1.0).collect();
+        let hi: Vec<f64> = lo.iter().map(|l| l + 2.0 * rng.uniform()).collect();
+        let dn = DualNetwork::new(&net);
+        let bounds = dn.all_bounds(&lo, &hi, Slopes::Adaptive, Deadline::NONE);
+        let rows = 6;
+        let mut c = Array2::zeros((rows, 2));
+        c.mapv_inplace(|_: f64| rng.uniform() * 2.0 - 1.0);
+        let (mut start, mut splits, mut beta) = (vec![0], Vec::new(), Vec::new());
+        for _ in 0..rows {
+            let s = random_splits(&net, &bounds, &mut rng, 3);
+            beta.extend(s.iter().map(|_| 10.0 * rng.uniform() * rng.uniform()));
+            splits.extend(s);
+            start.push(splits.len());
+        }
+        let alphas: Vec<Option<Array2<f64>>> = net
+            .nodes()
+            .iter()
+            .map(|n| (n.op == Op::Relu).then(|| {
+                Array2::from_shape_fn((rows, net.len_of(n.input())), |_| rng.uniform())
+            }))
+            .collect();
+        let rs = RowSplits { start: &start, splits: &splits, beta: &beta };
+        let k = net.nodes().len() - 1;
+        let lb64 = dn.backward_domains::<f64>(&bounds, k, &c, Slopes::PerRow(&alphas), rs).lower;
+        let lb32 = dn.backward_domains::<f32>(&bounds, k, &c, Slopes::PerRow(&alphas), rs).lower;
+        for _ in 0..400 {
+            let x: Vec<f64> = (0..n_in).map(|i| lo[i] + rng.uniform() * (hi[i] - lo[i])).collect();
+            let vals = net.eval_all::<f64>(&x);
+            let y = vals.last().unwrap();
+            for r in 0..rows {
+                if !holds(&splits[start[r]..start[r + 1]], &net, &vals) {
+                    continue;
+                }
+                let v = c[[r, 0]] * y[0] + c[[r, 1]] * y[1];
+                prop_assert!(lb64[r] <= v, "row {r}: f64 bound {} above {v}", lb64[r]);
+                prop_assert!(lb32[r] <= v, "row {r}: f32 bound {} above {v}", lb32[r]);
+            }
+        }
+    }
+}
+
+/// A random 3-input network with two layers of 6 ReLUs (`seed`) and the bad case
+/// `y0 − y1 <= m − d` over `[−1, 1]^3`, `m` the least value of `y0 − y1` on 20000 samples: the
+/// search decides these (unsat when `d` is large enough) in tens to hundreds of domains.
+fn instance(seed: u64, d: f64) -> (Network, Property) {
+    let mut rng = Rng::new(seed);
+    let layers = random_layers(&mut rng, 3, &[6, 6], 2);
+    let net = mlp(3, &layers);
+    let mut m = f64::INFINITY;
+    for _ in 0..20000 {
+        let x: Vec<f64> = (0..3).map(|_| rng.uniform() * 2.0 - 1.0).collect();
+        let y = net.eval_f64(&x);
+        m = m.min(y[0] - y[1]);
+    }
+    let mut prop = Property::robustness(vec![-1.0; 3], vec![1.0; 3], 0, 2);
+    prop.regions[0].disjuncts[0].constraints[0].rhs = m - d;
+    (net, prop)
+}
+
+fn cfg(beta: bool, exact_leaves: bool) -> ReluSplitConfig {
+    ReluSplitConfig {
+        beta,
+        exact_leaves,
+        batch: 4,
+        budget: 1000,
+        ..ReluSplitConfig::default()
+    }
+}
+
+#[test]
+fn beta_proves_what_plain_splitting_cannot_within_a_small_budget() {
+    let (net, prop) = instance(8, 0.1);
+    let budget = |beta| ReluSplitConfig {
+        budget: 100,
+        ..cfg(beta, false)
+    };
+    let (v, with) = search(&net, &prop, &budget(true), Deadline::NONE);
+    assert_eq!(v, Verdict::Unsat, "β: {with:?}");
+    assert_eq!(with.leaves, 0, "β: {with:?}");
+    // Without β the same search splits down to fully split domains (undecided here: no
+    // exact leaves) and runs out of its budget.
+    let (v, without) = search(&net, &prop, &budget(false), Deadline::NONE);
+    assert!(matches!(&v, Verdict::Unknown(_)), "no β: {v:?} {without:?}");
+    assert!(without.leaves > 0, "no β: {without:?}");
+}
+
+#[test]
+fn exact_leaves_decide_fully_split_domains() {
+    // An unsat instance whose search reaches fully split domains.
+    let (net, prop) = instance(8, 0.03);
+    let (v, stats) = search(&net, &prop, &cfg(true, true), Deadline::NONE);
+    assert_eq!(v, Verdict::Unsat, "{stats:?}");
+    assert!(stats.leaves > 0, "{stats:?}");
+    let (v, stats) = search(&net, &prop, &cfg(true, false), Deadline::NONE);
+    assert!(
+        matches!(&v, Verdict::Unknown(why) if why.contains("fully split")),
+        "{v:?} {stats:?}"
+    );
+    // A sat instance whose counterexample is found at a leaf (no other candidates evaluated).
+    let (net, prop) = instance(1, 0.01);
+    let off = ReluSplitConfig {
+        candidates: false,
+        budget: u64::MAX,
+        ..cfg(true, true)
+    };
+    let (v, stats) = search(&net, &prop, &off, Deadline::NONE);
+    assert!(matches!(v, Verdict::Sat(_)), "{v:?} {stats:?}");
+    assert!(stats.leaves > 0, "{stats:?}");
+}
+
+/// The search on one thread and on two takes the very same steps.
+#[test]
+fn the_same_search_on_one_and_two_threads() {
+    let (net, prop) = instance(8, 0.1);
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| search(&net, &prop, &ReluSplitConfig::default(), Deadline::NONE))
+    };
+    let (v1, s1) = run(1);
+    let (v2, s2) = run(2);
+    assert_eq!(v1, Verdict::Unsat);
+    assert_eq!(v1.word(), v2.word());
+    assert_eq!((s1.domains, s1.passes), (s2.domains, s2.passes));
+    assert!(s1.domains > 10, "{v1:?} {s1:?}");
+}
