@@ -32,6 +32,19 @@ pub struct Args {
     /// Engine, as `verify --engine`.
     #[arg(long, value_enum, default_value_t = EngineArg::default())]
     pub engine: EngineArg,
+    /// ReLU-split search switches, as `verify --relu-split-opt`, for ablations.
+    #[arg(long, hide = true)]
+    pub relu_split_opt: Option<String>,
+}
+
+/// The ReLU-split settings of `--relu-split-opt` (an error names the bad switch).
+fn relu_split(a: &Args) -> Result<certus::relusplit::ReluSplitConfig, String> {
+    let mut c = certus::relusplit::ReluSplitConfig::default();
+    if let Some(list) = &a.relu_split_opt {
+        c.apply(list)
+            .map_err(|e| format!("--relu-split-opt: {e}"))?;
+    }
+    Ok(c)
 }
 
 type Cache<T> = HashMap<String, Arc<Result<T, String>>>;
@@ -96,6 +109,7 @@ impl Tally {
 /// Exit codes: 1 when some answer contradicts `expected.csv` (the worst news, so it wins), else
 /// 2 when some instance could not be run (or the folder could not be read), else 0.
 pub fn run(a: Args) -> certus::Result<u8> {
+    relu_split(&a).map_err(certus::Error::Invalid)?;
     let instances = select(&a)?;
     let mut csv = match &a.csv {
         Some(p) => {
@@ -211,6 +225,7 @@ fn run_one(
     let opts = Options {
         deadline,
         engine: a.engine.into(),
+        relu_split: relu_split(a)?,
         ..Options::default()
     };
     Ok(verify(net, prop, &opts))

@@ -56,6 +56,10 @@ pub struct Args {
     /// `certus::search::SearchConfig::KEYS`), for measuring each ingredient.
     #[arg(long, hide = true)]
     pub search_opt: Option<String>,
+    /// ReLU-split search switches, `key=value` separated by commas (see
+    /// `certus::relusplit::ReluSplitConfig::KEYS`), for measuring each ingredient.
+    #[arg(long, hide = true)]
+    pub relu_split_opt: Option<String>,
 }
 
 /// Share of `--memory-limit` at which the engines stop (resident memory, polled): the rest is
@@ -161,11 +165,18 @@ pub fn options(a: &Args) -> certus::Result<Options> {
             .apply(list)
             .map_err(|e| certus::Error::Invalid(format!("--search-opt: {e}")))?;
     }
+    let mut relu_split = certus::relusplit::ReluSplitConfig::default();
+    if let Some(list) = &a.relu_split_opt {
+        relu_split
+            .apply(list)
+            .map_err(|e| certus::Error::Invalid(format!("--relu-split-opt: {e}")))?;
+    }
     Ok(Options {
         deadline: a.timeout.deadline(),
         engine: a.engine.into(),
         seed: a.seed,
         search,
+        relu_split,
         ..Options::default()
     })
 }
@@ -215,6 +226,9 @@ pub fn run(a: Args, property: &Path) -> certus::Result<u8> {
         Err(e) => return Ok(error_answer(&e, a.result_file.as_deref())),
     };
     let t = Instant::now();
+    if opts.engine == certus::verify::Engine::Auto {
+        eprintln!("engine: auto chose {:?}", opts.engine.resolve(&net));
+    }
     let show = a.progress || std::io::stderr().is_terminal();
     let mut report = show_progress;
     let progress: Option<&mut (dyn FnMut(&certus::search::Progress) + Send)> =

@@ -26,6 +26,7 @@ mod branch;
 mod leaf;
 mod optimise;
 mod root;
+mod switches;
 
 use crate::deadline::Deadline;
 use crate::ir::Network;

@@ -1,0 +1,103 @@
+//! [`ReluSplitConfig`] from `key=value` text (`--relu-split-opt`), for measuring each ingredient.
+
+use super::{Branching, ReluSplitConfig};
+
+impl ReluSplitConfig {
+    /// The switches [`ReluSplitConfig::set`] knows, for help texts.
+    pub const KEYS: &'static str = "batch, iterations, lr-alpha, lr-beta, lr-decay, beta, \
+        branching (babsr|kfsb), k, root-iterations, root-intermediate-iterations, root-lp, \
+        exact-leaves, candidates, max-domains, budget";
+
+    /// Sets one switch from text (`on`/`off` for switches, a number, or `babsr`/`kfsb`).
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let flag = || match value {
+            "on" | "true" | "1" | "yes" => Ok(true),
+            "off" | "false" | "0" | "no" => Ok(false),
+            _ => Err(format!("{key}: expected on or off, got `{value}`")),
+        };
+        let count = || {
+            value
+                .parse::<usize>()
+                .map_err(|_| format!("{key}: expected a whole number, got `{value}`"))
+        };
+        let positive = || match count()? {
+            0 => Err(format!("{key}: must be at least 1")),
+            n => Ok(n),
+        };
+        let rate = || {
+            value
+                .parse::<f64>()
+                .ok()
+                .filter(|r| *r >= 0.0 && r.is_finite())
+                .ok_or_else(|| format!("{key}: expected a number >= 0, got `{value}`"))
+        };
+        match key {
+            "batch" => self.batch = positive()?,
+            "iterations" => self.iterations = count()?,
+            "lr-alpha" => self.lr_alpha = rate()?,
+            "lr-beta" => self.lr_beta = rate()?,
+            "lr-decay" => self.lr_decay = rate()?,
+            "beta" => self.beta = flag()?,
+            "branching" => {
+                self.branching = match value {
+                    "babsr" => Branching::Babsr,
+                    "kfsb" => Branching::Kfsb { k: self.k() },
+                    _ => return Err(format!("branching: expected babsr or kfsb, got `{value}`")),
+                }
+            }
+            "k" => self.branching = Branching::Kfsb { k: positive()? },
+            "root-iterations" => self.root_iterations = count()?,
+            "root-intermediate-iterations" => self.root_intermediate_iterations = count()?,
+            "root-lp" => self.root_lp = flag()?,
+            "exact-leaves" => self.exact_leaves = flag()?,
+            "candidates" => self.candidates = flag()?,
+            "max-domains" => self.max_domains = positive()?,
+            "budget" => self.budget = positive()? as u64,
+            _ => {
+                return Err(format!(
+                    "unknown relu-split switch `{key}` (known: {})",
+                    Self::KEYS
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `key=value` pairs separated by commas.
+    pub fn apply(&mut self, list: &str) -> Result<(), String> {
+        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (k, v) = item
+                .split_once('=')
+                .ok_or_else(|| format!("expected key=value, got `{item}`"))?;
+            self.set(k.trim(), v.trim())?;
+        }
+        Ok(())
+    }
+
+    /// kFSB's `k` (the default's when branching is BaBSR).
+    fn k(&self) -> usize {
+        match self.branching {
+            Branching::Kfsb { k } => k,
+            Branching::Babsr => 3,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switches_parse_and_bad_ones_are_named() {
+        let mut c = ReluSplitConfig::default();
+        c.apply("beta=off, branching=babsr, batch=8, root-lp=on")
+            .unwrap();
+        assert!(!c.beta && c.root_lp && c.batch == 8);
+        assert_eq!(c.branching, Branching::Babsr);
+        c.apply("k=5").unwrap();
+        assert_eq!(c.branching, Branching::Kfsb { k: 5 });
+        assert!(c.apply("beta=maybe").unwrap_err().contains("beta"));
+        assert!(c.apply("nonsense=1").unwrap_err().contains("nonsense"));
+        assert!(c.apply("batch=0").unwrap_err().contains("at least 1"));
+    }
+}
