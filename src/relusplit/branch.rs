@@ -138,6 +138,9 @@ fn babsr(root: &Root, job: &Job, last: &Last, j: usize) -> Scores {
     Scores { main, intercept }
 }
 
+/// One row of kFSB's pass: `(open job, objective row, splits, slopes, multipliers)`.
+type Item = (usize, usize, Vec<Split>, Vec<f64>, Vec<f64>);
+
 /// kFSB: for each job, both children of each of its top candidates bounded by one pass (the
 /// job's slopes and multipliers, 0 for the new split) for all jobs at once; the candidate whose
 /// worse child is best wins (a child's value is its best row).
@@ -153,7 +156,7 @@ fn kfsb(
     let rows = sub.rhs.len();
     let cands: Vec<Vec<usize>> = scored.iter().map(|s| s.top(k)).collect();
     // Every (job, candidate, side, row) as one row of one pass.
-    let mut items: Vec<(usize, usize, Vec<Split>, Vec<f64>, Vec<f64>)> = Vec::new();
+    let mut items: Vec<Item> = Vec::new();
     for (o, (&(_, job), cs)) in open.iter().zip(&cands).enumerate() {
         let ns = job.splits.len();
         for &u in cs {

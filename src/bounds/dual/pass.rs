@@ -81,12 +81,12 @@ impl DualNetwork<'_> {
     ) -> Pass<T> {
         let m = c.nrows();
         if m < 16 || m * self.weights < SPLIT_WORK {
-            return self.rows_pass(bounds, scales, k, c, slopes, splits, 0);
+            return self.rows_pass(bounds, scales, k, (c, 0), slopes, splits);
         }
         let h = m / 2;
         let (a, b) = rayon::join(
-            || self.rows_pass(bounds, scales, k, c.slice(s![..h, ..]), slopes, splits, 0),
-            || self.rows_pass(bounds, scales, k, c.slice(s![h.., ..]), slopes, splits, h),
+            || self.rows_pass(bounds, scales, k, (c.slice(s![..h, ..]), 0), slopes, splits),
+            || self.rows_pass(bounds, scales, k, (c.slice(s![h.., ..]), h), slopes, splits),
         );
         let cat = |x: &Array2<T>, y: &Array2<T>| {
             ndarray::concatenate(Axis(0), &[x.view(), y.view()]).expect("same widths")
@@ -187,18 +187,17 @@ impl DualNetwork<'_> {
             && self.net.consumers(NodeId(0)).len() == 1
     }
 
-    /// The pass for rows `c` (rows `r0..` of the whole objective, for per-row slopes): nodes
-    /// from `k` down in reverse topological order, each once all its consumers have added
-    /// into its `λ` (see the module doc).
+    /// The pass for rows `c` of `(c, r0)` (rows `r0..` of the whole objective, for per-row
+    /// slopes and splits): nodes from `k` down in reverse topological order, each once all its
+    /// consumers have added into its `λ` (see the module doc).
     fn rows_pass<T: Real>(
         &self,
         bounds: &[Bounds],
         scales: &Scales,
         k: usize,
-        c: ArrayView2<f64>,
+        (c, r0): (ArrayView2<f64>, usize),
         slopes: Slopes,
         splits: Option<RowSplits>,
-        r0: usize,
     ) -> Pass<T> {
         let nodes = self.net.nodes();
         let m = c.nrows();
