@@ -92,7 +92,11 @@ fn bias(root: &Root, j: usize, k: usize) -> f64 {
         | Op::Tanh
         | Op::Add
         | Op::Concat
-        | Op::Gather { .. } => 0.0,
+        | Op::Gather { .. }
+        | Op::Sign
+        | Op::Square
+        | Op::Mul
+        | Op::Softmax(_) => 0.0,
     }
 }
 
