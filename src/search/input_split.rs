@@ -232,6 +232,7 @@ pub fn search(
         }
     };
     stats.time = t_search.elapsed();
+    stats.decided = decided / ctx.subs.len().max(1) as f64;
     (verdict, stats)
 }
 

@@ -127,7 +127,7 @@ impl Default for SearchConfig {
             inherit: true,
             clip: true,
             farkas: true,
-            branching: Branching::Sb { tau: 0.01 },
+            branching: Branching::LongestEdge,
             multi_split: true,
             witness: true,
             centre: true,
@@ -163,6 +163,8 @@ pub struct SearchStats {
     pub stuck: u64,
     /// Time in the search (after the root attack).
     pub time: Duration,
+    /// Share of the subproblems' volume decided (refuted or clipped away), in `[0, 1]`.
+    pub decided: f64,
     /// True when the batched chain kernels bounded (else the general dual network).
     pub chain: bool,
 }
