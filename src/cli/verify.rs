@@ -48,8 +48,8 @@ pub struct Args {
     /// Worker threads of the bound engines and the search; default: one per core.
     #[arg(long, value_parser = count, allow_negative_numbers = true)]
     pub jobs: Option<usize>,
-    /// Show the input-split search's progress on stderr (phase, domains done and open, share
-    /// of the volume decided, worst bound, elapsed); on by default when stderr is a terminal.
+    /// Show the search's progress on stderr (phase, domains or boxes done and open, share of
+    /// the volume decided, worst bound, elapsed); on by default when stderr is a terminal.
     #[arg(long)]
     pub progress: bool,
     /// Input-split search switches, `key=value` separated by commas (see

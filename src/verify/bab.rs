@@ -6,8 +6,10 @@ use crate::bounds::Method;
 use crate::deadline::Deadline;
 use crate::ir::Network;
 use crate::outcome::{confirm, Counterexample, Verdict};
+use crate::search::Progress;
 use crate::spec::Property;
 use rayon::prelude::*;
+use std::time::{Duration, Instant};
 
 /// Boxes processed in parallel per round.
 const BATCH: usize = 32;
@@ -19,6 +21,9 @@ struct Item {
     upper: Vec<f64>,
     open: Vec<usize>,
     depth: usize,
+    /// The best lower bound of the open disjuncts on the parent box (`−∞` at a root): what
+    /// progress reports as the worst bound still open.
+    bound: f64,
 }
 
 enum Step {
@@ -31,9 +36,25 @@ enum Step {
     Expired,
 }
 
+/// Time between two progress reports.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
 /// Runs branch and bound until every box is refuted, a counterexample is confirmed, or
-/// `opts.deadline` passes (checked before every box and inside the bound engines).
-pub(super) fn search(net: &Network, prop: &Property, method: Method, opts: &Options) -> Verdict {
+/// `opts.deadline` passes (checked before every box and inside the bound engines). Reports
+/// to `progress` after a batch, at most every [`PROGRESS_EVERY`]: boxes bounded and stored, the
+/// worst bound of a stored box, and the share of the input volume refuted (a box at depth `d`
+/// holds `2^−d` of its region's).
+pub(super) fn search(
+    net: &Network,
+    prop: &Property,
+    method: Method,
+    opts: &Options,
+    mut progress: Option<&mut (dyn FnMut(&Progress) + Send)>,
+) -> Verdict {
+    let t0 = Instant::now();
+    let mut last_report = t0;
+    let (mut done, mut decided) = (0u64, 0.0f64);
+    let share = 1.0 / prop.regions.len().max(1) as f64;
     let bounder = Bounder::new(net, method);
     // Every box is split from its region's proof box (widened to cover the file's decimals).
     let mut stack: Vec<Item> = prop
@@ -48,6 +69,7 @@ pub(super) fn search(net: &Network, prop: &Property, method: Method, opts: &Opti
                 upper,
                 open: (0..reg.disjuncts.len()).collect(),
                 depth: 0,
+                bound: f64::NEG_INFINITY,
             }
         })
         .collect();
@@ -58,10 +80,17 @@ pub(super) fn search(net: &Network, prop: &Property, method: Method, opts: &Opti
         }
         let take = stack.len().min(BATCH);
         let batch: Vec<Item> = stack.split_off(stack.len() - take);
+        let depths: Vec<usize> = batch.iter().map(|i| i.depth).collect();
         let steps: Vec<Step> = batch
             .into_par_iter()
             .map(|item| step(net, prop, &bounder, opts, item))
             .collect();
+        done += take as u64;
+        for (s, &d) in steps.iter().zip(&depths) {
+            if matches!(s, Step::Refuted) {
+                decided += share * 0.5f64.powi(d.min(1074) as i32);
+            }
+        }
         // A confirmed counterexample anywhere in the batch wins over the deadline.
         let mut expired = false;
         for s in steps {
@@ -78,6 +107,21 @@ pub(super) fn search(net: &Network, prop: &Property, method: Method, opts: &Opti
         }
         if expired {
             return Verdict::Timeout;
+        }
+        if let Some(p) = progress.as_mut() {
+            if last_report.elapsed() >= PROGRESS_EVERY {
+                last_report = Instant::now();
+                let worst = stack.iter().map(|i| i.bound).fold(f64::INFINITY, f64::min);
+                p(&Progress {
+                    phase: "search",
+                    done,
+                    open: stack.len(),
+                    worst: (worst.is_finite()).then_some(worst),
+                    decided: decided.min(1.0),
+                    closest: None,
+                    elapsed: t0.elapsed(),
+                });
+            }
         }
     }
     if stuck > 0 {
@@ -184,6 +228,11 @@ fn step(net: &Network, prop: &Property, bounder: &Bounder, opts: &Options, mut i
     if item.open.is_empty() {
         return Step::Refuted;
     }
+    item.bound = lb
+        .iter()
+        .copied()
+        .filter(|&b| b <= 0.0)
+        .fold(f64::INFINITY, f64::min);
     // Try the centre; the margin's gradient there also picks the split.
     let n = item.lower.len();
     let centre: Vec<f64> = (0..n)
@@ -228,6 +277,7 @@ fn step(net: &Network, prop: &Property, bounder: &Bounder, opts: &Options, mut i
         upper: item.upper.clone(),
         open: item.open.clone(),
         depth: item.depth + 1,
+        bound: item.bound,
     };
     left.upper[dim] = mid;
     item.lower[dim] = mid;

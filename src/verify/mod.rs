@@ -137,8 +137,9 @@ pub fn verify(net: &Network, prop: &Property, opts: &Options) -> Verdict {
     verify_with(net, prop, opts, None).0
 }
 
-/// [`verify`], reporting the input-split search's progress to `progress` (about every 0.5 s)
-/// and returning its counts when that search ran.
+/// [`verify`], reporting the search's progress to `progress` (about every 0.5 s; the
+/// input-split search and input-space branch and bound report their domains, the others
+/// their phase) and returning the input-split search's counts when that search ran.
 pub fn verify_with(
     net: &Network,
     prop: &Property,
@@ -167,7 +168,7 @@ fn decide(
     net: &Network,
     prop: &Property,
     opts: &Options,
-    progress: Option<&mut (dyn FnMut(&crate::search::Progress) + Send)>,
+    mut progress: Option<&mut (dyn FnMut(&crate::search::Progress) + Send)>,
 ) -> (Verdict, Option<crate::search::SearchStats>) {
     let verdict = match opts.engine.resolve(net) {
         Engine::InputSplit => {
@@ -177,14 +178,16 @@ fn decide(
         }
         Engine::Auto => unreachable!("Engine::resolve decides Auto"),
         Engine::Bab(method) => {
+            report_attack(&mut progress);
             // Without a limit the attack is bounded by its own steps and restarts.
             let attack_until = opts.deadline.share(opts.attack_share, Duration::MAX);
             if let Some(cex) = attack(net, prop, opts, attack_until) {
                 return (Verdict::Sat(Box::new(cex)), None);
             }
-            bab::search(net, prop, method, opts)
+            bab::search(net, prop, method, opts, progress)
         }
         Engine::ReluSplit => {
+            report_attack(&mut progress);
             let attack_until = opts.deadline.share(opts.attack_share, Duration::MAX);
             if let Some(cex) = attack(net, prop, opts, attack_until) {
                 return (Verdict::Sat(Box::new(cex)), None);
@@ -195,6 +198,21 @@ fn decide(
         Engine::Dlv => crate::dlv::verify(net, prop, opts.deadline),
     };
     (verdict, None)
+}
+
+/// Tells `progress` that the attack phase starts (it reports nothing of its own).
+fn report_attack(progress: &mut Option<&mut (dyn FnMut(&crate::search::Progress) + Send)>) {
+    if let Some(p) = progress.as_mut() {
+        p(&crate::search::Progress {
+            phase: "attack",
+            done: 0,
+            open: 0,
+            worst: None,
+            decided: 0.0,
+            closest: None,
+            elapsed: Duration::ZERO,
+        });
+    }
 }
 
 /// Runs PGD against every disjunct of every region, round robin over restarts, until a
