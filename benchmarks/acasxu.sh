@@ -23,8 +23,12 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -f "$dir/instances.csv" ] || { echo "no $dir/instances.csv" >&2; exit 2; }
-cargo build --release --quiet --manifest-path "$here/../Cargo.toml"
-bin=$here/../target/release/certus
+# $CERTUS_BIN: a binary to run instead of building this checkout's release binary.
+bin=${CERTUS_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --release --quiet --manifest-path "$here/../Cargo.toml"
+  bin=$here/../target/release/certus
+fi
 mkdir -p "$here/results"
 out=$here/results/acasxu_runs.csv
 echo "onnx,vnnlib,expected,result,time_s,score" > "$out"
