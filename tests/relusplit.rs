@@ -149,12 +149,12 @@ fn beta_proves_what_plain_splitting_cannot_within_a_small_budget() {
         budget: 100,
         ..cfg(beta, false)
     };
-    let (v, with) = search(&net, &prop, &budget(true), Deadline::NONE);
+    let (v, with) = search(&net, &prop, &budget(true), Deadline::NONE, None);
     assert_eq!(v, Verdict::Unsat, "β: {with:?}");
     assert_eq!(with.leaves, 0, "β: {with:?}");
     // Without β the same search splits down to fully split domains (undecided here: no
     // exact leaves) and runs out of its budget.
-    let (v, without) = search(&net, &prop, &budget(false), Deadline::NONE);
+    let (v, without) = search(&net, &prop, &budget(false), Deadline::NONE, None);
     assert!(matches!(&v, Verdict::Unknown(_)), "no β: {v:?} {without:?}");
     assert!(without.leaves > 0, "no β: {without:?}");
 }
@@ -163,10 +163,10 @@ fn beta_proves_what_plain_splitting_cannot_within_a_small_budget() {
 fn exact_leaves_decide_fully_split_domains() {
     // An unsat instance whose search reaches fully split domains.
     let (net, prop) = instance(8, 0.03);
-    let (v, stats) = search(&net, &prop, &cfg(true, true), Deadline::NONE);
+    let (v, stats) = search(&net, &prop, &cfg(true, true), Deadline::NONE, None);
     assert_eq!(v, Verdict::Unsat, "{stats:?}");
     assert!(stats.leaves > 0, "{stats:?}");
-    let (v, stats) = search(&net, &prop, &cfg(true, false), Deadline::NONE);
+    let (v, stats) = search(&net, &prop, &cfg(true, false), Deadline::NONE, None);
     assert!(
         matches!(&v, Verdict::Unknown(why) if why.contains("fully split")),
         "{v:?} {stats:?}"
@@ -178,7 +178,7 @@ fn exact_leaves_decide_fully_split_domains() {
         budget: u64::MAX,
         ..cfg(true, true)
     };
-    let (v, stats) = search(&net, &prop, &off, Deadline::NONE);
+    let (v, stats) = search(&net, &prop, &off, Deadline::NONE, None);
     assert!(matches!(v, Verdict::Sat(_)), "{v:?} {stats:?}");
     assert!(stats.leaves > 0, "{stats:?}");
 }
@@ -192,7 +192,15 @@ fn the_same_search_on_one_and_two_threads() {
             .num_threads(threads)
             .build()
             .unwrap()
-            .install(|| search(&net, &prop, &ReluSplitConfig::default(), Deadline::NONE))
+            .install(|| {
+                search(
+                    &net,
+                    &prop,
+                    &ReluSplitConfig::default(),
+                    Deadline::NONE,
+                    None,
+                )
+            })
     };
     let (v1, s1) = run(1);
     let (v2, s2) = run(2);
@@ -200,4 +208,26 @@ fn the_same_search_on_one_and_two_threads() {
     assert_eq!(v1.word(), v2.word());
     assert_eq!((s1.domains, s1.passes), (s2.domains, s2.passes));
     assert!(s1.domains > 10, "{v1:?} {s1:?}");
+}
+
+/// The search tells its progress callback when each region's root bound starts; the share it
+/// reports decided stays within [0, 1].
+#[test]
+fn progress_is_reported() {
+    let (net, prop) = instance(8, 0.03);
+    let mut seen: Vec<(&'static str, f64)> = Vec::new();
+    let mut record = |p: &certus::search::Progress| seen.push((p.phase, p.decided));
+    let (v, _) = search(
+        &net,
+        &prop,
+        &cfg(true, true),
+        Deadline::NONE,
+        Some(&mut record),
+    );
+    assert_eq!(v, Verdict::Unsat);
+    assert_eq!(seen.first().map(|s| s.0), Some("root"), "{seen:?}");
+    assert!(
+        seen.iter().all(|&(_, d)| (0.0..=1.0).contains(&d)),
+        "{seen:?}"
+    );
 }

@@ -3,6 +3,7 @@
 use super::branch;
 use super::leaf::{self, Leaf};
 use super::optimise::{self, Job, Last};
+use super::report::Reporter;
 use super::root::{Neuron, Root};
 use super::{ReluSplitConfig, Stats};
 use crate::bounds::dual::Split;
@@ -85,6 +86,7 @@ pub(crate) fn run(
     cfg: &ReluSplitConfig,
     deadline: Deadline,
     stats: &mut Stats,
+    report: &mut Reporter,
     confirm: &dyn Fn(&[f64]) -> Option<Counterexample>,
 ) -> Outcome {
     let first = Job {
@@ -121,6 +123,7 @@ pub(crate) fn run(
         for (j, (job, b)) in jobs.into_iter().zip(results).enumerate() {
             if b.refuted {
                 stats.refuted += 1;
+                report.decide(job.splits.len());
                 continue;
             }
             let job = Job {
@@ -134,7 +137,10 @@ pub(crate) fn run(
                     .exact_leaves
                     .then(|| leaf::decide(root, sub, &sub.spec, &job.splits, deadline, confirm))
                 {
-                    Some(Leaf::Refuted) => continue,
+                    Some(Leaf::Refuted) => {
+                        report.decide(job.splits.len());
+                        continue;
+                    }
                     Some(Leaf::Sat(cex)) => return Outcome::Sat(cex),
                     Some(Leaf::Undecided) | None => {
                         undecided += 1;
@@ -164,6 +170,11 @@ pub(crate) fn run(
         if stack.is_empty() {
             break;
         }
+        // A domain's bound is its best row's; the search's worst is the lowest of those.
+        report.tick(stats.domains, stack.len(), || {
+            let best = |d: &Domain| d.lb.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            Some(stack.iter().map(best).fold(f64::INFINITY, f64::min))
+        });
         if deadline.expired() {
             return Outcome::Timeout;
         }

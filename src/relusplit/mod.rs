@@ -25,6 +25,7 @@ mod bab;
 mod branch;
 mod leaf;
 mod optimise;
+mod report;
 mod root;
 mod switches;
 
@@ -122,11 +123,15 @@ pub fn search(
     prop: &Property,
     cfg: &ReluSplitConfig,
     deadline: Deadline,
+    progress: Option<&mut (dyn FnMut(&crate::search::Progress) + Send)>,
 ) -> (Verdict, Stats) {
     let mut stats = Stats::default();
+    let subproblems = prop.regions.iter().map(|r| r.disjuncts.len()).sum();
+    let mut report = report::Reporter::new(progress, subproblems);
     let dual = crate::bounds::dual::DualNetwork::new(net);
     let mut unknown: Option<String> = None;
     for (r, region) in prop.regions.iter().enumerate() {
+        report.phase("root", stats.domains, 0);
         let t = std::time::Instant::now();
         let root = root::Root::new(&dual, region, cfg, deadline);
         stats.root_time += t.elapsed();
@@ -149,12 +154,15 @@ pub fn search(
         subs.retain(|s| {
             let refuted = s.root.lb.iter().any(|&v| v > 0.0);
             stats.refuted_at_root += usize::from(refuted);
+            if refuted {
+                report.decide(0);
+            }
             !refuted
         });
         subs.sort_by(|a, b| b.worst().total_cmp(&a.worst()));
         for sub in &subs {
             let t = std::time::Instant::now();
-            let out = bab::run(&root, sub, cfg, deadline, &mut stats, &|x| {
+            let out = bab::run(&root, sub, cfg, deadline, &mut stats, &mut report, &|x| {
                 confirm(net, prop, x)
             });
             stats.time += t.elapsed();

@@ -172,7 +172,7 @@ pub struct SearchStats {
 /// A progress report.
 #[derive(Clone, Debug)]
 pub struct Progress {
-    /// `attack` or `search`.
+    /// `attack`, `root` (the ReLU-split search's root bounds) or `search`.
     pub phase: &'static str,
     /// Domains bounded so far.
     pub done: u64,
@@ -181,7 +181,8 @@ pub struct Progress {
     /// The lowest bound among the stored domains' best rows (the property holds once every
     /// domain has a row above 0); `None` before the first bound.
     pub worst: Option<f64>,
-    /// Share of the input volume decided so far (refuted, or cut away by clipping), in [0, 1].
+    /// Share of the search space decided so far, in [0, 1]: of the input volume (refuted, or
+    /// cut away by clipping) for input splitting, of the split tree for ReLU splitting.
     pub decided: f64,
     /// The smallest margin `max_row (c·y − rhs)` of an open disjunct seen at any candidate
     /// point (`<= 0` would be a counterexample); `None` before any.

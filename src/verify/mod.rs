@@ -192,7 +192,7 @@ fn decide(
             if let Some(cex) = attack(net, prop, opts, attack_until) {
                 return (Verdict::Sat(Box::new(cex)), None);
             }
-            crate::relusplit::search(net, prop, &opts.relu_split, opts.deadline).0
+            crate::relusplit::search(net, prop, &opts.relu_split, opts.deadline, progress).0
         }
         Engine::Smt => crate::smt::solve(net, prop, opts.deadline).into(),
         Engine::Dlv => crate::dlv::verify(net, prop, opts.deadline),
