@@ -127,7 +127,9 @@ fuzz_target!(|data: &[u8]| {
         points.push((0..n).map(|i| if mask >> i & 1 == 1 { hi[i] } else { lo[i] }).collect());
     }
     for _ in 0..4 {
-        points.push((0..n).map(|i| lo[i] + (hi[i] - lo[i]) * b.byte() as f64 / 255.0).collect());
+        // `lo + (hi − lo)·t` may round past `hi`: clamp into the box.
+        let t: Vec<f64> = (0..n).map(|_| b.byte() as f64 / 255.0).collect();
+        points.push((0..n).map(|i| (lo[i] + (hi[i] - lo[i]) * t[i]).clamp(lo[i], hi[i])).collect());
     }
     let ys: Vec<(Vec<f64>, &Vec<f64>)> = points
         .iter()

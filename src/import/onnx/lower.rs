@@ -284,7 +284,7 @@ pub(super) fn lower_model_with(
     for i in topological_order(graph) {
         let node = &graph.node[i];
         let label = node_label(node, i);
-        let result = match lower_node(&mut b, node, &label, opset, &values, &uses_of) {
+        let result = match lower_node(&mut b, node, &label, opset, &values, &producer, &uses_of) {
             Ok(Some(v)) => Ok(v),
             Ok(None) => Err(None), // fed by a failed node: already reported
             Err(e) => Err(Some(e)),
@@ -338,6 +338,7 @@ fn lower_node(
     label: &str,
     opset: i64,
     values: &HashMap<&str, Slot>,
+    producer: &HashMap<&str, String>,
     uses_of: &dyn Fn(&str) -> usize,
 ) -> Result<Option<Vec<Value>>, String> {
     let op = node.op_type.as_str();
@@ -366,10 +367,18 @@ fn lower_node(
         match values.get(name.as_str()) {
             Some(Slot::Value(v)) => inputs.push(Some(v)),
             Some(Slot::Failed) => return Ok(None),
+            // Nodes are lowered in topological order, nodes on or after a cycle last: a
+            // producer not lowered yet is on a cycle or downstream of one.
             None => {
-                return Err(format!(
-                    "input `{name}` is not produced by any node, initializer or graph input"
-                ))
+                return Err(match producer.get(name.as_str()) {
+                    Some(by) => format!(
+                        "input `{name}` is written later, by {by}, which is on a cycle or \
+                         depends on one (an ONNX graph is acyclic)"
+                    ),
+                    None => format!(
+                        "input `{name}` is not produced by any node, initializer or graph input"
+                    ),
+                })
             }
         }
     }

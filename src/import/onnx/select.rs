@@ -204,20 +204,27 @@ pub(super) fn slice(b: &mut Builder, cx: &Cx) -> Result<Value, String> {
         if step == 0 {
             return Err("a step of 0".into());
         }
-        let fix = |v: i64| if v < 0 { v + dim } else { v };
-        let (start, end) = if step > 0 {
-            (fix(starts[k]).clamp(0, dim), fix(ends[k]).clamp(0, dim))
-        } else {
-            (
-                fix(starts[k]).clamp(0, dim - 1),
-                fix(ends[k]).clamp(-1, dim - 1),
-            )
-        };
+        // Starts and ends may be anything an i64 holds (`i64::MAX` is ONNX's "to the end"):
+        // saturating arithmetic, and nothing to pick from an empty dimension.
+        let fix = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
         let mut p = Vec::new();
-        let mut i = start;
-        while (step > 0 && i < end) || (step < 0 && i > end) {
-            p.push(Some(i as usize));
-            i += step;
+        if dim > 0 {
+            let (start, end) = if step > 0 {
+                (fix(starts[k]).clamp(0, dim), fix(ends[k]).clamp(0, dim))
+            } else {
+                (
+                    fix(starts[k]).clamp(0, dim - 1),
+                    fix(ends[k]).clamp(-1, dim - 1),
+                )
+            };
+            let mut i = start;
+            while (step > 0 && i < end) || (step < 0 && i > end) {
+                p.push(Some(i as usize));
+                let Some(next) = i.checked_add(step) else {
+                    break;
+                };
+                i = next;
+            }
         }
         picks[ax] = p;
     }
@@ -257,15 +264,20 @@ pub(super) fn pad(b: &mut Builder, cx: &Cx) -> Result<Value, String> {
     let mode = cx.attrs.string("mode").unwrap_or_else(|| "constant".into());
     let mut picks: Vec<Vec<Option<usize>>> =
         shape.iter().map(|&d| (0..d).map(Some).collect()).collect();
+    let mut padded = shape.clone();
     for (k, &ax) in axes.iter().enumerate() {
         let (before, after) = (pads[k], pads[k + axes.len()]);
         let dim = shape[ax] as i64;
-        let n = dim + before + after;
+        let n = (dim.checked_add(before).and_then(|n| n.checked_add(after)))
+            .ok_or_else(|| format!("pads {before} and {after} are too large"))?;
         if n < 0 {
             return Err(format!(
                 "pads {before} and {after} remove more than the {dim} elements"
             ));
         }
+        // The padded tensor must be one certus can hold before its index lists are built.
+        padded[ax] = n as usize;
+        checked_numel(&padded)?;
         picks[ax] = (0..n)
             .map(|o| {
                 let i = o - before;
