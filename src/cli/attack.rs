@@ -126,7 +126,7 @@ pub fn run(a: Args) -> certus::Result<u8> {
 /// `certus attack NET PROP`.
 fn run_property(a: &Args, net: &Network, path: &Path, deadline: Deadline) -> certus::Result<u8> {
     let prop = super::parse_property(path)?;
-    prop.check_fits(net)?;
+    super::check_fits(&prop, path, net, &a.net.network)?;
     let t = Instant::now();
     let found = find_counterexamples(net, &prop, &a.options(), deadline);
     let method = a.method_name();

@@ -46,7 +46,7 @@ struct Report {
 pub fn run(a: Args) -> certus::Result<u8> {
     let net = a.net.load()?;
     let prop = super::parse_property(&a.property)?;
-    prop.check_fits(&net)?;
+    super::check_fits(&prop, &a.property, &net, &a.net.network)?;
     let method = Method::from(a.method);
     let cfg = BoundConfig {
         lp_backend: a.lp_backend.into(),

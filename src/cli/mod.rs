@@ -109,6 +109,23 @@ fn parse_property(path: &std::path::Path) -> certus::Result<certus::spec::Proper
     certus::spec::vnnlib::parse_file(path)
 }
 
+/// Checks that the property read from `property` fits the network read from `network`
+/// ([`certus::spec::Property::check_fits`]), naming both files in the error.
+fn check_fits(
+    prop: &certus::spec::Property,
+    property: &std::path::Path,
+    net: &certus::ir::Network,
+    network: &std::path::Path,
+) -> certus::Result<()> {
+    prop.check_fits(net).map_err(|e| {
+        certus::Error::Invalid(format!(
+            "{} does not fit {}: {e}",
+            property.display(),
+            network.display()
+        ))
+    })
+}
+
 /// A progress bar on stderr over `len` items (`what`: "inputs").
 fn progress_bar(len: usize, what: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len as u64);

@@ -214,7 +214,7 @@ pub fn run(a: Args, property: &Path) -> certus::Result<u8> {
     let loaded = (|| {
         let net = a.net.load()?;
         let prop = super::parse_property(property)?;
-        prop.check_fits(&net)?;
+        super::check_fits(&prop, property, &net, &a.net.network)?;
         Ok::<_, certus::Error>((net, prop))
     })();
     let (net, prop) = match loaded {
