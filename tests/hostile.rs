@@ -201,6 +201,20 @@ fn hostile_onnx_models() {
             );
         }
     }
+    // A tensor stored in an external file (not read: the model is refused naming it).
+    let file = "tests/fixtures/external_data.onnx";
+    let r = run(
+        &[
+            "verify",
+            file,
+            above.to_str().unwrap(),
+            "--memory-limit",
+            MEMORY,
+        ],
+        Duration::from_secs(60),
+    );
+    let expect = Expect::Error(&["tests/fixtures/external_data.onnx", "external data"]);
+    check("external data", &r, &expect);
 }
 
 /// Every VNN-LIB 1.0 file and NNet file of the corpus, against the example network

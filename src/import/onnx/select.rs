@@ -78,9 +78,25 @@ fn select(
     }
 }
 
+/// The most elements a `Slice` or `Pad` may produce: its index list takes 16 bytes and the
+/// `Gather` built from it 8 more per element, so 2^24 elements (far above any tensor of a
+/// network certus can verify) cost at most 400 MiB; the importer's general limit of 2^27
+/// would let a model of a few hundred bytes take 3 GiB (found by the onnx fuzz target).
+const MAX_SELECTED: usize = 1 << 24;
+
 /// For each output position of the selection `picks[d]` (source indices per axis, `None` =
-/// padding), the flat source position, in row-major order.
-fn cartesian(in_shape: &[usize], picks: &[Vec<Option<usize>>]) -> Vec<Option<usize>> {
+/// padding), the flat source position, in row-major order; an error past [`MAX_SELECTED`].
+fn cartesian(
+    in_shape: &[usize],
+    picks: &[Vec<Option<usize>>],
+) -> Result<Vec<Option<usize>>, String> {
+    let n = (picks.iter().map(Vec::len)).try_fold(1usize, usize::checked_mul);
+    if n.is_none_or(|n| n > MAX_SELECTED) {
+        let shape: Vec<usize> = picks.iter().map(Vec::len).collect();
+        return Err(format!(
+            "the result {shape:?} is too large (at most {MAX_SELECTED} elements)"
+        ));
+    }
     let st = strides(in_shape);
     let mut out: Vec<Option<usize>> = vec![Some(0)];
     for (d, p) in picks.iter().enumerate() {
@@ -90,7 +106,7 @@ fn cartesian(in_shape: &[usize], picks: &[Vec<Option<usize>>]) -> Vec<Option<usi
             .flat_map(|base| p.iter().map(move |&i| base.zip(i).map(|(b, i)| b + i * sd)))
             .collect();
     }
-    out
+    Ok(out)
 }
 
 /// `Gather` of a computed tensor with constant indices, along any axis.
@@ -229,7 +245,7 @@ pub(super) fn slice(b: &mut Builder, cx: &Cx) -> Result<Value, String> {
         picks[ax] = p;
     }
     let out: Shape = picks.iter().map(Vec::len).collect();
-    let src = cartesian(&shape, &picks);
+    let src = cartesian(&shape, &picks)?;
     select(b, cx.name, data, &src, 0.0, out)
 }
 
@@ -298,7 +314,7 @@ pub(super) fn pad(b: &mut Builder, cx: &Cx) -> Result<Value, String> {
             .collect::<Result<_, String>>()?;
     }
     let out: Shape = picks.iter().map(Vec::len).collect();
-    let src = cartesian(&shape, &picks);
+    let src = cartesian(&shape, &picks)?;
     select(b, cx.name, data, &src, value, out)
 }
 
