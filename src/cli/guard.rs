@@ -66,6 +66,42 @@ pub fn arm(result_file: Option<&Path>, timeout_word: &'static str) {
     }
 }
 
+/// Writes the final answer `text` to the result file (when given) and then to stdout, without
+/// allocating: the file through the path prepared by [`arm`] (when armed for it) and both
+/// through raw file descriptors, since under a tiny `--memory-limit` an allocation here (a
+/// path's C string, stdout's buffer made on first use) is refused and would lose the answer.
+/// Earlier output ended with a newline, so stdout's line buffer holds nothing to reorder.
+pub fn write_final(result_file: Option<&Path>, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::fd::FromRawFd;
+    if let Some(f) = result_file {
+        match PREPARED.get().and_then(|p| p.path.as_ref()) {
+            Some(path) => {
+                // SAFETY: `path` is a valid C string; the buffer outlives the calls.
+                let fd = unsafe {
+                    libc::open(
+                        path.as_ptr(),
+                        libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
+                        0o644,
+                    )
+                };
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // SAFETY: `fd` was just opened and is owned (and closed) by this File.
+                let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+                file.write_all(text.as_bytes())?;
+            }
+            None => std::fs::write(f, text)?,
+        }
+    }
+    // SAFETY: fd 1 is open for the process's lifetime; ManuallyDrop never closes it.
+    let mut out = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(1) });
+    // A closed stdout (a pipe whose reader left) loses this copy, not the result file.
+    let _ = out.write_all(text.as_bytes());
+    Ok(())
+}
+
 /// Claims the right to write the final answer, which ends with exit code `code`: `true` once,
 /// for whichever of the normal path and a signal comes first. The normal path calls it before
 /// writing its result file and then stdout; `false` means a signal has already answered (the

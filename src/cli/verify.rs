@@ -129,13 +129,10 @@ pub fn answer(text: &str, result_file: Option<&Path>, code: u8) -> certus::Resul
             std::thread::park();
         }
     }
-    if let Some(f) = result_file {
-        std::fs::write(f, text).map_err(|source| certus::Error::Io {
-            path: f.to_path_buf(),
-            source,
-        })?;
-    }
-    print!("{text}");
+    guard::write_final(result_file, text).map_err(|source| certus::Error::Io {
+        path: result_file.unwrap_or(Path::new("-")).to_path_buf(),
+        source,
+    })?;
     Ok(())
 }
 
