@@ -124,6 +124,7 @@ fn sigterm_in_the_standard_interface_says_timed_out() {
 /// exit code 3 and the reason on stderr, never a kill by the system: at 64 MiB the SMT engine (Z3 grows past 100 MiB on this instance) stops when
 /// resident memory passes 85% of the limit, or Z3's next allocation is refused.
 #[test]
+#[allow(clippy::single_element_loop)] // the 1 MiB case returns to the list once fixed
 fn memory_limit_ends_in_unknown_with_the_reason() {
     let (net, prop) = files();
     // Not at 1 MiB: there the refused allocation can fall between the claim of the answer and
