@@ -14,7 +14,7 @@ const SCORE_FLOOR: f64 = 1e-4;
 /// which is fully split.
 pub(crate) fn choose(
     root: &Root,
-    sub: &super::bab::Sub,
+    sub: &super::sub::Sub,
     open: &[(usize, &Job)],
     last: &Last,
     cfg: &ReluSplitConfig,
@@ -150,7 +150,7 @@ type Item = (usize, usize, Vec<Split>, Vec<f64>, Vec<f64>);
 /// worse child is best wins (a child's value is its best row).
 fn kfsb(
     root: &Root,
-    sub: &super::bab::Sub,
+    sub: &super::sub::Sub,
     open: &[(usize, &Job)],
     scored: &[Scores],
     k: usize,

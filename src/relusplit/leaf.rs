@@ -5,9 +5,9 @@
 //! or an optimum that does not replay) goes to Z3 ([`crate::smt::decide_piece`]), whose `unsat`
 //! over the reals is a proof. So the search never gives up for want of depth on ReLU networks.
 
-use super::bab::Sub;
 use super::optimise::minus_rhs;
 use super::root::Root;
+use super::sub::Sub;
 use crate::bounds::dual::Split;
 use crate::bounds::lp::{Backend, TriangleLp};
 use crate::deadline::Deadline;

@@ -27,6 +27,7 @@ mod leaf;
 mod optimise;
 mod report;
 mod root;
+mod sub;
 mod switches;
 
 use crate::deadline::Deadline;
@@ -140,11 +141,11 @@ pub fn search(
         }
         // Each disjunct's rows, with their root bounds: the easiest (highest bound) first, so
         // that the hardest gets what time is left.
-        let mut subs: Vec<bab::Sub> = region
+        let mut subs: Vec<sub::Sub> = region
             .disjuncts
             .iter()
             .enumerate()
-            .map(|(d, disjunct)| bab::Sub::new(net, r, d, disjunct))
+            .map(|(d, disjunct)| sub::Sub::new(net, r, d, disjunct))
             .collect();
         stats.subproblems += subs.len();
         let root_lb = optimise::root_bounds(&root, &subs, cfg, deadline);

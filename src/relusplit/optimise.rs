@@ -12,8 +12,8 @@
 //! Rows whose domain is refuted (some row above 0) leave the batch at once; the steps stop
 //! early when no row improves for [`PATIENCE`] steps.
 
-use super::bab::Sub;
 use super::root::Root;
+use super::sub::Sub;
 use super::ReluSplitConfig;
 use crate::bounds::alpha::relaxed_forward;
 use crate::bounds::dual::{Pass, RowSplits, Slopes, Split};
@@ -325,7 +325,7 @@ pub(crate) fn root_bounds(
     subs: &[Sub],
     cfg: &ReluSplitConfig,
     deadline: Deadline,
-) -> Vec<super::bab::RootRows> {
+) -> Vec<super::sub::RootRows> {
     let alpha = root.adaptive_alpha();
     subs.iter()
         .map(|sub| {
@@ -347,7 +347,7 @@ pub(crate) fn root_bounds(
                 &mut passes,
             );
             let b = out.pop().expect("one job");
-            super::bab::RootRows {
+            super::sub::RootRows {
                 lb: b.lb,
                 alpha: b.alpha,
             }

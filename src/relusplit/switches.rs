@@ -65,13 +65,7 @@ impl ReluSplitConfig {
 
     /// Applies `key=value` pairs separated by commas.
     pub fn apply(&mut self, list: &str) -> Result<(), String> {
-        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let (k, v) = item
-                .split_once('=')
-                .ok_or_else(|| format!("expected key=value, got `{item}`"))?;
-            self.set(k.trim(), v.trim())?;
-        }
-        Ok(())
+        crate::search::apply_pairs(list, |k, v| self.set(k, v))
     }
 
     /// kFSB's `k` (the default's when branching is BaBSR).

@@ -190,6 +190,21 @@ pub struct Progress {
     pub elapsed: Duration,
 }
 
+/// Calls `set` on each `key=value` pair of a comma-separated switch list (`--search-opt`,
+/// `--relu-split-opt`), both sides trimmed; empty items are skipped.
+pub(crate) fn apply_pairs(
+    list: &str,
+    mut set: impl FnMut(&str, &str) -> Result<(), String>,
+) -> Result<(), String> {
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (k, v) = item
+            .split_once('=')
+            .ok_or_else(|| format!("expected key=value, got `{item}`"))?;
+        set(k.trim(), v.trim())?;
+    }
+    Ok(())
+}
+
 /// One subproblem: a region with up to [`MAX_DISJUNCTS`] of its disjuncts, as dense rows
 /// `c_s·y − rhs_s` (a region with more disjuncts makes several subproblems). A domain keeps
 /// the disjuncts still open on its box as a bit mask.
@@ -457,13 +472,7 @@ impl SearchConfig {
 
     /// Applies `key=value` pairs separated by commas.
     pub fn apply(&mut self, list: &str) -> Result<(), String> {
-        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let (k, v) = item
-                .split_once('=')
-                .ok_or_else(|| format!("expected key=value, got `{item}`"))?;
-            self.set(k.trim(), v.trim())?;
-        }
-        Ok(())
+        apply_pairs(list, |k, v| self.set(k, v))
     }
 }
 
