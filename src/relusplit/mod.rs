@@ -131,7 +131,7 @@ pub fn search(
     let mut report = report::Reporter::new(progress, subproblems);
     let dual = crate::bounds::dual::DualNetwork::new(net);
     let mut unknown: Option<String> = None;
-    for (r, region) in prop.regions.iter().enumerate() {
+    for region in &prop.regions {
         report.phase("root", stats.domains, 0);
         let t = std::time::Instant::now();
         let root = root::Root::new(&dual, region, cfg, deadline);
@@ -144,8 +144,7 @@ pub fn search(
         let mut subs: Vec<sub::Sub> = region
             .disjuncts
             .iter()
-            .enumerate()
-            .map(|(d, disjunct)| sub::Sub::new(net, r, d, disjunct))
+            .map(|disjunct| sub::Sub::new(net, disjunct))
             .collect();
         stats.subproblems += subs.len();
         let root_lb = optimise::root_bounds(&root, &subs, cfg, deadline);
@@ -167,12 +166,6 @@ pub fn search(
                 confirm(net, prop, x)
             });
             stats.time += t.elapsed();
-            trace(|| {
-                format!(
-                    "sub r{} d{} root {:?}: {:?}",
-                    sub.region, sub.disjunct, sub.root.lb, stats
-                )
-            });
             match out {
                 bab::Outcome::Refuted => {}
                 bab::Outcome::Sat(cex) => return (Verdict::Sat(cex), stats),
@@ -186,12 +179,5 @@ pub fn search(
     match unknown {
         Some(why) => (Verdict::Unknown(why), stats),
         None => (Verdict::Unsat, stats),
-    }
-}
-
-/// Temporary trace while tuning (CERTUS_TRACE set).
-pub(crate) fn trace(what: impl FnOnce() -> String) {
-    if std::env::var_os("CERTUS_TRACE").is_some() {
-        eprintln!("{}", what());
     }
 }

@@ -5,10 +5,8 @@ use crate::ir::Network;
 use crate::spec::Disjunct;
 use ndarray::Array2;
 
-/// One subproblem: disjunct `disjunct` of region `region`, as dense rows `c_s·y − rhs_s`.
+/// One subproblem: a disjunct of one region, as dense rows `c_s·y − rhs_s`.
 pub(crate) struct Sub {
-    pub region: usize,
-    pub disjunct: usize,
     /// `rows × n_out`.
     pub c: Array2<f64>,
     pub rhs: Vec<f64>,
@@ -26,7 +24,7 @@ pub(crate) struct RootRows {
 }
 
 impl Sub {
-    pub fn new(net: &Network, region: usize, disjunct: usize, d: &Disjunct) -> Self {
+    pub fn new(net: &Network, d: &Disjunct) -> Self {
         let mut c = Array2::zeros((d.constraints.len(), net.output_len()));
         for (r, con) in d.constraints.iter().enumerate() {
             for &(i, a) in &con.coeffs {
@@ -34,8 +32,6 @@ impl Sub {
             }
         }
         Sub {
-            region,
-            disjunct,
             c,
             rhs: d.constraints.iter().map(|con| con.rhs).collect(),
             spec: d.clone(),
