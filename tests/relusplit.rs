@@ -12,7 +12,7 @@ use certus::ir::{Network, Op};
 use certus::outcome::Verdict;
 use certus::relusplit::{search, ReluSplitConfig};
 use certus::spec::Property;
-use common::{mlp, random_layers, random_net};
+use common::{conv_net, mlp, random_layers, random_net};
 use ndarray::Array2;
 use proptest::prelude::*;
 
@@ -101,6 +101,72 @@ proptest! {
         for _ in 0..400 {
             let x: Vec<f64> = (0..n_in).map(|i| lo[i] + rng.uniform() * (hi[i] - lo[i])).collect();
             let vals = net.eval_all::<f64>(&x);
+            let y = vals.last().unwrap();
+            for r in 0..rows {
+                if !holds(&splits[start[r]..start[r + 1]], &net, &vals) {
+                    continue;
+                }
+                let v = c[[r, 0]] * y[0] + c[[r, 1]] * y[1];
+                prop_assert!(lb64[r] <= v, "row {r}: f64 bound {} above {v}", lb64[r]);
+                prop_assert!(lb32[r] <= v, "row {r}: f32 bound {} above {v}", lb32[r]);
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    /// The same on a random image network (`common::conv_net`: strided, padded, multi-channel
+    /// convolutions, whose passes go through the batched `ir::ConvRows`), with α-CROWN's
+    /// intermediate bounds, over a small box around a random image.
+    #[test]
+    fn the_split_pass_is_sound_on_convolutions(seed in any::<u64>(), eps in 0.01f64..0.3) {
+        let mut rng = Rng::new(seed);
+        let net = conv_net(&mut rng);
+        let n_in = net.len_of(certus::ir::NodeId(0));
+        let mid: Vec<f64> = (0..n_in).map(|_| rng.uniform() * 2.0 - 1.0).collect();
+        let lo: Vec<f64> = mid.iter().map(|m| m - eps).collect();
+        let hi: Vec<f64> = mid.iter().map(|m| m + eps).collect();
+        let dn = DualNetwork::new(&net);
+        let acfg = certus::bounds::alpha::AlphaConfig::default();
+        let bounds = certus::bounds::alpha::all_bounds(&dn, &lo, &hi, &acfg, Deadline::NONE);
+        let rows = 8;
+        let c = Array2::from_shape_fn((rows, 2), |_| rng.uniform() * 2.0 - 1.0);
+        let (mut start, mut splits, mut beta) = (vec![0], Vec::new(), Vec::new());
+        for _ in 0..rows {
+            let s = random_splits(&net, &bounds, &mut rng, 4);
+            beta.extend(s.iter().map(|_| 10.0 * rng.uniform() * rng.uniform()));
+            splits.extend(s);
+            start.push(splits.len());
+        }
+        let alphas: Vec<Option<Array2<f64>>> = net
+            .nodes()
+            .iter()
+            .map(|n| (n.op == Op::Relu).then(|| {
+                Array2::from_shape_fn((rows, net.len_of(n.input())), |_| rng.uniform())
+            }))
+            .collect();
+        let rs = RowSplits { start: &start, splits: &splits, beta: &beta };
+        let k = net.nodes().len() - 1;
+        let lb64 = dn.backward_domains::<f64>(&bounds, k, &c, Slopes::PerRow(&alphas), rs).lower;
+        let lb32 = dn.backward_domains::<f32>(&bounds, k, &c, Slopes::PerRow(&alphas), rs).lower;
+        for s in 0..600 {
+            // Corners of the box half the time (where bounds are tightest), else inside.
+            let x: Vec<f64> = (0..n_in)
+                .map(|i| match (s % 2, rng.uniform()) {
+                    (0, u) if u < 0.5 => lo[i],
+                    (0, _) => hi[i],
+                    (_, u) => lo[i] + u * (hi[i] - lo[i]),
+                })
+                .collect();
+            let vals = net.eval_all::<f64>(&x);
+            for (j, b) in bounds.iter().enumerate() {
+                let inside = vals[j].iter().zip(b.lower.iter().zip(&b.upper));
+                for (v, (l, u)) in inside {
+                    prop_assert!(l <= v && v <= u, "node {j}: {v} outside [{l}, {u}]");
+                }
+            }
             let y = vals.last().unwrap();
             for r in 0..rows {
                 if !holds(&splits[start[r]..start[r + 1]], &net, &vals) {

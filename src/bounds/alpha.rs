@@ -228,15 +228,19 @@ pub(crate) fn relaxed_forward<T: Real>(
                 let w = T::weight(dual, i, &a.weight);
                 par_rows_dot(x.view(), w.t()) + &a.bias.mapv(T::from_f64)
             }
-            Op::Conv(cv) => {
-                let mut y = Array2::zeros((x.nrows(), cv.out_len()));
-                // A product may leave `x` column-major (one-column operands); rows must be slices.
-                for (r, row) in x.as_standard_layout().axis_iter(Axis(0)).enumerate() {
-                    let v = cv.forward::<T>(row.as_slice().expect("contiguous"));
-                    y.row_mut(r).assign(&ArrayView1::from(&v));
+            Op::Conv(cv) => match dual.conv_rows(i) {
+                Some(cr) => cr.forward_rows(x.view()),
+                None => {
+                    let mut y = Array2::zeros((x.nrows(), cv.out_len()));
+                    // A product may leave `x` column-major (one-column operands); rows must be
+                    // slices.
+                    for (r, row) in x.as_standard_layout().axis_iter(Axis(0)).enumerate() {
+                        let v = cv.forward::<T>(row.as_slice().expect("contiguous"));
+                        y.row_mut(r).assign(&ArrayView1::from(&v));
+                    }
+                    y
                 }
-                y
-            }
+            },
             Op::ScaleShift(s) => x * &s.scale.mapv(T::from_f64) + &s.shift.mapv(T::from_f64),
             Op::Reshape => x.clone(),
             Op::Relu => {

@@ -172,18 +172,14 @@ impl Conv2d {
                     let out = (o * h_out + i) * w_out + j;
                     for c in 0..ci_g {
                         for p in 0..kh {
-                            let y = (i * self.stride[0] + p * self.dilation[0]) as isize
-                                - self.pads[0] as isize;
-                            if y < 0 || y >= h_in as isize {
+                            let Some(y) = self.tap_row(i, p) else {
                                 continue;
-                            }
+                            };
                             for q in 0..kw {
-                                let x = (j * self.stride[1] + q * self.dilation[1]) as isize
-                                    - self.pads[1] as isize;
-                                if x < 0 || x >= w_in as isize {
+                                let Some(x) = self.tap_col(j, q) else {
                                     continue;
-                                }
-                                let inp = ((c0 + c) * h_in + y as usize) * w_in + x as usize;
+                                };
+                                let inp = ((c0 + c) * h_in + y) * w_in + x;
                                 f(out, inp, self.weight[[o, c, p, q]]);
                             }
                         }
@@ -191,6 +187,22 @@ impl Conv2d {
                 }
             }
         }
+    }
+
+    /// The input row that kernel row `p` of output row `i` reads (forward), or `None` in the
+    /// padding.
+    #[inline]
+    pub(crate) fn tap_row(&self, i: usize, p: usize) -> Option<usize> {
+        let y = (i * self.stride[0] + p * self.dilation[0]).checked_sub(self.pads[0])?;
+        (y < self.in_chw[1]).then_some(y)
+    }
+
+    /// The input column that kernel column `q` of output column `j` reads (forward), or `None`
+    /// in the padding.
+    #[inline]
+    pub(crate) fn tap_col(&self, j: usize, q: usize) -> Option<usize> {
+        let x = (j * self.stride[1] + q * self.dilation[1]).checked_sub(self.pads[1])?;
+        (x < self.in_chw[2]).then_some(x)
     }
 
     #[inline]

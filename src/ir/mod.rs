@@ -6,9 +6,11 @@
 //! `match` on [`Op`]: adding an op makes the compiler list every engine that must learn it.
 
 mod conv;
+mod conv_rows;
 mod eval;
 
 pub use conv::Conv2d;
+pub use conv_rows::ConvRows;
 pub use eval::Scalar;
 
 use ndarray::{Array1, Array2};

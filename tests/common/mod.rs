@@ -100,6 +100,33 @@ pub fn vee() -> Network {
     )
 }
 
+/// A small random image network like oval21's: input `[2, 6, 6]`, a 3×3 convolution to 4
+/// channels with stride 2 and padding 1 (`[4, 3, 3]`), ReLU, a 2×2 convolution to 3 channels
+/// with dilation 1 and one-sided padding (`[3, 3, 3]`), ReLU, flatten, an affine layer of 5,
+/// ReLU, and 2 outputs (weights in [−1, 1], biases in [−½, ½]).
+#[allow(dead_code)]
+pub fn conv_net(rng: &mut Rng) -> Network {
+    let mut b = Build(Vec::new());
+    b.push("x".into(), Op::Input, &[], vec![2, 6, 6]);
+    let mut conv =
+        |b: &mut Build, x: usize, co: usize, geo: ([usize; 3], usize, [usize; 4], usize)| {
+            let (chw, k, pads, stride) = geo;
+            let w = Array4::from_shape_fn((co, chw[0], k, k), |_| rng.uniform() * 2.0 - 1.0);
+            let bias = Array1::from_shape_fn(co, |_| rng.uniform() - 0.5);
+            let cv = Conv2d::new(w, bias, [stride; 2], pads, [1, 1], chw).expect("the kernel fits");
+            let shape = cv.out_chw.to_vec();
+            let c = b.push(format!("conv{x}"), Op::Conv(cv), &[x], shape.clone());
+            b.push(format!("relu{x}"), Op::Relu, &[c], shape)
+        };
+    let r1 = conv(&mut b, 0, 4, ([2, 6, 6], 3, [1, 1, 1, 1], 2));
+    let r2 = conv(&mut b, r1, 3, ([4, 3, 3], 2, [0, 0, 1, 1], 1));
+    let f = b.push("flat".into(), Op::Reshape, &[r2], vec![27]);
+    let a = b.affine(rng, "fc".into(), f, 27, 5);
+    let r3 = b.push("relu_fc".into(), Op::Relu, &[a], vec![5]);
+    b.affine(rng, "out".into(), r3, 5, 2);
+    Network::new(b.0).expect("a valid network")
+}
+
 /// Nodes under construction, for [`random_net`].
 struct Build(Vec<Node>);
 

@@ -69,7 +69,7 @@ pub(crate) use kernels::par_rows_dot;
 
 use super::{interval::Interval, Bounds};
 use crate::deadline::Deadline;
-use crate::ir::{Network, NodeId, Op, Scalar};
+use crate::ir::{ConvRows, Network, NodeId, Op, Scalar};
 use crate::tolerances::{
     gamma_dot, ERROR_SUM_PAD, F32_UNDERFLOW, F64_UNDERFLOW, F64_UNIT_ROUNDOFF,
 };
@@ -274,6 +274,9 @@ pub struct DualNetwork<'a> {
     /// f32 copies of the affine weights, one slot per node, each made on first use (the input
     /// step of wide networks multiplies in f32) and shared by every pass on this network.
     weights_f32: Vec<OnceLock<Array2<f32>>>,
+    /// Each convolution prepared for many rows ([`ConvRows`]; `None`: a transposed one, which
+    /// takes the per-row loop), made on first use.
+    conv_rows: Vec<OnceLock<Option<ConvRows>>>,
 }
 
 /// Per-node numbers of a pass that depend only on the bounds, computed once per set of bounds
@@ -373,6 +376,7 @@ impl<'a> DualNetwork<'a> {
             gather_repeats,
             err_pad,
             weights_f32: nodes.iter().map(|_| OnceLock::new()).collect(),
+            conv_rows: nodes.iter().map(|_| OnceLock::new()).collect(),
         }
     }
 
@@ -385,6 +389,16 @@ impl<'a> DualNetwork<'a> {
             Op::Affine(a) => a.weight.mapv(|v| v as f32),
             op => panic!("node {i} is {}, not an affine layer", op.name()),
         })
+    }
+
+    /// Convolution node `i` prepared for many rows (made on first use, then cached); `None` for
+    /// a transposed convolution or a node that is not a convolution.
+    pub(crate) fn conv_rows(&self, i: usize) -> Option<&ConvRows> {
+        let init = || match &self.net.nodes()[i].op {
+            Op::Conv(cv) => ConvRows::new(cv),
+            _ => None,
+        };
+        self.conv_rows[i].get_or_init(init).as_ref()
     }
 
     /// The network.

@@ -256,19 +256,30 @@ impl DualNetwork<'_> {
                 Op::Conv(cv) => {
                     let j = node.input().0;
                     let mag = self.mag(scales, bounds, j);
-                    // The transpose runs in f64 and is rounded to T once: one more rounding.
-                    let n = cv.fan_in() + cv.out_len();
+                    // Batched (`ConvRows`, in T): every term `w·λ` of an input's sum goes
+                    // through at most `out_channels + out_len + 1` roundings (the weight's to T,
+                    // the product, the additions of the product and of the scatter; see
+                    // `ir::ConvRows`); the per-row loop of a transposed convolution runs in f64
+                    // and rounds to T once. `n + 2` roundings cover both, and each input's sum
+                    // has at most `out_len <= n` products (underflow).
+                    let n = cv.fan_in() + cv.out_chw[0] + cv.out_len();
                     let hw = cv.out_chw[1] * cv.out_chw[2];
                     let bias: Vec<f64> = (0..cv.out_len()).map(|o| cv.bias[o / hw]).collect();
-                    let g = gamma_u(n + 1, T::UNIT_ROUNDOFF);
+                    let g = gamma_u(n + 2, T::UNIT_ROUNDOFF);
                     acc.linear(lam.view(), &bias, self.lin(scales, bounds, cur, j), g);
-                    let mut next = Array2::zeros((m, cv.in_len()));
-                    for (r, row) in lam.axis_iter(Axis(0)).enumerate() {
-                        let row: Vec<f64> = row.iter().map(|v| v.to_f64()).collect();
-                        let t = cv.transpose(&row);
-                        next.row_mut(r)
-                            .assign(&Array1::from_iter(t.into_iter().map(T::from_f64)));
-                    }
+                    let next = match self.conv_rows(cur) {
+                        Some(cr) => cr.transpose_rows(lam.view()),
+                        None => {
+                            let mut next = Array2::zeros((m, cv.in_len()));
+                            for (r, row) in lam.axis_iter(Axis(0)).enumerate() {
+                                let row: Vec<f64> = row.iter().map(|v| v.to_f64()).collect();
+                                let t = cv.transpose(&row);
+                                next.row_mut(r)
+                                    .assign(&Array1::from_iter(t.into_iter().map(T::from_f64)));
+                            }
+                            next
+                        }
+                    };
                     acc.underflow::<T>(n, mag);
                     self.accumulate(&mut pending, j, next.into(), false, mag, &mut acc);
                 }
