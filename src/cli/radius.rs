@@ -25,7 +25,8 @@ pub enum CertifierArg {
     Alpha,
     /// One pass of the triangle LP relaxation over CROWN intermediate bounds (slow).
     Lp,
-    /// The complete verifier (attack, then branch and bound) within `--time-budget`.
+    /// One `alpha` pass, then the verifier's search (ReLU splitting on image networks) bisecting
+    /// up from its radius towards the attack radius, within `--time-budget`.
     Complete,
 }
 
@@ -72,7 +73,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Norm::Linf)]
     pub norm: Norm,
     /// Engine that certifies the radius; repeat to compare engines (`--engine dual --engine
-    /// alpha`). `complete` runs the verifier (attack, then branch and bound) within
+    /// alpha`). `complete` raises the alpha radius with the verifier's search within
     /// `--time-budget` per input.
     #[arg(long, value_enum, default_values_t = vec![CertifierArg::Crown])]
     pub engine: Vec<CertifierArg>,

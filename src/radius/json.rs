@@ -57,6 +57,9 @@ struct Input<'a> {
     correct: bool,
     certified_radius: f64,
     attack_radius: Option<f64>,
+    /// `attack` (FGSM/PGD), `misclassified` (ε = 0) or `complete` (the complete certifier's
+    /// search found a counterexample below the attack's radius).
+    attack_by: Option<&'static str>,
     gap: Option<f64>,
     engines: &'a [EngineRadius],
     attack_time_s: f64,
@@ -97,6 +100,7 @@ fn input(r: &InputResult) -> Input<'_> {
         correct: r.correct(),
         certified_radius: r.certified_radius,
         attack_radius: r.attack_radius,
+        attack_by: r.attack_by,
         gap: r.gap(),
         engines: &r.radii,
         attack_time_s: r.attack_time_s,

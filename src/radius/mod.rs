@@ -11,10 +11,14 @@
 //!
 //! Both radii come from [`boundary`]: the ε grid is scanned upward to the first failure, then
 //! that bracket is bisected to `tolerance`. Certified accuracy at a grid ε is
-//! `certified_radius >= ε`, so the grid numbers are exactly the engine's answers at those ε.
+//! `certified_radius >= ε`, so the grid numbers are exactly a bound engine's answers at those ε.
+//! The `complete` certifier starts from the `alpha` radius and bisects up towards the attack
+//! radius with the verifier's search ([`complete`]); its counterexamples below the attack's
+//! radius become the input's attack radius.
 
 pub mod adversarial;
 pub mod compare;
+mod complete;
 pub mod csv;
 pub mod data;
 pub mod html;
@@ -29,9 +33,9 @@ use crate::attack::{fgsm, pgd_goal, Goal, PgdConfig, Rng};
 use crate::bounds::Method;
 use crate::deadline::Deadline;
 use crate::ir::Network;
-use crate::outcome::{confirm, Counterexample, Verdict};
+use crate::outcome::{confirm, Counterexample};
 use crate::spec::{LinearConstraint, Property};
-use crate::verify::{verify, Bounder, Options};
+use crate::verify::Bounder;
 use rayon::prelude::*;
 use std::time::{Duration, Instant};
 
@@ -41,8 +45,9 @@ pub enum Certifier {
     /// One pass of a bound method over each ε-box, no splitting (`alpha` and `lp` are floored
     /// by the `dual` bound, so `dual <= alpha` holds on every input).
     Bound(Method),
-    /// The complete verifier ([`verify`] with the default [`crate::verify::Engine`]: attack,
-    /// then branch and bound), within the per-input time budget.
+    /// One `alpha` pass, then the complete verifier ([`crate::verify::verify_with`], the default
+    /// [`crate::verify::Engine`]: ReLU splitting on image networks) bisecting between that
+    /// radius and the attack radius, within the per-input time budget ([`complete`]).
     Complete,
 }
 
@@ -116,6 +121,9 @@ pub struct EngineRadius {
     pub time_s: f64,
     /// Number of ε at which it was asked.
     pub queries: usize,
+    /// How the radius was obtained (one pass per ε; for `complete`, the alpha pass's radius
+    /// and what its searches answered).
+    pub how: String,
 }
 
 /// Everything found for one input.
@@ -132,6 +140,9 @@ pub struct InputResult {
     /// The smallest ε at which a replayed counterexample was found; `None` when none was up to
     /// `eps_max`.
     pub attack_radius: Option<f64>,
+    /// Who found it: `attack` (FGSM/PGD), `misclassified` (the clean input, at ε = 0) or
+    /// `complete` (a search of the complete certifier, below the attack's radius).
+    pub attack_by: Option<&'static str>,
     pub attack_time_s: f64,
     /// The counterexample found at `attack_radius` (network space).
     pub counterexample: Option<Counterexample>,
@@ -233,8 +244,8 @@ pub(crate) fn argmax(y: &[f64]) -> usize {
 /// The certifiers of one network, prepared once and shared by every input.
 struct Engines<'a> {
     net: &'a Network,
-    /// Per certifier, its bounder (none for `complete`).
-    bounders: Vec<(Certifier, Option<Bounder<'a>>)>,
+    /// Per certifier, its bounder (`alpha`'s for `complete`, which starts from it).
+    bounders: Vec<(Certifier, Bounder<'a>)>,
 }
 
 impl<'a> Engines<'a> {
@@ -242,15 +253,15 @@ impl<'a> Engines<'a> {
         let bounders = engines
             .iter()
             .map(|&e| match e {
-                Certifier::Bound(m) => (e, Some(Bounder::new(net, m))),
-                Certifier::Complete => (e, None),
+                Certifier::Bound(m) => (e, Bounder::new(net, m)),
+                Certifier::Complete => (e, Bounder::new(net, Method::Alpha)),
             })
             .collect();
         Engines { net, bounders }
     }
 
-    /// True when certifier `k` proves `label` robust on the box (which must already cover
-    /// rounding, see [`Preprocess::eps_box`]); `None` when `deadline` passed first.
+    /// True when certifier `k`'s one bound pass proves `label` robust on the box (which must
+    /// already cover rounding, see [`Preprocess::eps_box`]); `None` when `deadline` passed first.
     fn certifies(
         &self,
         k: usize,
@@ -265,24 +276,13 @@ impl<'a> Engines<'a> {
         let n_out = self.net.output_len();
         let prop = Property::robustness(lower, upper, label, n_out);
         let region = &prop.regions[0];
-        let proved = match &self.bounders[k].1 {
-            None => {
-                // Half of what is left, so later (smaller) questions still get time.
-                let opts = Options {
-                    deadline: deadline.share(0.5, Duration::MAX),
-                    ..Options::default()
-                };
-                verify(self.net, &prop, &opts) == Verdict::Unsat
-            }
-            Some(b) => {
-                let cons: Vec<&LinearConstraint> =
-                    region.disjuncts.iter().map(|d| &d.constraints[0]).collect();
-                let lb = b.lower_bounds(&region.lower, &region.upper, &cons, deadline);
-                lb.iter().all(|&v| v > 0.0)
-            }
-        };
+        let cons: Vec<&LinearConstraint> =
+            region.disjuncts.iter().map(|d| &d.constraints[0]).collect();
+        let lb = self.bounders[k]
+            .1
+            .lower_bounds(&region.lower, &region.upper, &cons, deadline);
         // A proof stands whenever it came; a failure after the deadline may be the deadline's.
-        match proved {
+        match lb.iter().all(|&v| v > 0.0) {
             true => Some(true),
             false if deadline.expired() => None,
             false => Some(false),
@@ -361,33 +361,49 @@ fn analyse(eng: &Engines, sample: &Sample, pre: &Preprocess, opts: &RadiusOption
         });
     }
     let attack_time_s = t.elapsed().as_secs_f64();
+    let mut attack_by = best.as_ref().map(|b| match b.0 == 0.0 {
+        true => "misclassified",
+        false => "attack",
+    });
+    let attack_radius = best.as_ref().map(|b| b.0);
     // Certified radius, per certifier.
-    let radii: Vec<EngineRadius> = eng
-        .bounders
-        .iter()
-        .enumerate()
-        .map(|(k, &(engine, _))| {
-            let t = Instant::now();
-            let until = opts.time_budget.map_or(Deadline::NONE, Deadline::after);
-            let mut queries = 0;
-            let radius = if prediction != label {
-                0.0
-            } else {
-                boundary(&opts.eps_grid, opts.eps_max, opts.tolerance, |eps| {
-                    queries += 1;
-                    let (lo, hi) = pre.eps_box(&sample.pixels, eps, true);
-                    eng.certifies(k, lo, hi, label, until)
-                })
-                .0
-            };
-            EngineRadius {
-                engine,
-                radius,
-                time_s: t.elapsed().as_secs_f64(),
-                queries,
+    let mut radii = Vec::new();
+    for (k, &(engine, ref bounder)) in eng.bounders.iter().enumerate() {
+        let t = Instant::now();
+        let until = opts.time_budget.map_or(Deadline::NONE, Deadline::after);
+        let mut queries = 0;
+        let mut how = format!("one {} pass per ε", engine.name());
+        let radius = if prediction != label {
+            how = "misclassified".into();
+            0.0
+        } else if engine == Certifier::Complete {
+            let f = complete::radius(net, bounder, sample, pre, opts, attack_radius, until);
+            queries = f.queries;
+            how = f.how();
+            // A counterexample of the search below every other is the input's attack radius.
+            if let Some((eps, c)) = f.counterexample {
+                if best.as_ref().is_none_or(|b| eps < b.0) {
+                    best = Some((eps, c));
+                    attack_by = Some("complete");
+                }
             }
-        })
-        .collect();
+            f.radius
+        } else {
+            boundary(&opts.eps_grid, opts.eps_max, opts.tolerance, |eps| {
+                queries += 1;
+                let (lo, hi) = pre.eps_box(&sample.pixels, eps, true);
+                eng.certifies(k, lo, hi, label, until)
+            })
+            .0
+        };
+        radii.push(EngineRadius {
+            engine,
+            radius,
+            time_s: t.elapsed().as_secs_f64(),
+            queries,
+            how,
+        });
+    }
     let certified_radius = radii.iter().map(|r| r.radius).fold(0.0, f64::max);
     let (attack_radius, counterexample) = match best {
         Some((e, c)) => (Some(e), Some(c)),
@@ -400,6 +416,7 @@ fn analyse(eng: &Engines, sample: &Sample, pre: &Preprocess, opts: &RadiusOption
         radii,
         certified_radius,
         attack_radius,
+        attack_by,
         attack_time_s,
         counterexample,
         pixels: sample.pixels.clone(),
