@@ -374,3 +374,53 @@ fn lbfgs_is_nearer_than_cw_on_relu_networks() {
     assert!(found[0] >= found[1], "{found:?}");
     assert!(sums[0] <= sums[1], "{sums:?}");
 }
+
+/// `y = 10·relu(x_0 + x_1 + x_2 + x_3 − 3.5)` over `[0, 1]^4` with the bad case
+/// `0.5 <= y <= 4.5`: the output is 0, with no gradient, on all of the box but the corner
+/// `Σx > 3.5` (1/384 of it), so PGD from the centre and random starts finds nothing, while the
+/// relaxation's corner for `−y` (all ones, `y = 5`) starts PGD where the output moves and one
+/// step reaches the band. `verify::attack` runs both; the counterexample is replayed.
+#[test]
+fn relaxation_corners_start_pgd_where_the_output_moves() {
+    use certus::spec::{Disjunct, LinearConstraint, Region};
+    let net = mlp(
+        4,
+        &[
+            (vec![vec![1.0; 4]], vec![-3.5], true),
+            (vec![vec![10.0]], vec![0.0], false),
+        ],
+    );
+    let d = Disjunct {
+        constraints: vec![
+            LinearConstraint {
+                coeffs: vec![(0, -1.0)],
+                rhs: -0.5,
+            },
+            LinearConstraint {
+                coeffs: vec![(0, 1.0)],
+                rhs: 4.5,
+            },
+        ],
+    };
+    let region = Region {
+        lower: vec![0.0; 4],
+        upper: vec![1.0; 4],
+        disjuncts: vec![d.clone()],
+    };
+    let cfg = certus::attack::PgdConfig::default();
+    let mut rng = Rng::new(1);
+    let deadline = certus::deadline::Deadline::NONE;
+    let best = certus::attack::pgd(&net, &region, &d, &cfg, &mut rng, deadline, &mut |_| true);
+    assert!(
+        best > 0.0,
+        "plain PGD reached the band ({best}): the instance is too easy"
+    );
+    let prop = Property {
+        n_inputs: 4,
+        n_outputs: 1,
+        regions: vec![region],
+    };
+    let opts = certus::verify::Options::default();
+    let cex = certus::verify::attack(&net, &prop, &opts, deadline).expect("a counterexample");
+    assert!(confirm(&net, &prop, &cex.input).is_some());
+}

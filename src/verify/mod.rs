@@ -26,10 +26,11 @@
 mod bab;
 mod bounder;
 mod softmax;
+mod starts;
 
 pub use bounder::Bounder;
 
-use crate::attack::{pgd, PgdConfig, Rng};
+use crate::attack::{pgd, pgd_goal, Goal, PgdConfig, Rng};
 use crate::bounds::Method;
 use crate::deadline::Deadline;
 use crate::ir::Network;
@@ -225,8 +226,32 @@ pub fn attack(
 ) -> Option<Counterexample> {
     let mut rng = Rng::new(opts.seed);
     let mut cex = None;
-    // Two rounds: one short restart budget first so that every disjunct gets tried quickly.
-    for restarts in [0, opts.pgd.restarts] {
+    // Two rounds: one short restart budget first so that every disjunct gets tried quickly,
+    // then (on ReLU networks, whose relaxation points at where the output moves) one run from
+    // each row's relaxation corner (`starts`), then the restarts.
+    for round in 0..3 {
+        if round == 1 {
+            let corners = relu_corners(net, prop, until);
+            for (region, per_d) in prop.regions.iter().zip(&corners) {
+                for (d, starts) in region.disjuncts.iter().zip(per_d) {
+                    for x in starts {
+                        if until.expired() {
+                            return None;
+                        }
+                        let goal = Goal::new(region, std::slice::from_ref(d)).with_start(x.clone());
+                        pgd_goal(net, &goal, &opts.pgd, until, &mut |x| {
+                            cex = confirm(net, prop, x);
+                            cex.is_some()
+                        });
+                        if cex.is_some() {
+                            return cex;
+                        }
+                    }
+                }
+            }
+            continue;
+        }
+        let restarts = if round == 0 { 0 } else { opts.pgd.restarts };
         let cfg = PgdConfig {
             restarts,
             ..opts.pgd.clone()
@@ -247,6 +272,18 @@ pub fn attack(
         }
     }
     None
+}
+
+/// Per region and disjunct, [`starts::relaxation_corners`] on networks with ReLUs (else none).
+fn relu_corners(net: &Network, prop: &Property, until: Deadline) -> Vec<Vec<Vec<Vec<f64>>>> {
+    if !has_relu(net) {
+        return Vec::new();
+    }
+    let dual = crate::bounds::dual::DualNetwork::new(net);
+    prop.regions
+        .iter()
+        .map(|r| starts::relaxation_corners(&dual, r, until))
+        .collect()
 }
 
 /// True when one bound computation with `method` over each region's whole box refutes every
