@@ -297,3 +297,77 @@ fn progress_is_reported() {
         "{seen:?}"
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Bounds re-derived under a domain's ReLU splits (their neurons clamped to their halves,
+    /// every later node re-bounded, `DualNetwork::rebound_from`) hold at every sampled input of
+    /// that domain, for every node, and are never looser than the bounds they started from.
+    #[test]
+    fn rebound_bounds_hold_on_the_domain(
+        seed in any::<u64>(), n_in in 1usize..4, h in 2usize..7,
+    ) {
+        let mut rng = Rng::new(seed);
+        let net = random_net(&mut rng, n_in, &[h, h, h], 2, &[Op::Relu]);
+        let lo: Vec<f64> = (0..n_in).map(|_| rng.uniform() * 2.0 - 1.0).collect();
+        let hi: Vec<f64> = lo.iter().map(|l| l + 2.0 * rng.uniform()).collect();
+        let dn = DualNetwork::new(&net);
+        let root = dn.all_bounds(&lo, &hi, Slopes::Adaptive, Deadline::NONE);
+        let splits = random_splits(&net, &root, &mut rng, 3);
+        let mut bounds = root.clone();
+        let mut from = net.nodes().len();
+        for s in &splits {
+            let p = net.nodes()[s.node as usize].input().0;
+            let k = s.neuron as usize;
+            (bounds[p].lower[k], bounds[p].upper[k]) =
+                s.restrict(bounds[p].lower[k], bounds[p].upper[k]);
+            from = from.min(p);
+        }
+        dn.rebound_from(&mut bounds, from, Slopes::Adaptive, Deadline::NONE);
+        for (b, r) in bounds.iter().zip(&root) {
+            for e in 0..b.len() {
+                prop_assert!(b.lower[e] >= r.lower[e] && b.upper[e] <= r.upper[e]);
+            }
+        }
+        for _ in 0..1000 {
+            let x: Vec<f64> = (0..n_in).map(|i| lo[i] + rng.uniform() * (hi[i] - lo[i])).collect();
+            let vals = net.eval_all::<f64>(&x);
+            if !holds(&splits, &net, &vals) {
+                continue;
+            }
+            for (i, (v, b)) in vals.iter().zip(&bounds).enumerate() {
+                for (e, &ve) in v.iter().enumerate() {
+                    prop_assert!(
+                        b.lower[e] <= ve && ve <= b.upper[e],
+                        "node {i} element {e}: {ve} outside [{}, {}]", b.lower[e], b.upper[e]
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Domains given roots of their own (re-bounded intermediate layers, either branching rule)
+/// reach the same verdicts, and the rebounds happen.
+#[test]
+fn rerooted_domains_reach_the_same_verdicts() {
+    for first in [false, true] {
+        let reroot = ReluSplitConfig {
+            reroot_depth: 4,
+            reroot_first: first,
+            budget: u64::MAX,
+            ..cfg(true, true)
+        };
+        let (net, prop) = instance(8, 0.03);
+        let (v, stats) = search(&net, &prop, &reroot, Deadline::NONE, None);
+        assert_eq!(v, Verdict::Unsat, "first layer {first}: {stats:?}");
+        assert!(stats.rebounds > 0, "first layer {first}: {stats:?}");
+        let (net, prop) = instance(1, 0.01);
+        let (v, stats) = search(&net, &prop, &reroot, Deadline::NONE, None);
+        assert!(
+            matches!(v, Verdict::Sat(_)),
+            "first layer {first}: {v:?} {stats:?}"
+        );
+    }
+}

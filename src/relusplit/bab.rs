@@ -10,6 +10,7 @@ use super::{ReluSplitConfig, Stats};
 use crate::bounds::dual::Split;
 use crate::deadline::Deadline;
 use crate::outcome::Counterexample;
+use std::rc::Rc;
 
 /// How a subproblem ended.
 pub(crate) enum Outcome {
@@ -20,18 +21,25 @@ pub(crate) enum Outcome {
 }
 
 /// A stored domain: its splits, what its children inherit, and the split chosen for it.
-struct Domain {
+struct Domain<'a> {
     splits: Vec<Split>,
     alpha: Vec<f32>,
     beta: Vec<f32>,
     lb: Vec<f64>,
     next: Neuron,
+    /// The root it was bounded over (`None`: the subproblem's), and whether its children get
+    /// roots of their own, re-bounded under their splits ([`Root::rebound`]).
+    root: Option<Rc<Root<'a>>>,
+    reroot: bool,
 }
+
+/// Domains to bound together: all over one root (`None`: the subproblem's).
+type Group<'a> = (Option<Rc<Root<'a>>>, Vec<Job>);
 
 /// Runs the search on `sub` until it is refuted, a candidate is confirmed (`confirm` returns
 /// the counterexample), the store is full, or `deadline` passes.
-pub(crate) fn run(
-    root: &Root,
+pub(crate) fn run<'a>(
+    base: &Root<'a>,
     sub: &Sub,
     cfg: &ReluSplitConfig,
     deadline: Deadline,
@@ -45,77 +53,87 @@ pub(crate) fn run(
         beta: Vec::new(),
         floor: sub.root.lb.clone(),
     };
-    let mut stack: Vec<Domain> = Vec::new();
+    let mut stack: Vec<Domain<'a>> = Vec::new();
     let (mut undecided, mut bounded) = (0u64, 0u64);
-    let mut jobs = vec![first];
+    let mut groups: Vec<Group<'a>> = vec![(None, vec![first])];
     // The root's slopes are optimised already: one pass gives what branching needs.
     let mut iterations = 0;
     loop {
-        let (results, last) = optimise::bound(
-            root,
-            sub,
-            &jobs,
-            iterations,
-            cfg,
-            deadline,
-            &mut stats.passes,
-        );
-        stats.batches += 1;
-        stats.domains += jobs.len() as u64;
-        bounded += jobs.len() as u64;
-        iterations = cfg.iterations;
-        if cfg.candidates {
-            if let Some(cex) = candidates(root, &last, &results, confirm) {
-                return Outcome::Sat(cex);
-            }
-        }
-        let mut open: Vec<(usize, Job, Vec<f64>)> = Vec::new();
-        for (j, (job, b)) in jobs.into_iter().zip(results).enumerate() {
-            if b.refuted {
-                stats.refuted += 1;
-                report.decide(job.splits.len());
-                continue;
-            }
-            let job = Job {
-                alpha: b.alpha,
-                beta: b.beta,
-                ..job
-            };
-            if job.splits.len() == root.unstable.len() {
-                stats.leaves += 1;
-                match cfg
-                    .exact_leaves
-                    .then(|| leaf::decide(root, sub, &sub.spec, &job.splits, deadline, confirm))
-                {
-                    Some(Leaf::Refuted) => {
-                        report.decide(job.splits.len());
-                        continue;
-                    }
-                    Some(Leaf::Sat(cex)) => return Outcome::Sat(cex),
-                    Some(Leaf::Undecided) | None => {
-                        undecided += 1;
-                        continue;
-                    }
+        for (group_root, jobs) in std::mem::take(&mut groups) {
+            let root: &Root = group_root.as_deref().unwrap_or(base);
+            let t = std::time::Instant::now();
+            let (results, last) = optimise::bound(
+                root,
+                sub,
+                &jobs,
+                iterations,
+                cfg,
+                deadline,
+                &mut stats.passes,
+            );
+            stats.bound_time += t.elapsed();
+            stats.batches += 1;
+            stats.domains += jobs.len() as u64;
+            bounded += jobs.len() as u64;
+            if cfg.candidates {
+                if let Some(cex) = candidates(root, &last, &results, confirm) {
+                    return Outcome::Sat(cex);
                 }
             }
-            open.push((j, job, b.lb));
-        }
-        if !open.is_empty() {
+            let mut open: Vec<(usize, Job, Vec<f64>)> = Vec::new();
+            for (j, (job, b)) in jobs.into_iter().zip(results).enumerate() {
+                if b.refuted {
+                    stats.refuted += 1;
+                    report.decide(job.splits.len());
+                    continue;
+                }
+                let job = Job {
+                    alpha: b.alpha,
+                    beta: b.beta,
+                    ..job
+                };
+                if unsplit(root, &job.splits) == 0 {
+                    stats.leaves += 1;
+                    match cfg
+                        .exact_leaves
+                        .then(|| leaf::decide(root, sub, &sub.spec, &job.splits, deadline, confirm))
+                    {
+                        Some(Leaf::Refuted) => {
+                            report.decide(job.splits.len());
+                            continue;
+                        }
+                        Some(Leaf::Sat(cex)) => return Outcome::Sat(cex),
+                        Some(Leaf::Undecided) | None => {
+                            undecided += 1;
+                            continue;
+                        }
+                    }
+                }
+                open.push((j, job, b.lb));
+            }
+            if open.is_empty() {
+                continue;
+            }
             if deadline.expired() {
                 return Outcome::Timeout;
             }
             let decided: Vec<(usize, &Job)> = open.iter().map(|(j, job, _)| (*j, job)).collect();
+            let t = std::time::Instant::now();
             let next = branch::choose(root, sub, &decided, &last, cfg, &mut stats.passes);
-            for ((_, job, lb), next) in open.into_iter().zip(next) {
+            stats.branch_time += t.elapsed();
+            for ((_, job, lb), (next, reroot)) in open.into_iter().zip(next) {
                 stack.push(Domain {
                     splits: job.splits,
                     alpha: job.alpha,
                     beta: job.beta,
                     lb,
                     next,
+                    root: group_root.clone(),
+                    reroot,
                 });
             }
         }
+        iterations = cfg.iterations;
         stats.max_open = stats.max_open.max(stack.len());
         if stack.is_empty() {
             break;
@@ -139,12 +157,47 @@ pub(crate) fn run(
                 cfg.max_domains
             ));
         }
-        let take = stack.len().min(cfg.batch);
-        jobs = stack
-            .split_off(stack.len() - take)
-            .into_iter()
-            .flat_map(children)
-            .collect();
+        // The batch: domains from the top of the stack that share its root.
+        let top = stack.last().and_then(|d| d.root.clone());
+        let same = |d: &Domain| match (&d.root, &top) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Rc::ptr_eq(a, b),
+            _ => false,
+        };
+        let take = stack
+            .iter()
+            .rev()
+            .take(cfg.batch)
+            .take_while(|d| same(d))
+            .count();
+        let mut plain = Vec::new();
+        for d in stack.split_off(stack.len() - take) {
+            if !d.reroot {
+                plain.extend(children(d));
+                continue;
+            }
+            let parent_rc = d.root.clone();
+            let parent: &Root = parent_rc.as_deref().unwrap_or(base);
+            let parent_alpha = d.alpha.clone();
+            let rows = d.lb.len();
+            for mut child in children(d) {
+                let t = std::time::Instant::now();
+                let rebound = parent.rebound(&child.splits, deadline);
+                stats.rebound_time += t.elapsed();
+                stats.rebounds += 1;
+                let Some(r) = rebound else {
+                    // No input satisfies the child's splits.
+                    stats.refuted += 1;
+                    report.decide(child.splits.len());
+                    continue;
+                };
+                child.alpha = parent.alpha_for(&r, &parent_alpha, rows);
+                groups.push((Some(Rc::new(r)), vec![child]));
+            }
+        }
+        if !plain.is_empty() {
+            groups.push((top, plain));
+        }
     }
     match undecided {
         0 => Outcome::Refuted,
@@ -152,6 +205,18 @@ pub(crate) fn run(
             "{n} fully split domains that the leaf LP could not decide"
         )),
     }
+}
+
+/// How many of `root`'s unstable neurons `splits` leaves unsplit (0: one linear piece).
+fn unsplit(root: &Root, splits: &[Split]) -> usize {
+    root.unstable
+        .iter()
+        .filter(|n| {
+            !splits
+                .iter()
+                .any(|s| s.node == n.node && s.neuron == n.neuron)
+        })
+        .count()
 }
 
 /// The two children of `d`: its splits plus `z >= 0` or `z <= 0` on its chosen neuron, each

@@ -11,7 +11,9 @@ use crate::ir::Op;
 const SCORE_FLOOR: f64 = 1e-4;
 
 /// The next split of each job of `open` (`(index of the job in the last pass, job)`), none of
-/// which is fully split.
+/// which is fully split, and whether its children re-bound the layers after it: a job with fewer
+/// than `cfg.reroot_depth` splits splits in the first layer that has an unsplit unstable neuron
+/// ([`first_layer`]); the others by `cfg.branching`.
 pub(crate) fn choose(
     root: &Root,
     sub: &super::sub::Sub,
@@ -19,15 +21,62 @@ pub(crate) fn choose(
     last: &Last,
     cfg: &ReluSplitConfig,
     passes: &mut u64,
-) -> Vec<Neuron> {
+) -> Vec<(Neuron, bool)> {
     let scored: Vec<Scores> = open
         .iter()
         .map(|&(j, job)| babsr(root, job, last, j))
         .collect();
-    match cfg.branching {
-        Branching::Babsr => scored.iter().map(|s| s.best(root)).collect(),
-        Branching::Kfsb { k } => kfsb(root, sub, open, &scored, k, passes),
+    let early: Vec<Option<Neuron>> = open
+        .iter()
+        .zip(&scored)
+        .map(|(&(_, job), sc)| {
+            (job.splits.len() < cfg.reroot_depth && cfg.reroot_first)
+                .then(|| first_layer(root, sc))
+                .flatten()
+        })
+        .collect();
+    let rest: Vec<usize> = (0..open.len()).filter(|&o| early[o].is_none()).collect();
+    let rest_open: Vec<(usize, &Job)> = rest.iter().map(|&o| open[o]).collect();
+    let rest_scored: Vec<&Scores> = rest.iter().map(|&o| &scored[o]).collect();
+    let mut late = match cfg.branching {
+        Branching::Babsr => rest_scored.iter().map(|s| s.best(root)).collect(),
+        Branching::Kfsb { k } => kfsb(root, sub, &rest_open, &rest_scored, k, passes),
     }
+    .into_iter();
+    early
+        .into_iter()
+        .zip(open)
+        .map(|(e, &(_, job))| match e {
+            Some(n) => (n, true),
+            None => (
+                late.next().expect("one per job left"),
+                job.splits.len() < cfg.reroot_depth,
+            ),
+        })
+        .collect()
+}
+
+/// The unsplit neuron of the first layer that has any, with the best BaBSR score there, else
+/// the largest triangle height `u·(−l)/(u − l)` (the relaxation's widest gap).
+fn first_layer(root: &Root, sc: &Scores) -> Option<Neuron> {
+    let first = (0..root.unstable.len()).find(|&u| sc.main[u].is_some())?;
+    let node = root.unstable[first].node;
+    let layer = (first..root.unstable.len())
+        .take_while(|&u| root.unstable[u].node == node)
+        .filter(|&u| sc.main[u].is_some());
+    let height = |u: usize| {
+        let n = root.unstable[u];
+        let b = &root.bounds[root.pre(n.node)];
+        let (l, h) = (b.lower[n.neuron as usize], b.upper[n.neuron as usize]);
+        h * -l / (h - l)
+    };
+    let best = layer
+        .map(|u| (u, sc.main[u].unwrap_or(0.0), height(u)))
+        .max_by(|a, b| {
+            let score = |x: &(usize, f64, f64)| if x.1 > SCORE_FLOOR { x.1 } else { 0.0 };
+            score(a).total_cmp(&score(b)).then(a.2.total_cmp(&b.2))
+        })?;
+    Some(root.unstable[best.0])
 }
 
 /// BaBSR's two scores per splittable neuron of one domain (`None` where it is split).
@@ -152,7 +201,7 @@ fn kfsb(
     root: &Root,
     sub: &super::sub::Sub,
     open: &[(usize, &Job)],
-    scored: &[Scores],
+    scored: &[&Scores],
     k: usize,
     passes: &mut u64,
 ) -> Vec<Neuron> {

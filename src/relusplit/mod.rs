@@ -70,6 +70,15 @@ pub struct ReluSplitConfig {
     pub exact_leaves: bool,
     /// Evaluate each child's relaxation minimiser as a counterexample candidate.
     pub candidates: bool,
+    /// Domains with fewer splits than this split a neuron of the first layer that still has
+    /// unstable ones, and their children re-bound every later layer under their splits (a root
+    /// of their own, [`root::Root::rebound`]) instead of keeping the intermediate bounds they
+    /// inherited. 0: intermediate bounds are the subproblem root's for every domain.
+    pub reroot_depth: usize,
+    /// With `reroot_depth`: those domains split in the first layer with unstable neurons left
+    /// (on: the first-layer rule; off: `branching` chooses, and the children re-bound the
+    /// layers after whichever neuron it chose).
+    pub reroot_first: bool,
     /// Give up (`unknown`) once this many domains are stored (a memory guard).
     pub max_domains: usize,
     /// Give up (`unknown`) once this many domains have been bounded in one subproblem.
@@ -91,6 +100,8 @@ impl Default for ReluSplitConfig {
             root_lp: false,
             exact_leaves: true,
             candidates: true,
+            reroot_depth: 0,
+            reroot_first: false,
             max_domains: 1_000_000,
             budget: u64::MAX,
         }
@@ -112,9 +123,16 @@ pub struct Stats {
     pub leaves: u64,
     /// Most domains stored at once.
     pub max_open: usize,
-    /// Time spent on the root bounds, and in the search loop.
+    /// Time spent on the root bounds, and in the search loop; of the latter, in bounding the
+    /// children (passes and optimiser steps) and in branching (scores and kFSB's pass).
     pub root_time: Duration,
     pub time: Duration,
+    pub bound_time: Duration,
+    pub branch_time: Duration,
+    /// Domains given a root of their own ([`ReluSplitConfig::reroot_depth`]), and the time that
+    /// took.
+    pub rebounds: u64,
+    pub rebound_time: Duration,
 }
 
 /// Decides `prop` on `net` by ReLU splitting, until `deadline`. No attack is run here (see

@@ -4,7 +4,7 @@
 
 use super::ReluSplitConfig;
 use crate::bounds::alpha::{self, AlphaConfig};
-use crate::bounds::dual::{DualNetwork, Scales};
+use crate::bounds::dual::{DualNetwork, Scales, Slopes, Split};
 use crate::bounds::relax::{relu_phase, ReluPhase};
 use crate::bounds::Bounds;
 use crate::deadline::Deadline;
@@ -56,6 +56,12 @@ impl<'a> Root<'a> {
             let until = deadline.share(ROOT_LP_SHARE, std::time::Duration::MAX);
             crate::bounds::lp::retighten_relu_inputs(net, &mut bounds, Default::default(), until);
         }
+        Self::with_bounds(dual, bounds)
+    }
+
+    /// The root over `bounds` (sound bounds of every node over the domains it will serve).
+    fn with_bounds(dual: &'a DualNetwork<'a>, bounds: Vec<Bounds>) -> Self {
+        let net = dual.network();
         let out = net.nodes().len() - 1;
         let mut unstable = Vec::new();
         for (i, node) in net.nodes().iter().enumerate() {
@@ -80,6 +86,54 @@ impl<'a> Root<'a> {
             out,
             anc: net.ancestors(NodeId(out)),
         }
+    }
+
+    /// A root for the domain `splits` (a descendant of this root's domains): this root's bounds
+    /// with each split neuron's restricted to its half, and every node after the first split
+    /// re-bounded by CROWN passes over them, intersected with this root's (see
+    /// [`DualNetwork::rebound_from`]). Sound over the inputs where `splits` hold, so only for
+    /// that domain and its descendants. `None` when some node's bounds are empty: no input lies
+    /// in the domain. Past `deadline` the later nodes keep this root's bounds (still sound).
+    pub fn rebound(&self, splits: &[Split], deadline: Deadline) -> Option<Self> {
+        let mut bounds = self.bounds.clone();
+        let mut from = usize::MAX;
+        for s in splits {
+            let p = self.pre(s.node);
+            let k = s.neuron as usize;
+            (bounds[p].lower[k], bounds[p].upper[k]) =
+                s.restrict(bounds[p].lower[k], bounds[p].upper[k]);
+            from = from.min(p);
+        }
+        if from == usize::MAX {
+            return Some(Self::with_bounds(self.dual, bounds));
+        }
+        self.dual
+            .rebound_from(&mut bounds, from, Slopes::Adaptive, deadline);
+        // Not `l <= u` (a NaN included): no input lies in the domain.
+        let empty = bounds.iter().any(|b| {
+            b.lower
+                .iter()
+                .zip(&b.upper)
+                .any(|(l, u)| l.partial_cmp(u).is_none_or(|o| o.is_gt()))
+        });
+        (!empty).then(|| Self::with_bounds(self.dual, bounds))
+    }
+
+    /// `alpha` (slopes per row over this root's [`Root::unstable`], `rows` rows) over the
+    /// neurons of `child`, a root derived from this one (whose unstable neurons are a subset).
+    pub fn alpha_for(&self, child: &Root, alpha: &[f32], rows: usize) -> Vec<f32> {
+        let nu = self.unstable.len();
+        let mut at = Vec::with_capacity(child.unstable.len());
+        let mut u = 0;
+        for n in &child.unstable {
+            while self.unstable[u] != *n {
+                u += 1; // both lists are in (node, neuron) order
+            }
+            at.push(u);
+        }
+        (0..rows)
+            .flat_map(|r| at.iter().map(move |&u| alpha[r * nu + u]))
+            .collect()
     }
 
     /// The input node of activation node `node`.

@@ -6,7 +6,7 @@ impl ReluSplitConfig {
     /// The switches [`ReluSplitConfig::set`] knows, for help texts.
     pub const KEYS: &'static str = "batch, iterations, lr-alpha, lr-beta, lr-decay, beta, \
         branching (babsr|kfsb), k, root-iterations, root-intermediate-iterations, root-lp, \
-        exact-leaves, candidates, max-domains, budget";
+        exact-leaves, candidates, reroot-depth, reroot-first, max-domains, budget";
 
     /// Sets one switch from text (`on`/`off` for switches, a number, or `babsr`/`kfsb`).
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
@@ -51,6 +51,8 @@ impl ReluSplitConfig {
             "root-lp" => self.root_lp = flag()?,
             "exact-leaves" => self.exact_leaves = flag()?,
             "candidates" => self.candidates = flag()?,
+            "reroot-depth" => self.reroot_depth = count()?,
+            "reroot-first" => self.reroot_first = flag()?,
             "max-domains" => self.max_domains = positive()?,
             "budget" => self.budget = positive()? as u64,
             _ => {

@@ -517,6 +517,41 @@ impl<'a> DualNetwork<'a> {
         out
     }
 
+    /// Re-bounds every node after `from` given `bounds` (sound over some set of inputs, e.g.
+    /// a domain whose split neurons' bounds were clamped to their halves): each node's new
+    /// bounds are the interval step and one backward pass with `slopes` over the bounds before
+    /// it, intersected with the bounds it had (all hold over that set, so their intersection
+    /// does). Nodes up to `from` are kept. Past `deadline` the nodes left keep theirs.
+    pub fn rebound_from(
+        &self,
+        bounds: &mut [Bounds],
+        from: usize,
+        slopes: Slopes,
+        deadline: Deadline,
+    ) {
+        // The magnitudes the passes pad with are the new bounds' (computed on first use, once
+        // the node they belong to is final).
+        let scales = Scales::new(self.net);
+        let rows_lower = |earlier: &[Bounds], i, c: &Array2<f64>| {
+            self.rows_lower(earlier, &scales, i, c, slopes)
+        };
+        let nodes = self.net.nodes();
+        for i in from + 1..nodes.len() {
+            if deadline.expired() {
+                return;
+            }
+            let mut b = self.ibp.step(&nodes[i], &bounds[..i]);
+            for e in 0..b.len() {
+                b.lower[e] = b.lower[e].max(bounds[i].lower[e]);
+                b.upper[e] = b.upper[e].min(bounds[i].upper[e]);
+            }
+            if self.feeds_activation[i] && self.after_nonlinearity[i] {
+                self.tighten(i, &mut b, &bounds[..i], &rows_lower, deadline);
+            }
+            bounds[i] = b;
+        }
+    }
+
     /// Tightens node `i`'s bounds `b` with the dual network from node `i`, for the neurons
     /// whose bounds matter: unstable ReLU inputs, every sigmoid/tanh input. Node `i` may have
     /// other consumers too (a residual shortcut); only its activations decide. Rows go in
