@@ -40,6 +40,8 @@ settings=(
   "batch-256|relu-split|batch=256"
   "root-lp|relu-split|root-lp=on"
   "no-candidates|relu-split|candidates=off"
+  "reroot-12|relu-split|reroot-depth=12"
+  "reroot-first-20|relu-split|reroot-depth=20,reroot-first=on"
   "crown-input-split|crown|"
 )
 printf '%-20s %9s %7s %6s %5s %6s %9s\n' setting instances solved unsat sat wrong "total s"
