@@ -239,8 +239,13 @@ impl Conv2d {
         }
     }
 
-    /// `W * x + b` in the arithmetic of `T` (weights rounded to `T`).
+    /// `W * x + b` in the arithmetic of `T` (weights rounded to `T`): one matrix product
+    /// ([`super::ConvRows`]) for a forward convolution, the tap loop for a transposed one.
     pub fn forward<T: Scalar>(&self, x: &[T]) -> Vec<T> {
+        if let Some(cr) = super::ConvRows::new(self) {
+            let x = ndarray::ArrayView2::from_shape((1, x.len()), x).expect("one row");
+            return cr.forward_rows(x).into_iter().collect();
+        }
         let hw = self.out_chw[1] * self.out_chw[2];
         let mut y: Vec<T> = (0..self.out_len())
             .map(|k| T::from_f64(self.bias[k / hw]))
@@ -256,8 +261,13 @@ impl Conv2d {
         y
     }
 
-    /// The transpose `Wᵀ g` (no bias), mapping an output-sized vector to an input-sized one.
+    /// The transpose `Wᵀ g` (no bias), mapping an output-sized vector to an input-sized one
+    /// (as [`Conv2d::forward`]: a matrix product where it applies).
     pub fn transpose(&self, g: &[f64]) -> Vec<f64> {
+        if let Some(cr) = super::ConvRows::new(self) {
+            let g = ndarray::ArrayView2::from_shape((1, g.len()), g).expect("one row");
+            return cr.transpose_rows(g).into_iter().collect();
+        }
         let mut x = vec![0.0; self.in_len()];
         self.for_each_tap(|o, i, w| x[i] += w * g[o]);
         x

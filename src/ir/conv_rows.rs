@@ -274,21 +274,42 @@ mod tests {
                 ((r * 3 + k * 7) % 13) as f64 - 6.0
             });
             let t = cr.transpose_rows(g.view());
+            // The tap loop's forward map and transpose, row by row.
+            let hw = cv.out_chw[1] * cv.out_chw[2];
+            let tap_forward = |x: &[f64]| {
+                let mut y: Vec<f64> = (0..cv.out_len()).map(|o| cv.bias[o / hw]).collect();
+                cv.for_each_tap(|o, i, w| y[o] += w * x[i]);
+                y
+            };
+            let tap_transpose = |g: &[f64]| {
+                let mut x = vec![0.0; cv.in_len()];
+                cv.for_each_tap(|o, i, w| x[i] += w * g[o]);
+                x
+            };
             for r in 0..rows {
-                let want = cv.forward::<f64>(x.row(r).as_slice().unwrap());
+                let want = tap_forward(x.row(r).as_slice().unwrap());
                 assert!(
                     want.iter().zip(y.row(r)).all(|(&a, &b)| close(a, b)),
                     "{chw:?}"
                 );
-                let want = cv.transpose(g.row(r).as_slice().unwrap());
+                let want = tap_transpose(g.row(r).as_slice().unwrap());
                 assert!(
                     want.iter().zip(t.row(r)).all(|(&a, &b)| close(a, b)),
                     "{chw:?}"
                 );
             }
+            // One row (`Conv2d::forward`, `transpose`) is the same map.
+            assert_eq!(
+                cv.forward::<f64>(x.row(0).as_slice().unwrap()),
+                y.row(0).to_vec()
+            );
+            assert_eq!(
+                cv.transpose(g.row(0).as_slice().unwrap()),
+                t.row(0).to_vec()
+            );
             // f32 too (weights rounded), loosely.
             let t32 = cr.transpose_rows(g.mapv(|v| v as f32).view());
-            let want = cv.transpose(g.row(0).as_slice().unwrap());
+            let want = tap_transpose(g.row(0).as_slice().unwrap());
             assert!(want
                 .iter()
                 .zip(t32.row(0))
