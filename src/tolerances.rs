@@ -91,6 +91,12 @@ pub const ACTIVATION_PAD: f64 = 1.0 / (1u64 << 40) as f64;
 /// they hold whatever libm's last bits are (see `bounds::round::exp_up`).
 pub const EXP_REL_PAD: f64 = 1.0 / (1u64 << 40) as f64;
 
+/// What an f32 sigmoid or tanh may differ from the exact function at the same f32 argument,
+/// in the evaluator VNN-COMP judges by (onnxruntime's MLAS uses polynomial and rational
+/// approximations, accurate to a few f32 ulps of values in [−1, 1]): 2^-20 is 16 ulps of 1.
+/// An assumption about that evaluator, not a proven bound; see `docs/soundness.md`.
+pub const F32_ACTIVATION_ERROR: f64 = 1.0 / (1u64 << 20) as f64;
+
 /// Relative tolerance when `certus eval` output is compared against onnxruntime's reference
 /// outputs in the tests (f32 arithmetic with another summation order differs by ~1e-7).
 pub const REFERENCE_REL_TOL: f64 = 1e-5;

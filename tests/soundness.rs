@@ -7,7 +7,7 @@ mod common;
 
 use certus::bounds::{output_bounds, Method};
 use certus::ir::Network;
-use certus::outcome::Verdict;
+use certus::outcome::{confirm, Verdict};
 use certus::spec::{Disjunct, LinearConstraint, Property, Region};
 use certus::verify::{verify, Engine, Options};
 use common::mlp;
@@ -90,4 +90,147 @@ fn overflowing_hidden_values_never_prove() {
         let v = run(&net, &prop, e);
         assert!(!matches!(v, Verdict::Unsat), "{e:?} answered unsat");
     }
+}
+
+/// Every engine on `prop` (`Y_0 >= c`): never `unsat` when `crosses` (the exact optimum reaches
+/// `c`, or an f32 evaluation does), never `sat` otherwise, and every `sat` replays. Returns
+/// the verdicts' words, engine by engine.
+fn no_wrong_answer(
+    name: &str,
+    net: &Network,
+    lo: &[f64],
+    hi: &[f64],
+    c: f64,
+    crosses: bool,
+) -> Vec<&'static str> {
+    let prop = above(lo.to_vec(), hi.to_vec(), c);
+    let mut words = Vec::new();
+    for e in engines().into_iter().chain([Engine::Dlv]) {
+        let v = run(net, &prop, e);
+        match &v {
+            Verdict::Unsat => assert!(!crosses, "{name}, c = {c:e}: {e:?} answered unsat"),
+            Verdict::Sat(cex) => {
+                assert!(
+                    crosses,
+                    "{name}, c = {c:e}: {e:?} answered sat at {:?}",
+                    cex.input
+                );
+                let again = confirm(net, &prop, &cex.input)
+                    .unwrap_or_else(|| panic!("{name}: {e:?}'s counterexample does not replay"));
+                assert!(
+                    again.output[0] >= c && again.output_f64[0] >= c,
+                    "{name}: {again:?}"
+                );
+            }
+            Verdict::Unknown(_) | Verdict::Timeout => {}
+        }
+        words.push(v.word());
+    }
+    words
+}
+
+/// The thresholds `opt·(1 − δ)`, `opt` and `opt·(1 + δ)` for `δ` = 1e-6 and 1e-9, rounded so
+/// that each is on its side of `opt` (the optimum itself counts as reached: `y >= c`).
+fn near(opt: f64) -> Vec<(f64, bool)> {
+    let mut v = vec![(opt, true)];
+    for d in [1e-6, 1e-9] {
+        v.push(((opt * (1.0 - d)).next_down(), true));
+        v.push(((opt * (1.0 + d)).next_up(), false));
+    }
+    v
+}
+
+/// Large and tiny weights that cancel at the optimum: 17 inputs in `[0, 1]`,
+/// `y = 2^10·Σ_{i<8} x_i − 2^10·Σ_{i<8} x_{8+i} + 2^-10·x_16` (through ReLUs, stable on the
+/// box). The optimum `2^13 + 2^-10` (at the corner `(1,…,1, 0,…,0, 1)`) needs 23 bits: it is
+/// exact in f32, and every partial sum there is too, so the f32 evaluation reaches it and a
+/// counterexample replays; above it no evaluation goes (rounding to nearest is monotone and
+/// the optimum is an f32 number).
+#[test]
+fn large_and_tiny_weights_a_hair_from_the_threshold() {
+    let n = 17;
+    let eye: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..n).map(|j| f64::from(u8::from(i == j))).collect())
+        .collect();
+    let mut w = vec![1024.0; 8];
+    w.extend([-1024.0; 8]);
+    w.push(1.0 / 1024.0);
+    let net = mlp(n, &[(eye, vec![0.0; n], true), (vec![w], vec![0.0], false)]);
+    let opt = 8192.0 + 1.0 / 1024.0;
+    let (lo, hi) = (vec![0.0; n], vec![1.0; n]);
+    for (c, crosses) in near(opt) {
+        let words = no_wrong_answer("large and tiny", &net, &lo, &hi, c, crosses);
+        if crosses {
+            assert!(
+                words.contains(&"sat"),
+                "c = {c:e}: no engine found the corner: {words:?}"
+            );
+        }
+    }
+    // A margin far above every rounding error: the complete engines prove it.
+    let words = no_wrong_answer("large and tiny", &net, &lo, &hi, opt * (1.0 + 1e-3), false);
+    assert!(
+        words[2..].iter().filter(|w| **w == "unsat").count() >= 3,
+        "{words:?}"
+    );
+}
+
+/// Many neurons whose sum cancels: `y = Σ_{i<64} 2^10·(relu(x − t_i) − relu(x − t_i − 2^-20))`
+/// over `x ∈ [−1, 1]`, `t_i = −1 + i/32`: each pair adds `2^10·min(relu(x − t_i), 2^-20)`, so
+/// the optimum is `64·2^-10 = 2^-4`, reached for `x >= t_63 + 2^-20`, while the hidden values
+/// reach `2^11`. At `x = 1` every operation is exact in f32 too.
+#[test]
+fn many_neurons_cancelling_a_hair_from_the_threshold() {
+    let eps = 2f64.powi(-20);
+    let t: Vec<f64> = (0..64).map(|i| -1.0 + i as f64 / 32.0).collect();
+    let rows: Vec<Vec<f64>> = vec![vec![1.0]; 128];
+    let bias: Vec<f64> = (t.iter().map(|t| -t))
+        .chain(t.iter().map(|t| -t - eps))
+        .collect();
+    let w: Vec<f64> = (0..128)
+        .map(|k| if k < 64 { 1024.0 } else { -1024.0 })
+        .collect();
+    let net = mlp(1, &[(rows, bias, true), (vec![w], vec![0.0], false)]);
+    assert_eq!(net.eval_f64(&[1.0]), vec![0.0625]);
+    assert_eq!(net.eval_f32(&[1.0]), vec![0.0625f32]);
+    for (c, crosses) in near(0.0625) {
+        no_wrong_answer("cancelling", &net, &[-1.0], &[1.0], c, crosses);
+    }
+}
+
+/// f32 and f64 disagree: `y = 2^20·(relu(x) − relu(x − 2^-30))` over `x ∈ [0, 1]` is exactly
+/// `2^20·min(x, 2^-30) <= 2^-10`. In f32, `x − 2^-30` rounds: at `x = 2^-6 + 2^-29` it is a tie
+/// that rounds to even, `2^-6`, and the f32 output is `2^-9`, twice the real maximum; at `x = 1`
+/// it rounds to 1 and the f32 output is 0. So "is `y >= 2^-10·(1 + 10^-6)` reachable?" is `no`
+/// over the reals and `yes` for onnxruntime (VNN-COMP's judge): the only answer right under
+/// both readings is `unknown`. certus's proofs keep the f32 evaluation's error bound as slack
+/// ([`certus::bounds::f32_error`]), so none says `unsat`; and no `sat` is reported, because a
+/// counterexample must hold in f64 too.
+#[test]
+fn f32_and_f64_disagreeing_is_never_unsat() {
+    let eps = 2f64.powi(-30);
+    let net = mlp(
+        1,
+        &[
+            (vec![vec![1.0], vec![1.0]], vec![0.0, -eps], true),
+            (vec![vec![1048576.0, -1048576.0]], vec![0.0], false),
+        ],
+    );
+    let tie = 2f64.powi(-6) + 2f64.powi(-29);
+    assert_eq!(net.eval_f64(&[tie]), vec![2f64.powi(-10)]);
+    assert_eq!(net.eval_f32(&[tie]), vec![2f32.powi(-9)]);
+    assert_eq!(net.eval_f32(&[1.0]), vec![0.0f32]);
+    let c = 2f64.powi(-10) * (1.0 + 1e-6);
+    let words = no_wrong_answer("f32 ≠ f64", &net, &[0.0], &[1.0], c, true);
+    assert!(!words.contains(&"sat"), "{words:?}");
+    // Below the real maximum both readings agree (`x = 2^-20` is exact in f32): `sat`.
+    let words = no_wrong_answer(
+        "f32 ≠ f64",
+        &net,
+        &[0.0],
+        &[1.0],
+        2f64.powi(-10) * 0.5,
+        true,
+    );
+    assert!(words.contains(&"sat"), "{words:?}");
 }

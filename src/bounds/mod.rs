@@ -6,6 +6,7 @@
 
 pub mod alpha;
 pub mod dual;
+pub mod f32_error;
 pub mod interval;
 pub mod lp;
 pub mod relax;

@@ -28,6 +28,7 @@ pub use worker::GRACE;
 
 use crate::attack::margin_and_gradient;
 use crate::bounds::dual::{DualNetwork, Slopes};
+use crate::bounds::f32_error::{f32_errors, loosen};
 use crate::bounds::{constraint_lower_bound, Bounds};
 use crate::deadline::Deadline;
 use crate::ir::{Network, Op};
@@ -227,11 +228,18 @@ fn decide_region(net: &Network, prop: &Property, r: usize, deadline: Deadline) -
     }
     let bounds = sound_bounds(net, region);
     let out = &bounds[last];
-    let refuted = region.disjuncts.iter().all(|d| {
+    // Proofs are about the bad case loosened by the f32 evaluation's error bound
+    // (`bounds::f32_error`): `unsat` then also holds for every f32 evaluation. The exact
+    // bounds and Z3's exact rationals cover rounding otherwise (`constraint_lower_bound` pads).
+    let out_err = f32_errors(net, &bounds).pop().expect("a network has nodes");
+    let proof_region = loosen(region, &out_err, out);
+    let refuted = proof_region.disjuncts.iter().all(|d| {
         d.constraints
             .iter()
             .any(|c| constraint_lower_bound(c, out) > 0.0)
     });
+    // `unsat` path (docs/soundness.md): sound bounds over the proof box, padded in
+    // `constraint_lower_bound`, against the loosened bad case.
     if refuted {
         return SmtOutcome::Unsat;
     }
@@ -241,8 +249,10 @@ fn decide_region(net: &Network, prop: &Property, r: usize, deadline: Deadline) -
         Err(why) => return SmtOutcome::Unknown(why),
     };
     let y = enc.values[last].clone().expect("the output is encoded");
-    solver.assert(encode::bad_case(region, &y, 0.0));
+    solver.assert(encode::bad_case(&proof_region, &y, 0.0));
     let model = match check(&solver, deadline) {
+        // `unsat` path: Z3 over exact rationals (every f64 written exactly, `encode.rs`), the
+        // loosened bad case, stable ReLUs and triangle cuts from sound bounds.
         Check::Unsat => return SmtOutcome::Unsat,
         Check::Timeout => return SmtOutcome::Timeout,
         Check::Unknown(why) => return SmtOutcome::Unknown(why),

@@ -130,6 +130,10 @@ pub(super) fn search(
             opts.max_depth
         ))
     } else {
+        // `unsat` path (docs/soundness.md): every box of every region's proof box (widened for
+        // the file's decimals) was refuted by `Bounder::lower_bounds` (sound in rounding, less
+        // the f32 slack); the bisection points are floats inside their boxes, so the children
+        // cover each box exactly.
         Verdict::Unsat
     }
 }
@@ -221,6 +225,8 @@ fn step(net: &Network, prop: &Property, bounder: &Bounder, opts: &Options, mut i
     }
     let lb = disjunct_bounds(prop, bounder, &item, &item.lower, &item.upper, deadline);
     let mut k = 0;
+    // A disjunct is refuted only by a bound `> 0`; `disjunct_bounds` folds from −∞ with
+    // `f64::max`, which skips NaN, so no NaN reaches this comparison.
     item.open.retain(|_| {
         k += 1;
         lb[k - 1] <= 0.0

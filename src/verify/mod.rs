@@ -25,6 +25,7 @@
 
 mod bab;
 mod bounder;
+pub mod margin;
 mod softmax;
 mod starts;
 
@@ -147,6 +148,7 @@ pub fn verify_with(
     opts: &Options,
     progress: Option<&mut (dyn FnMut(&crate::search::Progress) + Send)>,
 ) -> (Verdict, Option<crate::search::SearchStats>) {
+    // `unsat` path (docs/soundness.md): vacuous, no region (contradictory input constraints).
     if prop.regions.is_empty() {
         return (Verdict::Unsat, None);
     }
@@ -288,6 +290,9 @@ fn relu_corners(net: &Network, prop: &Property, until: Deadline) -> Vec<Vec<Vec<
 
 /// True when one bound computation with `method` over each region's whole box refutes every
 /// disjunct (no splitting): the property is `unsat` by that method alone. No time limit.
+///
+/// Rounding (an `unsat` path, docs/soundness.md): `Bounder::lower_bounds` over the proof box,
+/// padded and less the f32 slack; `v > 0.0` is false for NaN.
 pub fn refuted_by_one_pass(net: &Network, prop: &Property, method: Method) -> bool {
     let bounder = Bounder::new(net, method);
     prop.regions.iter().all(|r| {

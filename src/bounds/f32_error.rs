@@ -1,0 +1,218 @@
+//! How far an f32 evaluation of the network (onnxruntime's, in whatever summation order) can be
+//! from the exact real-arithmetic value, over an input box: the slack a proof must keep so that
+//! `unsat` also holds under the VNN-COMP convention, where a counterexample is an f32 input
+//! whose onnxruntime output violates the property.
+//!
+//! For an input `x̂` (an f32 point of the box) let `x_j` be node `j`'s exact value and `x̂_j` the
+//! f32-evaluated one; `e_j` bounds `|x̂_j − x_j|` element-wise, and `M_j = max(|l_j|, |u_j|)`
+//! bounds `|x_j|` (the interval bounds of the box). With `u = 2^-24` (f32's unit roundoff),
+//! `W̃ = fl32(W)` (`|W̃ − W| <= u·|W|`) and Higham's `γ_n = n·u/(1 − n·u)` (any summation
+//! order, with or without fused multiply-adds):
+//! - input: `e = 0` (the point itself is evaluated);
+//! - affine / conv, `ŷ = fl(W̃·x̂ + b̃)`, `n` the fan-in:
+//!   `|ŷ − y| <= γ_{n+5}·(|W̃|·|x̂| + |b̃|) + |W̃|·e + |W̃ − W|·M + |b̃ − b|`
+//!   `        <= γ_{n+5}·(1+u)·(|W|·(M + e) + |b|) + (1+u)·|W|·e + u·(|W|·M + |b|)`;
+//!   the `+5` (instead of `+1`) allows four more roundings per output for the ops the importer
+//!   folds into one (a `BatchNormalization` after a `Conv`, a `Sub` and a `Div` of constants),
+//!   which onnxruntime computes one after the other;
+//! - scale-shift: the same with `n = 1` and `|W| = |s|`;
+//! - ReLU: `e` (1-Lipschitz and exact); reshape, concat, gather move `e` with the values;
+//! - sigmoid, tanh: `e/4` and `e` (their Lipschitz constants) plus [`F32_ACTIVATION_ERROR`];
+//! - add of `m` tensors: `Σ e_p + γ_{m−1}·Σ (M_p + e_p)`;
+//! - sign: 0 where the box keeps its sign after the error, else 2; square and product of two
+//!   tensors: the first-order terms plus the product's rounding; softmax: half the group's
+//!   largest error (its Lipschitz constant) plus the exponentials' and the sum's rounding.
+//!
+//! The bounds themselves are computed in f64 (relative error far below 1e-9 for any network
+//! certus can hold) and scaled by `1 + ERROR_SUM_PAD`.
+
+use super::sums::mat_sums;
+use super::Bounds;
+use crate::ir::{Network, Op};
+use crate::spec::{LinearConstraint, Region};
+use crate::tolerances::{
+    gamma_dot, ERROR_SUM_PAD, F32_ACTIVATION_ERROR, F32_UNIT_ROUNDOFF, F64_UNIT_ROUNDOFF,
+};
+
+/// Element-wise bounds on `|f32 evaluation − exact value|` of every node, for f32 inputs in the
+/// box whose interval bounds (every node's) are `bounds`. Infinite where they are.
+pub fn f32_errors(net: &Network, bounds: &[Bounds]) -> Vec<Vec<f64>> {
+    let u = F32_UNIT_ROUNDOFF;
+    let mag = |b: &Bounds| -> Vec<f64> {
+        (b.lower.iter().zip(&b.upper))
+            .map(|(l, h)| l.abs().max(h.abs()))
+            .collect()
+    };
+    let mut errs: Vec<Vec<f64>> = Vec::with_capacity(net.nodes().len());
+    for (i, node) in net.nodes().iter().enumerate() {
+        let one = || node.inputs.first().map(|j| j.0).unwrap_or(0);
+        let e: Vec<f64> = match &node.op {
+            Op::Input => vec![0.0; bounds[i].len()],
+            Op::Affine(a) => {
+                let (m, e) = (mag(&bounds[one()]), &errs[one()]);
+                let me: Vec<f64> = m.iter().zip(e).map(|(m, e)| m + e).collect();
+                // |W|·e and |W|·(M + e) in one pass, then |W|·M.
+                let [_, we, wme] = mat_sums(&a.weight, &vec![0.0; e.len()], e, Some(&me));
+                let [_, wm, _] = mat_sums(&a.weight, &vec![0.0; m.len()], &m, None);
+                let g = gamma_dot(a.weight.ncols() + 5, u);
+                (0..a.bias.len())
+                    .map(|k| {
+                        let b = a.bias[k].abs();
+                        g * (1.0 + u) * (wme[k] + b) + (1.0 + u) * we[k] + u * (wm[k] + b)
+                    })
+                    .collect()
+            }
+            Op::Conv(c) => {
+                let (m, e) = (mag(&bounds[one()]), &errs[one()]);
+                let me: Vec<f64> = m.iter().zip(e).map(|(m, e)| m + e).collect();
+                let (we, wme, wm) = (c.linear(e, true), c.linear(&me, true), c.linear(&m, true));
+                let hw = c.out_chw[1] * c.out_chw[2];
+                let g = gamma_dot(c.fan_in() + 5, u);
+                (0..we.len())
+                    .map(|k| {
+                        let b = c.bias[k / hw].abs();
+                        g * (1.0 + u) * (wme[k] + b) + (1.0 + u) * we[k] + u * (wm[k] + b)
+                    })
+                    .collect()
+            }
+            Op::ScaleShift(s) => {
+                let (m, e) = (mag(&bounds[one()]), &errs[one()]);
+                let g = gamma_dot(6, u);
+                (0..e.len())
+                    .map(|k| {
+                        let (a, t) = (s.scale[k].abs(), s.shift[k].abs());
+                        g * (1.0 + u) * (a * (m[k] + e[k]) + t)
+                            + (1.0 + u) * a * e[k]
+                            + u * (a * m[k] + t)
+                    })
+                    .collect()
+            }
+            Op::Reshape | Op::Relu => errs[one()].clone(),
+            Op::Sigmoid => (errs[one()].iter())
+                .map(|e| e / 4.0 + F32_ACTIVATION_ERROR)
+                .collect(),
+            Op::Tanh => (errs[one()].iter())
+                .map(|e| e + F32_ACTIVATION_ERROR)
+                .collect(),
+            // Discontinuous at 0: no error where the box keeps the sign after the error,
+            // else up to 2 (−1 against 1).
+            Op::Sign => {
+                let (b, e) = (&bounds[one()], &errs[one()]);
+                (0..e.len())
+                    .map(|k| {
+                        let keeps = b.lower[k] - e[k] > 0.0 || b.upper[k] + e[k] < 0.0;
+                        if keeps {
+                            0.0
+                        } else {
+                            2.0
+                        }
+                    })
+                    .collect()
+            }
+            // |x̂² − x²| <= e·(2M + e), and the product's rounding.
+            Op::Square => {
+                let (m, e) = (mag(&bounds[one()]), &errs[one()]);
+                let g = gamma_dot(6, u);
+                (0..e.len())
+                    .map(|k| e[k] * (2.0 * m[k] + e[k]) + g * (m[k] + e[k]).powi(2))
+                    .collect()
+            }
+            // |âb̂ − ab| <= (M_a + e_a)·e_b + M_b·e_a, and the product's rounding.
+            Op::Mul => {
+                let (ia, ib) = (node.inputs[0].0, node.inputs[1].0);
+                let (ma, mb) = (mag(&bounds[ia]), mag(&bounds[ib]));
+                let (ea, eb) = (&errs[ia], &errs[ib]);
+                let g = gamma_dot(6, u);
+                (0..ea.len())
+                    .map(|k| {
+                        (ma[k] + ea[k]) * eb[k]
+                            + mb[k] * ea[k]
+                            + g * (ma[k] + ea[k]) * (mb[k] + eb[k])
+                    })
+                    .collect()
+            }
+            // Softmax is 1/2-Lipschitz from the ∞-norm to each output (the Jacobian's row sums
+            // are `2·s_i·(1 − s_i)`), so an error `E` (the group's largest, plus the rounding of
+            // subtracting the group's maximum, `γ_2·2M`) moves an output by `E/2`; the f32
+            // computation adds, relative to outputs in [0, 1], the exponentials' error
+            // (`F32_ACTIVATION_ERROR` relative, in numerator and sum) and `γ_{len+6}` for the
+            // sum and the division.
+            Op::Softmax(sm) => {
+                let (m, e) = (mag(&bounds[one()]), &errs[one()]);
+                let mut out = vec![0.0; e.len()];
+                let g = gamma_dot(sm.len + 6, u);
+                for group in sm.groups(e.len()) {
+                    let mg = group.iter().map(|&k| m[k]).fold(0.0, f64::max);
+                    let eg = group.iter().map(|&k| e[k]).fold(0.0, f64::max);
+                    let v =
+                        (eg + gamma_dot(2, u) * 2.0 * mg) / 2.0 + 2.0 * F32_ACTIVATION_ERROR + g;
+                    group.iter().for_each(|&k| out[k] = v);
+                }
+                out
+            }
+            Op::Add => {
+                let g = gamma_dot(node.inputs.len().saturating_sub(1), u);
+                let mut out = vec![0.0; bounds[i].len()];
+                for j in &node.inputs {
+                    let m = mag(&bounds[j.0]);
+                    for (k, o) in out.iter_mut().enumerate() {
+                        *o += errs[j.0][k] + g * (m[k] + errs[j.0][k]);
+                    }
+                }
+                out
+            }
+            Op::Concat => (node.inputs.iter())
+                .flat_map(|j| errs[j.0].iter().copied())
+                .collect(),
+            Op::Gather { index } => index.iter().map(|&k| errs[one()][k]).collect(),
+        };
+        // NaN (∞ − ∞ never arises here: every term is non-negative) or ∞ stays ∞.
+        let e = e
+            .into_iter()
+            .map(|v| {
+                if v.is_nan() {
+                    f64::INFINITY
+                } else {
+                    v * (1.0 + ERROR_SUM_PAD)
+                }
+            })
+            .collect();
+        errs.push(e);
+    }
+    errs
+}
+
+/// The slack of a constraint `a·y <= b`: `Σ_k |a_k|·e_k` (the f32 evaluation's error at the
+/// output) plus `u·(|b| + Σ_k |a_k|·max|y_k|)` for the file's decimals (`a` and `b` are the
+/// nearest f64, within `u = 2^-53` relative of the exact decimals), `y`'s bounds `out`. A sum
+/// of non-negative terms, scaled by `1 + ERROR_SUM_PAD` and rounded up.
+pub fn constraint_slack(c: &LinearConstraint, out_err: &[f64], out: &Bounds) -> f64 {
+    let m = |k: usize| out.lower[k].abs().max(out.upper[k].abs());
+    let dec: f64 = c.rhs.abs() + c.coeffs.iter().map(|&(k, a)| a.abs() * m(k)).sum::<f64>();
+    let s: f64 = c
+        .coeffs
+        .iter()
+        .map(|&(k, a)| a.abs() * out_err[k])
+        .sum::<f64>()
+        + F64_UNIT_ROUNDOFF * dec;
+    if s.is_nan() {
+        return f64::INFINITY;
+    }
+    (s * (1.0 + ERROR_SUM_PAD)).next_up()
+}
+
+/// `region` with every constraint `a·y <= b` of its bad case loosened to `a·y <= b + slack`
+/// ([`constraint_slack`] over the output errors `out_err` and bounds `out`, the sum rounded up): a proof that
+/// the loosened bad case is unreachable over the reals shows that no f32 evaluation reaches
+/// the original one.
+pub fn loosen(region: &Region, out_err: &[f64], out: &Bounds) -> Region {
+    let mut r = region.clone();
+    for c in r
+        .disjuncts
+        .iter_mut()
+        .flat_map(|d| d.constraints.iter_mut())
+    {
+        c.rhs = (c.rhs + constraint_slack(c, out_err, out)).next_up();
+    }
+    r
+}
