@@ -234,3 +234,38 @@ fn f32_and_f64_disagreeing_is_never_unsat() {
     );
     assert!(words.contains(&"sat"), "{words:?}");
 }
+
+/// The f32 evaluation-error bound (`bounds::f32_error`) holds where it can be sampled: on
+/// random networks of every core op (f64 weights, which the f32 evaluation rounds), certus's
+/// own f32 evaluation at f32 points of the box stays within the bound of the f64 one, which is
+/// itself within `γ·Σ|w||x|` (far below 1e-9 relative here) of the exact value.
+#[test]
+fn f32_error_bound_contains_sampled_f32_evaluations() {
+    use certus::attack::Rng;
+    use certus::bounds::f32_error::f32_errors;
+    use certus::bounds::interval::interval_bounds;
+    use certus::ir::Op;
+    let mut rng = Rng::new(15);
+    for case in 0..40 {
+        let act = [Op::Relu, Op::Sigmoid, Op::Tanh][case % 3].clone();
+        let net = common::random_net(&mut rng, 4, &[24, 24], 3, &[act]);
+        let (lo, hi) = (vec![-8.0; 4], vec![8.0; 4]);
+        let bounds = interval_bounds(&net, &lo, &hi);
+        let err = f32_errors(&net, &bounds).pop().unwrap();
+        for _ in 0..50 {
+            let x: Vec<f64> = (0..4)
+                .map(|_| ((rng.uniform() * 16.0 - 8.0) as f32) as f64)
+                .collect();
+            let (y64, y32) = (net.eval_f64(&x), net.eval_f32(&x));
+            for k in 0..3 {
+                let d = (y32[k] as f64 - y64[k]).abs();
+                // The f64 value's own error is far below 1e-9 relative here.
+                assert!(
+                    d <= err[k] + 1e-9 * y64[k].abs(),
+                    "case {case}: |{d:e}| > {:e}",
+                    err[k]
+                );
+            }
+        }
+    }
+}

@@ -16,7 +16,8 @@
 //!   folds into one (a `BatchNormalization` after a `Conv`, a `Sub` and a `Div` of constants),
 //!   which onnxruntime computes one after the other;
 //! - scale-shift: the same with `n = 1` and `|W| = |s|`;
-//! - ReLU: `e` (1-Lipschitz and exact); reshape, concat, gather move `e` with the values;
+//! - ReLU: `e` (1-Lipschitz and exact), 0 where `u + e < 0` (both values are 0 there); reshape,
+//!   concat, gather move `e` with the values;
 //! - sigmoid, tanh: `e/4` and `e` (their Lipschitz constants) plus [`F32_ACTIVATION_ERROR`];
 //! - add of `m` tensors: `Σ e_p + γ_{m−1}·Σ (M_p + e_p)`;
 //! - sign: 0 where the box keeps its sign after the error, else 2; square and product of two
@@ -87,7 +88,11 @@ pub fn f32_errors(net: &Network, bounds: &[Bounds]) -> Vec<Vec<f64>> {
                     })
                     .collect()
             }
-            Op::Reshape | Op::Relu => errs[one()].clone(),
+            Op::Reshape => errs[one()].clone(),
+            // Where `u + e < 0` both the exact and the f32 value are 0.
+            Op::Relu => (errs[one()].iter().zip(&bounds[one()].upper))
+                .map(|(&e, &u)| if u + e < 0.0 { 0.0 } else { e })
+                .collect(),
             Op::Sigmoid => (errs[one()].iter())
                 .map(|e| e / 4.0 + F32_ACTIVATION_ERROR)
                 .collect(),
