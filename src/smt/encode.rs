@@ -203,9 +203,13 @@ pub(crate) fn encode(
             Op::Sigmoid | Op::Tanh | Op::Softmax(_) => return Err(no_exact_encoding(net, i)),
             Op::Sign => {
                 let b = &bounds[j];
+                let w = net.sign_widening(i);
                 inp.iter()
                     .enumerate()
-                    .map(|(k, z)| sign(solver, z, b.lower[k], b.upper[k]))
+                    .map(|(k, z)| {
+                        let w = w.map_or(0.0, |w| w[k]);
+                        sign(solver, z, b.lower[k], b.upper[k], w)
+                    })
                     .collect()
             }
             Op::Square => {
@@ -280,19 +284,28 @@ fn relu(solver: &Solver, z: &Real, l: f64, u: f64) -> Real {
 
 /// `sign(z)` with `z ∈ [l, u]`: the constant when the bounds fix it, else
 /// `ite(z > 0, 1, ite(z < 0, −1, 0))` (exact).
-fn sign(solver: &Solver, z: &Real, l: f64, u: f64) -> Real {
-    if l > 0.0 {
+fn sign(solver: &Solver, z: &Real, l: f64, u: f64, w: f64) -> Real {
+    // A widened step (`Network::set_sign_widening`): the sign of any `t` with `|t − z| <= w`.
+    // `l − w`, `u + w` have the sign of the exact differences (floats subtract to 0 only when
+    // equal), so the constant cases stay exact.
+    if l - w > 0.0 {
         return exact(1.0);
     }
-    if u < 0.0 {
+    if u + w < 0.0 {
         return exact(-1.0);
     }
-    if l == 0.0 && u == 0.0 {
+    if l == 0.0 && u == 0.0 && w == 0.0 {
         return exact(0.0);
     }
-    // The input gets its own variable: its (long) expression appears once.
+    // The input gets its own variable: its (long) expression appears once. Widened, it is a
+    // fresh `t` within `w` of the input (unconstrained when `w` is not finite).
     let zv = Real::fresh_const("z");
-    solver.assert(zv.eq(z));
+    if w == 0.0 {
+        solver.assert(zv.eq(z));
+    } else if w.is_finite() {
+        solver.assert(zv.ge(&(z.clone() - exact(w))));
+        solver.assert(zv.le(&(z.clone() + exact(w))));
+    }
     let zero = exact(0.0);
     zv.gt(&zero)
         .ite(&exact(1.0), &zv.lt(&zero).ite(&exact(-1.0), &zero))
@@ -343,8 +356,12 @@ fn conv_rows(c: &crate::ir::Conv2d) -> Vec<Vec<(usize, f64)>> {
     rows
 }
 
-/// `a·y <= b − margin` over output terms `y` (exact `a`, `b`, `margin`).
+/// `a·y <= b − margin` over output terms `y` (exact `a`, `b`, `margin`). A right-hand side of
+/// `+∞` (a bad case loosened by an unbounded f32 slack) holds everywhere: `true`.
 pub(crate) fn constraint(c: &LinearConstraint, y: &[Real], margin: f64) -> Bool {
+    if c.rhs == f64::INFINITY && margin.is_finite() {
+        return Bool::from_bool(true);
+    }
     let lhs = sum(c.coeffs.iter().map(|&(k, a)| (a, y[k].clone())), 0.0);
     lhs.le(exact(c.rhs) - exact(margin))
 }
