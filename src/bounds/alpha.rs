@@ -14,7 +14,7 @@
 //! so later layers are relaxed over tighter bounds: the greedy, layer-by-layer form of α-CROWN.
 
 use super::dual::{par_rows_dot, DualNetwork, Pass, Real, RowSplits, Scales, Slopes};
-use super::relax::{curve, mul_planes, relu_phase, softmax_lines, ReluPhase};
+use super::relax::{mul_planes, node_curve, relu_phase, softmax_lines, ReluPhase};
 use super::Bounds;
 use crate::deadline::Deadline;
 use crate::ir::{NodeId, Op};
@@ -279,11 +279,11 @@ pub(crate) fn relaxed_forward<T: Real>(
                 y
             }
             // Each element on the line the pass chose: the lower one where λ >= 0.
-            op @ (Op::Sigmoid | Op::Tanh | Op::Sign | Op::Square) => {
-                let f = curve(op).expect("a curve op");
+            Op::Sigmoid | Op::Tanh | Op::Sign | Op::Square => {
+                let f = node_curve(dual.network(), i).expect("a curve op");
                 let lam = pass.act_lambda[i].as_ref().expect("λ at every activation");
                 let (lo, hi) = (&bounds[j].lower, &bounds[j].upper);
-                let lines: Vec<_> = (0..x.ncols()).map(|col| f(lo[col], hi[col])).collect();
+                let lines: Vec<_> = (0..x.ncols()).map(|col| f(col, lo[col], hi[col])).collect();
                 let mut row_lines = lines.clone();
                 let mut y = x.clone();
                 for (r, (mut yr, lr)) in y.rows_mut().into_iter().zip(lam.rows()).enumerate() {
@@ -292,7 +292,7 @@ pub(crate) fn relaxed_forward<T: Real>(
                         for (s, _) in sp.at(r, i) {
                             let col = s.neuron as usize;
                             let (l, u) = sp.restrict(r, i, s.neuron, lo[col], hi[col]);
-                            row_lines[col] = f(l, u);
+                            row_lines[col] = f(col, l, u);
                             patched.push(col);
                         }
                     }

@@ -20,7 +20,9 @@
 //!   concat, gather move `e` with the values;
 //! - sigmoid, tanh: `e/4` and `e` (their Lipschitz constants) plus [`F32_ACTIVATION_ERROR`];
 //! - add of `m` tensors: `Σ e_p + γ_{m−1}·Σ (M_p + e_p)`;
-//! - sign: 0 where the box keeps its sign after the error, else 2; square and product of two
+//! - sign: 0 where the box keeps its sign after the error or where the network widens the step
+//!   by the input's error (every proof runs on [`proof_network`], whose engines then bound the
+//!   f32 step themselves), else 2; square and product of two
 //!   tensors: the first-order terms plus the product's rounding; softmax: half the group's
 //!   largest error (its Lipschitz constant) plus the exponentials' and the sum's rounding.
 //!
@@ -30,10 +32,11 @@
 use super::sums::mat_sums;
 use super::Bounds;
 use crate::ir::{Network, Op};
-use crate::spec::{LinearConstraint, Region};
+use crate::spec::{LinearConstraint, Property, Region};
 use crate::tolerances::{
     gamma_dot, ERROR_SUM_PAD, F32_ACTIVATION_ERROR, F32_UNIT_ROUNDOFF, F64_UNIT_ROUNDOFF,
 };
+use std::borrow::Cow;
 
 /// Element-wise bounds on `|f32 evaluation − exact value|` of every node, for f32 inputs in the
 /// box whose interval bounds (every node's) are `bounds`. Infinite where they are.
@@ -99,14 +102,17 @@ pub fn f32_errors(net: &Network, bounds: &[Bounds]) -> Vec<Vec<f64>> {
             Op::Tanh => (errs[one()].iter())
                 .map(|e| e + F32_ACTIVATION_ERROR)
                 .collect(),
-            // Discontinuous at 0: no error where the box keeps the sign after the error,
-            // else up to 2 (−1 against 1).
+            // Discontinuous at 0: no error where the box keeps the sign after the error, or
+            // where the network widens the step by at least the input's error (the engines
+            // then bound `sign(t)` for every `t` within `w` of the input, the f32 value's step
+            // included: see `proof_network`); else up to 2 (−1 against 1).
             Op::Sign => {
                 let (b, e) = (&bounds[one()], &errs[one()]);
+                let w = net.sign_widening(i);
                 (0..e.len())
                     .map(|k| {
                         let keeps = b.lower[k] - e[k] > 0.0 || b.upper[k] + e[k] < 0.0;
-                        if keeps {
+                        if keeps || w.is_some_and(|w| w[k] >= e[k]) {
                             0.0
                         } else {
                             2.0
@@ -187,6 +193,47 @@ pub fn f32_errors(net: &Network, bounds: &[Bounds]) -> Vec<Vec<f64>> {
     errs
 }
 
+/// `net` as every proof should see it: each `Sign` node widened
+/// ([`Network::set_sign_widening`]) by the f32 evaluation's error bound at its input over the
+/// hull of `prop`'s regions' proof boxes, so that the engines' relaxations of the step cover
+/// the step of the f32 value (exact away from 0, anything in `{−1, 0, 1}` within the error of
+/// it) and [`f32_errors`] gives the step's output no error. Without it a `Sign` output near
+/// its jump would carry the error 2 into every proof's slack, which the layers after it
+/// amplify. Borrowed when the network has no `Sign`.
+///
+/// Each widening is computed after those of the `Sign` nodes before it, over interval bounds
+/// that already use them (the values the engines bound are those of the widened network).
+pub fn proof_network<'a>(net: &'a Network, prop: &Property) -> Cow<'a, Network> {
+    let signs: Vec<usize> = (net.nodes().iter().enumerate())
+        .filter(|(_, n)| matches!(n.op, Op::Sign))
+        .map(|(i, _)| i)
+        .collect();
+    if signs.is_empty() || prop.regions.is_empty() {
+        return Cow::Borrowed(net);
+    }
+    let n = net.input_len();
+    let (mut lo, mut hi) = (vec![f64::INFINITY; n], vec![f64::NEG_INFINITY; n]);
+    for r in &prop.regions {
+        let (l, h) = r.proof_box();
+        for k in 0..n.min(l.len()) {
+            lo[k] = lo[k].min(l[k]);
+            hi[k] = hi[k].max(h[k]);
+        }
+    }
+    let mut proof = net.clone();
+    for i in signs {
+        let bounds = super::interval::interval_bounds(&proof, &lo, &hi);
+        let errs = f32_errors(&proof, &bounds);
+        let j = proof.nodes()[i].input().0;
+        // Already padded and rounded up in `f32_errors`; NaN is no bound: ∞.
+        let w = (errs[j].iter())
+            .map(|&e| if e.is_nan() { f64::INFINITY } else { e })
+            .collect();
+        proof.set_sign_widening(i, w);
+    }
+    Cow::Owned(proof)
+}
+
 /// The slack of a constraint `a·y <= b`: `Σ_k |a_k|·e_k` (the f32 evaluation's error at the
 /// output) plus `u·(|b| + Σ_k |a_k|·max|y_k|)` for the file's decimals (`a` and `b` are the
 /// nearest f64, within `u = 2^-53` relative of the exact decimals), `y`'s bounds `out`. A sum
@@ -206,6 +253,14 @@ pub fn constraint_slack(c: &LinearConstraint, out_err: &[f64], out: &Bounds) -> 
     (s * (1.0 + ERROR_SUM_PAD)).next_up()
 }
 
+/// The right-hand side a proof must refute for the constraint `c` (`a·y <= b`): `b` plus the
+/// constraint's [`constraint_slack`] over the output errors `out_err` and bounds `out`, rounded
+/// up. A sound lower bound of `a·y − proof_rhs > 0` over a box shows that neither the exact
+/// network nor any f32 evaluation of it meets `c` there.
+pub fn proof_rhs(c: &LinearConstraint, out_err: &[f64], out: &Bounds) -> f64 {
+    (c.rhs + constraint_slack(c, out_err, out)).next_up()
+}
+
 /// `region` with every constraint `a·y <= b` of its bad case loosened to `a·y <= b + slack`
 /// ([`constraint_slack`] over the output errors `out_err` and bounds `out`, the sum rounded up): a proof that
 /// the loosened bad case is unreachable over the reals shows that no f32 evaluation reaches
@@ -217,7 +272,7 @@ pub fn loosen(region: &Region, out_err: &[f64], out: &Bounds) -> Region {
         .iter_mut()
         .flat_map(|d| d.constraints.iter_mut())
     {
-        c.rhs = (c.rhs + constraint_slack(c, out_err, out)).next_up();
+        c.rhs = proof_rhs(c, out_err, out);
     }
     r
 }

@@ -27,8 +27,8 @@ impl<'a> Interval<'a> {
             lower: lower.to_vec(),
             upper: upper.to_vec(),
         });
-        for node in &self.net.nodes()[1..] {
-            let b = self.step(node, &out);
+        for i in 1..self.net.nodes().len() {
+            let b = self.step(i, &out);
             out.push(b);
         }
         out
@@ -39,15 +39,15 @@ impl<'a> Interval<'a> {
         self.all(lower, upper).pop().expect("a network has nodes")
     }
 
-    /// Bounds of `node`'s value from the bounds `earlier` of (at least) every node before it.
+    /// Bounds of node `i`'s value from the bounds `earlier` of (at least) every node before it.
     ///
     /// Overflow: values past f64's range make `∞ − ∞` (a centre of `[−∞, ∞]`, a sum of
     /// infinities of both signs), and a NaN bound is no bound at all: `NaN.max(0) = 0` in the
     /// next ReLU once turned it into a false `[0, 0]` (a wrong `unsat`, `tests/soundness.rs`).
     /// Every NaN lower bound becomes `−∞` and every NaN upper bound `+∞` here, where every
     /// engine's bounds start, so no bound anywhere is NaN.
-    pub(crate) fn step(&self, node: &Node, earlier: &[Bounds]) -> Bounds {
-        let mut b = self.step_raw(node, earlier);
+    pub(crate) fn step(&self, i: usize, earlier: &[Bounds]) -> Bounds {
+        let mut b = self.step_raw(i, &self.net.nodes()[i], earlier);
         b.lower
             .iter_mut()
             .filter(|v| v.is_nan())
@@ -59,7 +59,7 @@ impl<'a> Interval<'a> {
         b
     }
 
-    fn step_raw(&self, node: &Node, earlier: &[Bounds]) -> Bounds {
+    fn step_raw(&self, i: usize, node: &Node, earlier: &[Bounds]) -> Bounds {
         let x = || &earlier[node.input().0];
         match &node.op {
             Op::Input => unreachable!("only node 0 is an input"),
@@ -126,10 +126,23 @@ impl<'a> Interval<'a> {
             // the function's range.
             Op::Sigmoid => monotone(x(), Scalar::sigmoid, 0.0, 1.0),
             Op::Tanh => monotone(x(), Scalar::tanh, -1.0, 1.0),
-            // Monotone and exact: [sign(l), sign(u)].
-            Op::Sign => Bounds {
-                lower: x().lower.iter().map(|&v| sign(v)).collect(),
-                upper: x().upper.iter().map(|&v| sign(v)).collect(),
+            // Monotone and exact: [sign(l), sign(u)]; where the network widens the step
+            // (`Network::set_sign_widening`, the step of any value within `w` of the input),
+            // [sign(l − w), sign(u + w)]: a difference of two floats is 0 only when they are
+            // equal and never has the wrong sign, so each `sign` is exact.
+            Op::Sign => match self.net.sign_widening(i) {
+                None => Bounds {
+                    lower: x().lower.iter().map(|&v| sign(v)).collect(),
+                    upper: x().upper.iter().map(|&v| sign(v)).collect(),
+                },
+                Some(w) => Bounds {
+                    lower: (x().lower.iter().zip(w))
+                        .map(|(&v, &w)| if w.is_nan() { -1.0 } else { sign(v - w) })
+                        .collect(),
+                    upper: (x().upper.iter().zip(w))
+                        .map(|(&v, &w)| if w.is_nan() { 1.0 } else { sign(v + w) })
+                        .collect(),
+                },
             },
             // x² over [l, u]: the squares of the ends, or [0, max] when the interval holds 0;
             // each product rounded outward.

@@ -7,10 +7,10 @@ mod sign;
 mod softmax;
 
 pub use product::{mul_planes, square_lines, square_tangent, Planes};
-pub use sign::sign_lines;
+pub use sign::{sign_lines, sign_lines_widened};
 pub use softmax::{softmax_interval, softmax_lines, SoftmaxLines};
 
-use crate::ir::{Op, Scalar};
+use crate::ir::{Network, Op, Scalar};
 use crate::tolerances::{ACTIVATION_PAD, SSHAPE_MIN_WIDTH};
 
 /// A ReLU neuron's phase over its pre-activation bounds `[l, u]`.
@@ -109,6 +109,19 @@ impl SShape {
             up_b: up_b + pad,
         }
     }
+}
+
+/// The lines of node `i`'s element-wise curve op as a function of its element `k` and that
+/// element's input bounds `(l, u)`: [`curve`], except that a `Sign` node the network widens
+/// ([`Network::set_sign_widening`]) takes [`sign_lines_widened`]. `None` for other ops. Every
+/// engine takes its curve lines from here.
+pub fn node_curve(net: &Network, i: usize) -> Option<impl Fn(usize, f64, f64) -> Lines + '_> {
+    let f = curve(&net.nodes()[i].op)?;
+    let w = net.sign_widening(i);
+    Some(move |k: usize, l: f64, u: f64| match w {
+        Some(w) => sign_lines_widened(l, u, w[k]),
+        None => f(l, u),
+    })
 }
 
 /// The lines of an element-wise curve op (sigmoid, tanh, sign, square) as a function of its

@@ -238,6 +238,10 @@ pub struct Network {
     nodes: Vec<Node>,
     /// `consumers[j]`: the nodes reading node `j`, in order, once per input slot that reads it.
     consumers: Vec<Vec<NodeId>>,
+    /// `sign_widening[i]` (empty for most nodes): for a `Sign` node, how far (element-wise) the
+    /// value the step is taken of may be from its input's value in the semantics proofs use
+    /// (see [`Network::set_sign_widening`]). Not part of the function the network computes.
+    sign_widening: Vec<Vec<f64>>,
 }
 
 impl Network {
@@ -251,9 +255,39 @@ impl Network {
                 }
             }
         }
-        let net = Network { nodes, consumers };
+        let sign_widening = vec![Vec::new(); nodes.len()];
+        let net = Network {
+            nodes,
+            consumers,
+            sign_widening,
+        };
         net.check()?;
         Ok(net)
+    }
+
+    /// Makes every engine bound the `Sign` node `i` as `sign(t)` for any `t` within `w[k]` of its
+    /// input's element `k` (the step of a value that may differ from the input by `w`, e.g. an
+    /// f32 evaluation's error there; see `bounds::f32_error::proof_network`), instead of
+    /// `sign(z)`. Evaluation is unchanged: this is a looser semantics for proofs only.
+    ///
+    /// # Panics
+    /// If node `i` is not a `Sign` or `w` is not one value per element.
+    pub fn set_sign_widening(&mut self, i: usize, w: Vec<f64>) {
+        assert!(
+            matches!(self.nodes[i].op, Op::Sign),
+            "node {i} is not a Sign"
+        );
+        assert_eq!(
+            w.len(),
+            numel(&self.nodes[i].shape),
+            "one widening per element"
+        );
+        self.sign_widening[i] = w;
+    }
+
+    /// The widening of `Sign` node `i` set by [`Network::set_sign_widening`], if any.
+    pub fn sign_widening(&self, i: usize) -> Option<&[f64]> {
+        Some(self.sign_widening[i].as_slice()).filter(|w| !w.is_empty())
     }
 
     /// All nodes, in topological order.

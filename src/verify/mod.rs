@@ -32,6 +32,7 @@ mod starts;
 pub use bounder::Bounder;
 
 use crate::attack::{pgd, pgd_goal, Goal, PgdConfig, Rng};
+use crate::bounds::f32_error::proof_network;
 use crate::bounds::Method;
 use crate::deadline::Deadline;
 use crate::ir::Network;
@@ -173,6 +174,10 @@ fn decide(
     opts: &Options,
     mut progress: Option<&mut (dyn FnMut(&crate::search::Progress) + Send)>,
 ) -> (Verdict, Option<crate::search::SearchStats>) {
+    // Every engine works on the proof network: each `Sign` step widened by the f32 error at its
+    // input (docs/soundness.md). Evaluation, attacks and `confirm` are the same on it.
+    let proof = proof_network(net, prop);
+    let net: &Network = &proof;
     let verdict = match opts.engine.resolve(net) {
         Engine::InputSplit => {
             let (v, stats) =
@@ -294,7 +299,8 @@ fn relu_corners(net: &Network, prop: &Property, until: Deadline) -> Vec<Vec<Vec<
 /// Rounding (an `unsat` path, docs/soundness.md): `Bounder::lower_bounds` over the proof box,
 /// padded and less the f32 slack; `v > 0.0` is false for NaN.
 pub fn refuted_by_one_pass(net: &Network, prop: &Property, method: Method) -> bool {
-    let bounder = Bounder::new(net, method);
+    let proof = proof_network(net, prop);
+    let bounder = Bounder::new(&proof, method);
     prop.regions.iter().all(|r| {
         let (lower, upper) = r.proof_box();
         let cons: Vec<_> = r.disjuncts.iter().flat_map(|d| &d.constraints).collect();

@@ -499,15 +499,15 @@ impl<'a> DualNetwork<'a> {
         rows_lower: &RowsLower,
         deadline: Deadline,
     ) -> Vec<Bounds> {
-        let nodes = self.net.nodes();
-        let mut out: Vec<Bounds> = Vec::with_capacity(nodes.len());
-        for (i, node) in nodes.iter().enumerate() {
+        let n = self.net.nodes().len();
+        let mut out: Vec<Bounds> = Vec::with_capacity(n);
+        for i in 0..n {
             let mut b = match i {
                 0 => Bounds {
                     lower: lower.to_vec(),
                     upper: upper.to_vec(),
                 },
-                _ => self.ibp.step(node, &out),
+                _ => self.ibp.step(i, &out),
             };
             if self.feeds_activation[i] && self.after_nonlinearity[i] {
                 self.tighten(i, &mut b, &out, rows_lower, deadline);
@@ -535,12 +535,11 @@ impl<'a> DualNetwork<'a> {
         let rows_lower = |earlier: &[Bounds], i, c: &Array2<f64>| {
             self.rows_lower(earlier, &scales, i, c, slopes)
         };
-        let nodes = self.net.nodes();
-        for i in from + 1..nodes.len() {
+        for i in from + 1..self.net.nodes().len() {
             if deadline.expired() {
                 return;
             }
-            let mut b = self.ibp.step(&nodes[i], &bounds[..i]);
+            let mut b = self.ibp.step(i, &bounds[..i]);
             for e in 0..b.len() {
                 b.lower[e] = b.lower[e].max(bounds[i].lower[e]);
                 b.upper[e] = b.upper[e].min(bounds[i].upper[e]);

@@ -6,7 +6,7 @@ use super::kernels::{
 use super::nonlinear::{lines_back, mul_back, softmax_back};
 use super::{DualNetwork, Pass, Real, RowSplits, Scales, Slopes};
 use crate::bounds::interval::mid_rad;
-use crate::bounds::relax::{curve, mul_planes, softmax_lines};
+use crate::bounds::relax::{mul_planes, node_curve, softmax_lines};
 use crate::bounds::sums::{mat_sums, sums};
 use crate::bounds::Bounds;
 use crate::ir::{NodeId, Op};
@@ -337,15 +337,17 @@ impl DualNetwork<'_> {
                 }
                 // One lower and one upper line per element, by the sign of λ (see
                 // `nonlinear::lines_back`).
-                op @ (Op::Sigmoid | Op::Tanh | Op::Sign | Op::Square) => {
+                Op::Sigmoid | Op::Tanh | Op::Sign | Op::Square => {
                     let j = node.input().0;
                     let mag = self.mag(scales, bounds, j);
                     if keep_lambda {
                         act_lambda[cur] = Some(lam.to_owned());
                     }
-                    let f = curve(op).expect("a curve op");
+                    // `node_curve`: a widened `Sign` takes lines that cover the f32 step.
+                    let f = node_curve(self.net, cur).expect("a curve op");
                     let lines: Vec<_> = (bounds[j].lower.iter().zip(&bounds[j].upper))
-                        .map(|(&l, &u)| f(l, u))
+                        .enumerate()
+                        .map(|(k, (&l, &u))| f(k, l, u))
                         .collect();
                     let mut next = lam.into_owned();
                     // A row's split neurons take the lines of their restricted interval.
@@ -364,7 +366,7 @@ impl DualNetwork<'_> {
                                     xb.lower[col],
                                     xb.upper[col],
                                 );
-                                (col, f(l, u))
+                                (col, f(col, l, u))
                             })
                             .collect()
                     };
@@ -565,7 +567,7 @@ impl DualNetwork<'_> {
         let xk = match bounds.get(k) {
             Some(b) => b,
             None => {
-                own = self.ibp.step(&self.net.nodes()[k], bounds);
+                own = self.ibp.step(k, bounds);
                 &own
             }
         };

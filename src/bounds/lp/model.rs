@@ -8,7 +8,7 @@
 //! ([`super::lagrangian`]), so nothing here may be rounded in the unsafe direction.
 
 use super::super::relax::{
-    curve, relu_phase, softmax_lines, square_lines, square_tangent, Lines, ReluPhase,
+    node_curve, relu_phase, softmax_lines, square_lines, square_tangent, Lines, ReluPhase,
 };
 use super::super::round::{mul_down, mul_up};
 use super::super::Bounds;
@@ -107,9 +107,12 @@ impl Model {
                 // Same values: alias, and intersect the box with this node's (also sound) bounds.
                 Op::Reshape => (0..b.len()).map(|e| m.alias(x[e], b, e)).collect(),
                 Op::Relu => (0..b.len()).map(|e| m.relu(x[e], b, e)).collect(),
-                op @ (Op::Sigmoid | Op::Tanh | Op::Sign) => {
-                    let f = curve(op).expect("a curve op");
-                    (0..b.len()).map(|e| m.curve(f, x[e], b, e)).collect()
+                // `node_curve`: a widened `Sign` takes lines that cover the f32 step.
+                Op::Sigmoid | Op::Tanh | Op::Sign => {
+                    let f = node_curve(net, i).expect("a curve op");
+                    (0..b.len())
+                        .map(|e| m.curve(|l, u| f(e, l, u), x[e], b, e))
+                        .collect()
                 }
                 Op::Square => (0..b.len()).map(|e| m.square(x[e], b, e)).collect(),
                 Op::Mul => (0..b.len()).map(|e| m.mul(x[e], xs[1][e], b, e)).collect(),
@@ -246,9 +249,9 @@ impl Model {
     }
 
     /// `y = f(z)` for an element-wise curve (sigmoid, tanh, sign, square), `z ∈ [l, u]` (`z`'s
-    /// box), between the lines `f` gives for `[l, u]` ([`curve`]), which hold exactly with their
+    /// box), between the lines `f` gives for `[l, u]` ([`node_curve`]), which hold exactly with their
     /// f64 coefficients: `y − lo_a·z >= lo_b`, `y − up_a·z <= up_b`.
-    fn curve(&mut self, f: fn(f64, f64) -> Lines, x: Slot, b: &Bounds, e: usize) -> Slot {
+    fn curve(&mut self, f: impl Fn(f64, f64) -> Lines, x: Slot, b: &Bounds, e: usize) -> Slot {
         let (l, u) = self.range(x);
         let ln = f(l, u);
         let y = self.var(b, e);

@@ -2,7 +2,7 @@
 //! and one upper line, each either the box or a line through the jump.
 
 use super::Lines;
-use crate::bounds::round::div_down;
+use crate::bounds::round::{add_up, div_down, mul_up, sub_down};
 
 /// `sign(z)` as the IR defines it: −1, 0, 1 (0 for ±0; NaN stays NaN).
 fn sign(z: f64) -> f64 {
@@ -66,9 +66,72 @@ pub fn sign_lines(l: f64, u: f64) -> Lines {
     }
 }
 
+/// Sound linear bounds, for `z ∈ [l, u]`, of `sign(t)` for every `t` within `w` of `z` (the
+/// step of a value that may differ from `z` by `w >= 0`, such as an f32 evaluation's: see
+/// `Network::set_sign_widening`).
+///
+/// `sign` is non-decreasing, so `sign(z − w) <= sign(t) <= sign(z + w)`. Take the lines
+/// `lo_a·s + lo_b <= sign(s) <= up_a·s + up_b` of [`sign_lines`] on `[l − w, u + w]` (which
+/// holds `z − w`, `z + w` and every `t`), with slopes `>= 0`: then
+/// `sign(t) >= lo_a·(z − w) + lo_b = lo_a·z + (lo_b − lo_a·w)` and
+/// `sign(t) <= up_a·(z + w) + up_b = up_a·z + (up_b + up_a·w)`. Away from 0 (`l − w > 0` or
+/// `u + w < 0`) the lines are the constant `sign(z)`, exactly as without widening.
+///
+/// Floating point: `l − w` rounded down and `u + w` up (the interval only grows); the
+/// intercepts' shifts `lo_a·w`, `up_a·w` rounded up and subtracted (added) rounding down (up).
+/// A zero slope shifts nothing (so an infinite `w` makes no NaN).
+pub fn sign_lines_widened(l: f64, u: f64, w: f64) -> Lines {
+    if w.is_nan() {
+        return sign_lines(f64::NAN, f64::NAN);
+    }
+    if w <= 0.0 {
+        return sign_lines(l, u);
+    }
+    let mut ln = sign_lines(sub_down(l, w), add_up(u, w));
+    if ln.lo_a > 0.0 {
+        ln.lo_b = sub_down(ln.lo_b, mul_up(ln.lo_a, w));
+    }
+    if ln.up_a > 0.0 {
+        ln.up_b = add_up(ln.up_b, mul_up(ln.up_a, w));
+    }
+    ln
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The widened lines bound `sign(t)` for every `t` within `w` of each `z` of the interval.
+    #[test]
+    fn widened_lines_bound_the_step_of_every_nearby_value() {
+        let ends = [-3.0, -0.3, -1e-9, 0.0, 1e-9, 0.1, 2.0];
+        for &w in &[1e-9, 1e-3, 0.5] {
+            for &l in &ends {
+                for &u in ends.iter().filter(|&&u| u >= l) {
+                    let ln = sign_lines_widened(l, u, w);
+                    for k in 0..=100 {
+                        let z = l + (u - l) * k as f64 / 100.0;
+                        for t in [z - w, z, z + w, 0.0]
+                            .into_iter()
+                            .filter(|t| (t - z).abs() <= w)
+                        {
+                            let y = sign(t);
+                            assert!(
+                                ln.lo_a * z + ln.lo_b <= y,
+                                "[{l}, {u}] ±{w}: lower at {z}, {t}"
+                            );
+                            assert!(
+                                y <= ln.up_a * z + ln.up_b,
+                                "[{l}, {u}] ±{w}: upper at {z}, {t}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        // Far from 0 the widening changes nothing.
+        assert_eq!(sign_lines_widened(0.5, 2.0, 0.1), sign_lines(0.5, 2.0));
+    }
 
     /// The lines bound `sign` at many points of many intervals, the jump included.
     #[test]
