@@ -9,10 +9,14 @@
 //! - SIGINT, SIGHUP, SIGABRT: `unknown`.
 //!
 //! The handler does only what is async-signal-safe: an atomic compare-and-swap, `open`, `write`,
-//! `close` and `_exit`, on a path and words prepared before the handler is installed. The same
-//! compare-and-swap guards the normal path ([`finish`]): whichever of the two comes first
-//! writes the file, the other leaves it alone (a handler that finds the final answer being
-//! written returns, and the process ends by itself right after).
+//! `close`, `nanosleep` and `_exit`, on a path and words prepared before the handler is
+//! installed. The same compare-and-swap guards the normal path ([`finish`]): whichever of the
+//! two comes first writes the file, the other leaves it alone. A handler that finds the final
+//! answer being written returns (the process ends by itself right after), except for an abort:
+//! an allocation refused in another thread (the memory watcher, a worker) while the main
+//! thread writes the answer cannot return, so it waits until [`write_final`] has written the
+//! file (no allocation there) and then exits with the decided code. It once exited at once and
+//! left an empty result file (about 1 run in 15 at `--memory-limit 1`).
 //!
 //! Panics are caught around the verification by the callers and answered `error`.
 
@@ -23,7 +27,13 @@ use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 const RUNNING: u8 = 0;
+/// The normal path has claimed the answer and is writing it.
 const FINAL: u8 = 1;
+/// The normal path has written the result file (and stdout).
+const WRITTEN: u8 = 2;
+/// How long an abort in another thread waits for the normal path to finish writing, in
+/// milliseconds: the write itself takes microseconds; this only bounds a stuck writer.
+const WRITE_WAIT_MS: u32 = 5000;
 
 static STATE: AtomicU8 = AtomicU8::new(RUNNING);
 /// The exit code the normal path decided on, for an abort after it has answered.
@@ -72,6 +82,19 @@ pub fn arm(result_file: Option<&Path>, timeout_word: &'static str) {
 /// path's C string, stdout's buffer made on first use) is refused and would lose the answer.
 /// Earlier output ended with a newline, so stdout's line buffer holds nothing to reorder.
 pub fn write_final(result_file: Option<&Path>, text: &str) -> std::io::Result<()> {
+    let r = write_both(result_file, text);
+    written();
+    r
+}
+
+/// Tells the handler that the claimed answer is written: an abort waiting in another thread's
+/// handler may end the process now. [`write_final`] calls it; a path that claims with
+/// [`finish`] and writes otherwise calls it after its write.
+pub fn written() {
+    STATE.store(WRITTEN, Ordering::SeqCst);
+}
+
+fn write_both(result_file: Option<&Path>, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::fd::FromRawFd;
     if let Some(f) = result_file {
@@ -120,9 +143,21 @@ fn claim() -> bool {
 extern "C" fn on_signal(sig: libc::c_int) {
     if !claim() {
         if sig == libc::SIGABRT {
-            // An abort after the answer was decided (an allocation refused while printing it,
-            // under a tiny --memory-limit): the result file is written first, so end with the
-            // decided code rather than die by the signal.
+            // An abort after the answer was claimed (an allocation refused under a tiny
+            // --memory-limit, in this thread after the write or in another one during it): the
+            // handler may not return (abort would kill the process by the signal), so wait
+            // until the result file is written, then end with the decided code.
+            let pause = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 1_000_000,
+            };
+            for _ in 0..WRITE_WAIT_MS {
+                if STATE.load(Ordering::SeqCst) == WRITTEN {
+                    break;
+                }
+                // SAFETY: nanosleep is async-signal-safe; `pause` outlives the call.
+                unsafe { libc::nanosleep(&pause, std::ptr::null_mut()) };
+            }
             // SAFETY: _exit is async-signal-safe.
             unsafe { libc::_exit(DECIDED.load(Ordering::SeqCst)) }
         }

@@ -36,6 +36,7 @@ pub fn run(query_path: &Path, models: Models<'_>, a: &Args) -> certus::Result<u8
     if let (Err(_), Some(f)) = (&result, &a.result_file) {
         if guard::finish(super::EXIT_ERROR) {
             let _ = std::fs::write(f, "error\n");
+            guard::written();
         }
     }
     let (text, verdict) = result?;

@@ -306,16 +306,14 @@ fn error_answer(e: &certus::Error, result_file: Option<&Path>) -> u8 {
     let oom = matches!(e, certus::Error::Io { source, .. }
         if source.kind() == std::io::ErrorKind::OutOfMemory);
     // Static text: nothing to allocate before the file is written (memory may be short).
-    let (word, line, code): (&str, &[u8], u8) = if oom {
-        ("unknown", b"unknown\n", 3)
+    let (word, line, code): (&str, &str, u8) = if oom {
+        ("unknown", "unknown\n", 3)
     } else {
-        ("error", b"error\n", EXIT_ERROR)
+        ("error", "error\n", EXIT_ERROR)
     };
     if guard::finish(code) {
-        if let Some(f) = result_file {
-            let _ = std::fs::write(f, line);
-        }
-        println!("{word}");
+        // Through raw descriptors, allocation-free (see `guard::write_final`).
+        let _ = guard::write_final(result_file, line);
     }
     eprintln!("{word}: {e}");
     code
