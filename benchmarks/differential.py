@@ -28,7 +28,7 @@ import time
 import numpy as np
 import onnxruntime as ort
 
-ENGINES = ["interval", "dual", "crown", "alpha", "lp", "smt", "dlv"]
+ENGINES = ["interval", "dual", "crown", "alpha", "lp", "smt", "dlv", "input-split", "relu-split", "auto"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
