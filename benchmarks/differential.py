@@ -5,8 +5,8 @@ Every instance of every benchmark folder (`instances.csv`, `expected.csv`) is ru
 `certus verify --engine E` for every engine, at the instance's timeout times `--timeout-scale`.
 A *wrong* answer is `sat` where `unsat` is expected or the reverse. Every `sat` is replayed by an
 independent evaluator: the counterexample's inputs are run through onnxruntime (float32, as
-VNN-COMP's judge does) and every `assert` of the `.vnnlib` file is evaluated on those inputs and
-onnxruntime's outputs, with no tolerance (a small interpreter of the file's s-expressions, not
+VNN-COMP's judge does) and every `assert` of the `.vnnlib` file is evaluated on those inputs (as
+printed) and onnxruntime's outputs, with no tolerance (a small interpreter of the file's s-expressions, not
 certus's parser). A `sat` whose replay fails counts as wrong too.
 
     python3 benchmarks/differential.py --timeout-scale 0.02                # everything
@@ -147,9 +147,12 @@ def replay(replayer, onnx_path, vnnlib_path, cex_text):
     except Exception as e:  # noqa: BLE001 - a malformed counterexample is a failure
         return False, f"malformed counterexample: {e}"
     y = replayer.run(onnx_path, x)
-    # The inputs as onnxruntime saw them (rounded to the model's input type).
-    xr = [float(v) for v in np.array(x, dtype=np.float32)]
-    env = {f"X_{i}": v for i, v in enumerate(xr)}
+    # The input constraints are checked on the values as printed, the output constraints on
+    # onnxruntime's outputs for them (it rounds the inputs to the model's type). VNN-COMP's judge
+    # does the same, with a tolerance of 1e-4 on the box; no tolerance here. Checking the rounded
+    # inputs instead rejected every counterexample of a box that holds no f32 point (collins_rul_cnn's
+    # degenerate boxes at decimals like -0.4173967448076117).
+    env = {f"X_{i}": v for i, v in enumerate(x)}
     env.update({f"Y_{i}": v for i, v in enumerate(y)})
     for s in sexprs(read_text(vnnlib_path)):
         if s and s[0] == "assert" and not holds(s[1], env):
