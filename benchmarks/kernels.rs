@@ -1,5 +1,7 @@
 //! Criterion micro-benchmarks of the hot kernels on a fixed random 5-50x6-5 ReLU network
-//! (ACAS Xu's shape) and box, with no data from outside the repository:
+//! (ACAS Xu's shape) and box, and of the convolution's transpose over 128 rows (oval21
+//! cifar_base's second layer: 8 -> 16 channels, 4x4, stride 2, padding 1, on 16x16) batched
+//! (`ConvRows`) against the per-row tap loop, with no data from outside the repository:
 //! `cargo bench --bench kernels`.
 
 use certus::attack::Rng;
@@ -7,9 +9,9 @@ use certus::bounds::dual::{DualNetwork, Slopes};
 use certus::bounds::interval::Interval;
 use certus::bounds::plus_minus_identity;
 use certus::deadline::Deadline;
-use certus::ir::{Affine, Network, Node, NodeId, Op};
+use certus::ir::{Affine, Conv2d, ConvRows, Network, Node, NodeId, Op};
 use criterion::{criterion_group, criterion_main, Criterion};
-use ndarray::{Array1, Array2};
+use ndarray::{Array1, Array2, Array4};
 use std::hint::black_box;
 
 fn acas_like() -> Network {
@@ -70,6 +72,26 @@ fn kernels(c: &mut Criterion) {
     let all = dn.all_bounds(&lo, &hi, Slopes::Adaptive, Deadline::NONE);
     c.bench_function("dual_output_pass", |b| {
         b.iter(|| dn.output_lower(black_box(&all), &plus_minus_identity(5), Slopes::Adaptive))
+    });
+    let mut rng = Rng::new(2);
+    let w = Array4::from_shape_fn((16, 8, 4, 4), |_| rng.uniform() - 0.5);
+    let cv = Conv2d::new(w, Array1::zeros(16), [2, 2], [1; 4], [1, 1], [8, 16, 16]).unwrap();
+    let lam = Array2::from_shape_fn((128, cv.out_len()), |_| rng.uniform() - 0.5);
+    let rows = ConvRows::new(&cv).unwrap();
+    c.bench_function("conv_transpose_128_rows_batched", |b| {
+        b.iter(|| rows.transpose_rows(black_box(lam.view())))
+    });
+    c.bench_function("conv_transpose_128_rows_tap_loop", |b| {
+        b.iter(|| {
+            lam.rows()
+                .into_iter()
+                .map(|r| {
+                    let mut x = vec![0.0; cv.in_len()];
+                    cv.for_each_tap(|o, i, w| x[i] += w * r[o]);
+                    x
+                })
+                .collect::<Vec<_>>()
+        })
     });
 }
 
