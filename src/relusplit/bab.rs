@@ -1,6 +1,7 @@
 //! The search loop of one subproblem (see the module doc of [`super`]).
 
 use super::branch;
+use super::curves;
 use super::leaf::{self, Leaf};
 use super::optimise::{self, Job, Last};
 use super::report::Reporter;
@@ -27,6 +28,8 @@ struct Domain<'a> {
     beta: Vec<f32>,
     lb: Vec<f64>,
     next: Neuron,
+    /// Where `next` is split: 0 for a ReLU, see [`super::curves`] for sigmoid and tanh.
+    point: f64,
     /// The root it was bounded over (`None`: the subproblem's), and whether its children get
     /// roots of their own, re-bounded under their splits ([`Root::rebound`]).
     root: Option<Rc<Root<'a>>>,
@@ -55,6 +58,10 @@ pub(crate) fn run<'a>(
     };
     let mut stack: Vec<Domain<'a>> = Vec::new();
     let (mut undecided, mut bounded) = (0u64, 0u64);
+    // A network without unstable ReLUs but with sigmoid/tanh neurons splits those: never a
+    // fully split domain (no exact leaf), so the search is not complete.
+    let curved = base.unstable.is_empty() && !base.curved.is_empty();
+    let mut exhausted = 0u64;
     let mut groups: Vec<Group<'a>> = vec![(None, vec![first])];
     // The root's slopes are optimised already: one pass gives what branching needs.
     let mut iterations = 0;
@@ -92,7 +99,7 @@ pub(crate) fn run<'a>(
                     beta: b.beta,
                     ..job
                 };
-                if unsplit(root, &job.splits) == 0 {
+                if !curved && unsplit(root, &job.splits) == 0 {
                     stats.leaves += 1;
                     match cfg
                         .exact_leaves
@@ -119,15 +126,34 @@ pub(crate) fn run<'a>(
             }
             let decided: Vec<(usize, &Job)> = open.iter().map(|(j, job, _)| (*j, job)).collect();
             let t = std::time::Instant::now();
-            let next = branch::choose(root, sub, &decided, &last, cfg, &mut stats.passes);
+            let next: Vec<Option<(Neuron, f64, bool)>> = match curved {
+                true => curves::choose(root, &decided, &last)
+                    .into_iter()
+                    .zip(&decided)
+                    .map(|(n, (_, job))| {
+                        n.map(|(n, p)| (n, p, job.splits.len() < cfg.reroot_depth))
+                    })
+                    .collect(),
+                false => branch::choose(root, sub, &decided, &last, cfg, &mut stats.passes)
+                    .into_iter()
+                    .map(|(n, reroot)| Some((n, 0.0, reroot)))
+                    .collect(),
+            };
             stats.branch_time += t.elapsed();
-            for ((_, job, lb), (next, reroot)) in open.into_iter().zip(next) {
+            for ((_, job, lb), next) in open.into_iter().zip(next) {
+                let Some((next, point, reroot)) = next else {
+                    // Nothing left worth splitting: undecided, so the subproblem cannot be
+                    // refuted any more.
+                    exhausted += 1;
+                    continue;
+                };
                 stack.push(Domain {
                     splits: job.splits,
                     alpha: job.alpha,
                     beta: job.beta,
                     lb,
                     next,
+                    point,
                     root: group_root.clone(),
                     reroot,
                 });
@@ -135,7 +161,7 @@ pub(crate) fn run<'a>(
         }
         iterations = cfg.iterations;
         stats.max_open = stats.max_open.max(stack.len());
-        if stack.is_empty() {
+        if stack.is_empty() || exhausted > 0 {
             break;
         }
         // A domain's bound is its best row's; the search's worst is the lowest of those.
@@ -199,9 +225,13 @@ pub(crate) fn run<'a>(
             groups.push((top, plain));
         }
     }
-    match undecided {
-        0 => Outcome::Refuted,
-        n => Outcome::Unknown(format!(
+    match (undecided, exhausted) {
+        (0, 0) => Outcome::Refuted,
+        (0, n) => Outcome::Unknown(format!(
+            "{n} domains with no sigmoid/tanh neuron left worth splitting (the search is not \
+             complete on them)"
+        )),
+        (n, _) => Outcome::Unknown(format!(
             "{n} fully split domains that the leaf LP could not decide"
         )),
     }
@@ -219,8 +249,9 @@ fn unsplit(root: &Root, splits: &[Split]) -> usize {
         .count()
 }
 
-/// The two children of `d`: its splits plus `z >= 0` or `z <= 0` on its chosen neuron, each
-/// inheriting its slopes, its multipliers (0 for the new split) and its bound.
+/// The two children of `d`: its splits plus `z >= p` or `z <= p` on its chosen neuron (`p` its
+/// point: 0 for a ReLU), each inheriting its slopes, its multipliers (0 for the new split) and
+/// its bound.
 fn children(d: Domain) -> [Job; 2] {
     let rows = d.lb.len();
     let ns = d.splits.len();
@@ -234,7 +265,7 @@ fn children(d: Domain) -> [Job; 2] {
         splits.push(Split {
             node: d.next.node,
             neuron: d.next.neuron,
-            point: 0.0,
+            point: d.point,
             up,
         });
         Job {

@@ -23,6 +23,7 @@
 
 mod bab;
 mod branch;
+mod curves;
 mod leaf;
 mod optimise;
 mod report;

@@ -29,6 +29,8 @@ pub(crate) struct Root<'a> {
     /// The splittable neurons: the ReLUs unstable over the root bounds, in node order. A
     /// domain's slopes are stored per row over this list.
     pub unstable: Vec<Neuron>,
+    /// The sigmoid and tanh neurons that can be split ([`super::curves`]), in node order.
+    pub curved: Vec<Neuron>,
     /// The output node (every objective is on it) and its ancestors.
     pub out: usize,
     pub anc: Vec<bool>,
@@ -81,6 +83,7 @@ impl<'a> Root<'a> {
         Root {
             dual,
             scales: Scales::new(net),
+            curved: super::curves::splittable(net, &bounds),
             bounds,
             unstable,
             out,
