@@ -21,14 +21,8 @@
 //! the subproblem ends `unknown`; `unsat` only when every domain was refuted by its bound.
 
 use super::optimise::{Job, Last};
-use super::root::{Neuron, Root};
+use super::root::{Neuron, Root, MIN_WIDTH};
 use crate::bounds::relax::curve;
-use crate::bounds::Bounds;
-use crate::ir::{Network, Op};
-
-/// Intervals narrower than this are not split further (their relaxation is already tight to
-/// within `width²·max|f''|/8 <= 1e-7`).
-pub(crate) const MIN_WIDTH: f64 = 1e-3;
 
 /// Scores at or below this carry no information (a neuron the rows do not depend on; a
 /// saturated neuron's small gap still counts).
@@ -37,47 +31,6 @@ const SCORE_FLOOR: f64 = 0.0;
 /// 0 is the split point when it lies at least this share of the interval's width from both
 /// ends.
 const ZERO_MARGIN: f64 = 0.05;
-
-/// The sigmoid and tanh neurons of `net` that can be split: those whose input interval in
-/// `bounds` is at least [`MIN_WIDTH`] wide, in node order.
-pub(crate) fn splittable(net: &Network, bounds: &[Bounds]) -> Vec<Neuron> {
-    let mut out = Vec::new();
-    for (i, node) in net.nodes().iter().enumerate() {
-        if !is_curve(&node.op) {
-            continue;
-        }
-        let b = &bounds[node.input().0];
-        for k in 0..b.len() {
-            if b.upper[k] - b.lower[k] >= MIN_WIDTH {
-                out.push(Neuron {
-                    node: i as u32,
-                    neuron: k as u32,
-                });
-            }
-        }
-    }
-    out
-}
-
-/// True for the activations this file splits.
-fn is_curve(op: &Op) -> bool {
-    match op {
-        Op::Sigmoid | Op::Tanh => true,
-        Op::Input
-        | Op::Affine(_)
-        | Op::Conv(_)
-        | Op::ScaleShift(_)
-        | Op::Reshape
-        | Op::Relu
-        | Op::Add
-        | Op::Concat
-        | Op::Gather { .. }
-        | Op::Sign
-        | Op::Square
-        | Op::Mul
-        | Op::Softmax(_) => false,
-    }
-}
 
 /// The split point of an interval `[l, u]` (see the module doc).
 pub(crate) fn point(l: f64, u: f64) -> f64 {

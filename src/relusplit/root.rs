@@ -8,7 +8,7 @@ use crate::bounds::dual::{DualNetwork, Scales, Slopes, Split};
 use crate::bounds::relax::{relu_phase, ReluPhase};
 use crate::bounds::Bounds;
 use crate::deadline::Deadline;
-use crate::ir::{NodeId, Op};
+use crate::ir::{Network, NodeId, Op};
 use crate::spec::Region;
 
 /// A neuron that can be split: element `neuron` of the input of activation node `node`.
@@ -83,7 +83,7 @@ impl<'a> Root<'a> {
         Root {
             dual,
             scales: Scales::new(net),
-            curved: super::curves::splittable(net, &bounds),
+            curved: splittable(net, &bounds),
             bounds,
             unstable,
             out,
@@ -166,3 +166,48 @@ const ROOT_LP_MAX_ACTIVATIONS: usize = 1024;
 
 /// Share of the time left the root LP may take.
 const ROOT_LP_SHARE: f64 = 0.3;
+
+/// Intervals narrower than this are not split further (their relaxation is already tight to
+/// within `width²·max|f''|/8 <= 1e-7`).
+pub(crate) const MIN_WIDTH: f64 = 1e-3;
+
+/// The sigmoid and tanh neurons of `net` that can be split: those whose input interval in
+/// `bounds` is at least [`MIN_WIDTH`] wide, in node order.
+pub(crate) fn splittable(net: &Network, bounds: &[Bounds]) -> Vec<Neuron> {
+    let mut out = Vec::new();
+    for (i, node) in net.nodes().iter().enumerate() {
+        if !is_curve(&node.op) {
+            continue;
+        }
+        let b = &bounds[node.input().0];
+        for k in 0..b.len() {
+            if b.upper[k] - b.lower[k] >= MIN_WIDTH {
+                out.push(Neuron {
+                    node: i as u32,
+                    neuron: k as u32,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// True for the activations this file splits.
+fn is_curve(op: &Op) -> bool {
+    match op {
+        Op::Sigmoid | Op::Tanh => true,
+        Op::Input
+        | Op::Affine(_)
+        | Op::Conv(_)
+        | Op::ScaleShift(_)
+        | Op::Reshape
+        | Op::Relu
+        | Op::Add
+        | Op::Concat
+        | Op::Gather { .. }
+        | Op::Sign
+        | Op::Square
+        | Op::Mul
+        | Op::Softmax(_) => false,
+    }
+}
