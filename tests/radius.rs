@@ -3,12 +3,11 @@
 
 mod common;
 
-use certus::attack::Rng;
 use certus::bounds::Method;
 use certus::ir::Network;
 use certus::radius::{self, Certifier, Preprocess, RadiusOptions, RadiusReport, Sample};
 use certus::report::Layout;
-use common::{certus, mlp, root, shared_benchmarks, Layer};
+use common::{certus, mlp, relu_net, root, self_labelled, shared_benchmarks};
 use std::path::{Path, PathBuf};
 
 fn tmp_dir(name: &str) -> PathBuf {
@@ -170,41 +169,6 @@ fn csv_has_one_row_per_input_and_empty_cells_for_no_attack() {
     assert!(dir.join("cex/input_2.txt").is_file() && dir.join("cex/input_2.json").is_file());
 }
 
-/// A fixed pseudo-random ReLU network `n_in → 12 → 12 → 4`.
-fn relu_net(seed: u64, n_in: usize) -> Network {
-    let mut rng = Rng::new(seed);
-    let mut layer = |rows: usize, cols: usize, relu: bool| -> Layer {
-        let w = (0..rows)
-            .map(|_| (0..cols).map(|_| 2.0 * rng.uniform() - 1.0).collect())
-            .collect();
-        let b = (0..rows).map(|_| 0.2 * rng.uniform() - 0.1).collect();
-        (w, b, relu)
-    };
-    let layers = [
-        layer(12, n_in, true),
-        layer(12, 12, true),
-        layer(4, 12, false),
-    ];
-    mlp(n_in, &layers)
-}
-
-/// Samples labelled with the network's own prediction (so every radius is searched).
-fn self_labelled(net: &Network, count: usize, seed: u64) -> Vec<Sample> {
-    let mut rng = Rng::new(seed);
-    (0..count)
-        .map(|index| {
-            let pixels: Vec<f64> = (0..net.input_len()).map(|_| rng.uniform()).collect();
-            let y = net.eval_f64(&pixels);
-            let label = (0..y.len()).fold(0, |b, j| if y[j] > y[b] { j } else { b });
-            Sample {
-                index,
-                label,
-                pixels,
-            }
-        })
-        .collect()
-}
-
 /// Every engine's radius lies below the attack radius (soundness: a replayed counterexample at
 /// ε means no sound engine can prove ε), and `dual <= alpha`, `crown <= alpha` per input.
 fn check_order(net: &Network, samples: &[Sample], opts: &RadiusOptions) {
@@ -258,13 +222,13 @@ fn certified_below_attack_and_dual_below_alpha_on_relu_networks() {
         ..RadiusOptions::default()
     };
     for seed in 0..4 {
-        let net = relu_net(seed, 3);
+        let net = relu_net(seed, 3, 12);
         check_order(&net, &self_labelled(&net, 12, seed + 100), &opts);
     }
     // The complete verifier too (its queries near the radius are the hard ones: a short budget).
     opts.engines.push(Certifier::Complete);
     opts.time_budget = Some(std::time::Duration::from_millis(300));
-    let net = relu_net(7, 3);
+    let net = relu_net(7, 3, 12);
     check_order(&net, &self_labelled(&net, 6, 107), &opts);
 }
 

@@ -3,50 +3,13 @@
 
 mod common;
 
-use certus::attack::Rng;
 use certus::bounds::Method;
-use certus::ir::Network;
 use certus::outcome::confirm;
-use certus::radius::{self, Certifier, Preprocess, RadiusOptions, Sample};
+use certus::radius::{self, Certifier, Preprocess, RadiusOptions};
 use certus::report::Layout;
 use certus::spec::Property;
-use common::{mlp, Layer};
+use common::{relu_net, self_labelled};
 use std::time::Duration;
-
-/// A fixed pseudo-random ReLU network `n_in → 16 → 16 → 4`.
-fn relu_net(seed: u64, n_in: usize) -> Network {
-    let mut rng = Rng::new(seed);
-    let mut layer = |rows: usize, cols: usize, relu: bool| -> Layer {
-        let w = (0..rows)
-            .map(|_| (0..cols).map(|_| 2.0 * rng.uniform() - 1.0).collect())
-            .collect();
-        let b = (0..rows).map(|_| 0.2 * rng.uniform() - 0.1).collect();
-        (w, b, relu)
-    };
-    let layers = [
-        layer(16, n_in, true),
-        layer(16, 16, true),
-        layer(4, 16, false),
-    ];
-    mlp(n_in, &layers)
-}
-
-/// Samples labelled with the network's own prediction (so every radius is searched).
-fn self_labelled(net: &Network, count: usize, seed: u64) -> Vec<Sample> {
-    let mut rng = Rng::new(seed);
-    (0..count)
-        .map(|index| {
-            let pixels: Vec<f64> = (0..net.input_len()).map(|_| rng.uniform()).collect();
-            let y = net.eval_f64(&pixels);
-            let label = (0..y.len()).fold(0, |b, j| if y[j] > y[b] { j } else { b });
-            Sample {
-                index,
-                label,
-                pixels,
-            }
-        })
-        .collect()
-}
 
 #[test]
 fn complete_radius_lies_between_alpha_and_a_replayed_counterexample() {
@@ -62,7 +25,7 @@ fn complete_radius_lies_between_alpha_and_a_replayed_counterexample() {
     let mut raised = 0;
     let mut closed = 0;
     for seed in 0..3 {
-        let net = relu_net(seed, 3);
+        let net = relu_net(seed, 3, 16);
         let pre =
             Preprocess::new(1.0, vec![0.0], vec![1.0], net.input_shape(), Layout::Auto).unwrap();
         let samples = self_labelled(&net, 6, seed + 200);

@@ -16,6 +16,34 @@ use common::{conv_net, mlp, random_layers, random_net};
 use ndarray::Array2;
 use proptest::prelude::*;
 
+/// `rows` random split domains of up to `per_row` splits each, as [`RowSplits`] holds them
+/// (`start`, `splits`, `beta >= 0`), with random per-row slopes `α ∈ [0, 1]` for every ReLU.
+#[allow(clippy::type_complexity)]
+fn random_domains(
+    net: &Network,
+    bounds: &[certus::bounds::Bounds],
+    rng: &mut Rng,
+    rows: usize,
+    per_row: usize,
+) -> (Vec<usize>, Vec<Split>, Vec<f64>, Vec<Option<Array2<f64>>>) {
+    let (mut start, mut splits, mut beta) = (vec![0], Vec::new(), Vec::new());
+    for _ in 0..rows {
+        let s = random_splits(net, bounds, rng, per_row);
+        beta.extend(s.iter().map(|_| 10.0 * rng.uniform() * rng.uniform()));
+        splits.extend(s);
+        start.push(splits.len());
+    }
+    let alphas = net
+        .nodes()
+        .iter()
+        .map(|n| {
+            (n.op == Op::Relu)
+                .then(|| Array2::from_shape_fn((rows, net.len_of(n.input())), |_| rng.uniform()))
+        })
+        .collect();
+    (start, splits, beta, alphas)
+}
+
 /// Splits of up to `max` activation neurons of `net` (each with a point inside its bounds; 0 for
 /// ReLUs, which are only split when unstable), as one row's list.
 fn random_splits(
@@ -80,20 +108,7 @@ proptest! {
         let rows = 6;
         let mut c = Array2::zeros((rows, 2));
         c.mapv_inplace(|_: f64| rng.uniform() * 2.0 - 1.0);
-        let (mut start, mut splits, mut beta) = (vec![0], Vec::new(), Vec::new());
-        for _ in 0..rows {
-            let s = random_splits(&net, &bounds, &mut rng, 3);
-            beta.extend(s.iter().map(|_| 10.0 * rng.uniform() * rng.uniform()));
-            splits.extend(s);
-            start.push(splits.len());
-        }
-        let alphas: Vec<Option<Array2<f64>>> = net
-            .nodes()
-            .iter()
-            .map(|n| (n.op == Op::Relu).then(|| {
-                Array2::from_shape_fn((rows, net.len_of(n.input())), |_| rng.uniform())
-            }))
-            .collect();
+        let (start, splits, beta, alphas) = random_domains(&net, &bounds, &mut rng, rows, 3);
         let rs = RowSplits { start: &start, splits: &splits, beta: &beta };
         let k = net.nodes().len() - 1;
         let lb64 = dn.backward_domains::<f64>(&bounds, k, &c, Slopes::PerRow(&alphas), rs).lower;
@@ -133,20 +148,7 @@ proptest! {
         let bounds = certus::bounds::alpha::all_bounds(&dn, &lo, &hi, &acfg, Deadline::NONE);
         let rows = 8;
         let c = Array2::from_shape_fn((rows, 2), |_| rng.uniform() * 2.0 - 1.0);
-        let (mut start, mut splits, mut beta) = (vec![0], Vec::new(), Vec::new());
-        for _ in 0..rows {
-            let s = random_splits(&net, &bounds, &mut rng, 4);
-            beta.extend(s.iter().map(|_| 10.0 * rng.uniform() * rng.uniform()));
-            splits.extend(s);
-            start.push(splits.len());
-        }
-        let alphas: Vec<Option<Array2<f64>>> = net
-            .nodes()
-            .iter()
-            .map(|n| (n.op == Op::Relu).then(|| {
-                Array2::from_shape_fn((rows, net.len_of(n.input())), |_| rng.uniform())
-            }))
-            .collect();
+        let (start, splits, beta, alphas) = random_domains(&net, &bounds, &mut rng, rows, 4);
         let rs = RowSplits { start: &start, splits: &splits, beta: &beta };
         let k = net.nodes().len() - 1;
         let lb64 = dn.backward_domains::<f64>(&bounds, k, &c, Slopes::PerRow(&alphas), rs).lower;

@@ -356,3 +356,40 @@ pub fn hard_instance() -> (Vec<Layer>, Vec<f64>, Vec<f64>, f64) {
     assert!(top > best, "CROWN {top} below an attained {best}");
     (layers, lower, upper, best + 0.25 * (top - best))
 }
+
+/// A fixed pseudo-random ReLU network `n_in → hidden → hidden → 4` (weights in [−1, 1], biases
+/// in [−0.1, 0.1]).
+pub fn relu_net(seed: u64, n_in: usize, hidden: usize) -> Network {
+    let mut rng = Rng::new(seed);
+    let mut layer = |rows: usize, cols: usize, relu: bool| -> Layer {
+        let w = (0..rows)
+            .map(|_| (0..cols).map(|_| 2.0 * rng.uniform() - 1.0).collect())
+            .collect();
+        let b = (0..rows).map(|_| 0.2 * rng.uniform() - 0.1).collect();
+        (w, b, relu)
+    };
+    let layers = [
+        layer(hidden, n_in, true),
+        layer(hidden, hidden, true),
+        layer(4, hidden, false),
+    ];
+    mlp(n_in, &layers)
+}
+
+/// Radius samples in [0, 1] labelled with the network's own prediction (so every radius is
+/// searched).
+pub fn self_labelled(net: &Network, count: usize, seed: u64) -> Vec<certus::radius::Sample> {
+    let mut rng = Rng::new(seed);
+    (0..count)
+        .map(|index| {
+            let pixels: Vec<f64> = (0..net.input_len()).map(|_| rng.uniform()).collect();
+            let y = net.eval_f64(&pixels);
+            let label = (0..y.len()).fold(0, |b, j| if y[j] > y[b] { j } else { b });
+            certus::radius::Sample {
+                index,
+                label,
+                pixels,
+            }
+        })
+        .collect()
+}
