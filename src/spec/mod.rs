@@ -12,6 +12,7 @@ pub mod vnnlib2;
 
 use crate::ir::Network;
 use crate::{Error, Result};
+use std::collections::hash_map::{Entry, HashMap};
 
 /// `Σ coeffs[i].1 · y[coeffs[i].0] <= rhs` over the flattened network output.
 #[derive(Clone, Debug, PartialEq)]
@@ -83,6 +84,43 @@ impl Region {
             self.lower.iter().map(|v| v.next_down()).collect(),
             self.upper.iter().map(|v| v.next_up()).collect(),
         )
+    }
+}
+
+/// Regions collected from a property's branches: a branch whose box equals an earlier one's
+/// (bit for bit) adds its disjunct to that region, so each box is bounded once.
+#[derive(Default)]
+pub(crate) struct RegionsByBox {
+    regions: Vec<Region>,
+    index: HashMap<Vec<u64>, usize>,
+}
+
+impl RegionsByBox {
+    /// Adds the disjunct `constraints` over the box `[lower, upper]`.
+    pub(crate) fn add(
+        &mut self,
+        lower: Vec<f64>,
+        upper: Vec<f64>,
+        constraints: Vec<LinearConstraint>,
+    ) {
+        let disjunct = Disjunct { constraints };
+        let key: Vec<u64> = (lower.iter().chain(&upper)).map(|v| v.to_bits()).collect();
+        match self.index.entry(key) {
+            Entry::Occupied(i) => self.regions[*i.get()].disjuncts.push(disjunct),
+            Entry::Vacant(slot) => {
+                slot.insert(self.regions.len());
+                self.regions.push(Region {
+                    lower,
+                    upper,
+                    disjuncts: vec![disjunct],
+                });
+            }
+        }
+    }
+
+    /// The regions, in the order their boxes first appeared.
+    pub(crate) fn into_regions(self) -> Vec<Region> {
+        self.regions
     }
 }
 

@@ -33,7 +33,7 @@ use self::dnf::Term;
 use self::sexpr::SExpr;
 use self::term::{var_name, Atom, AtomKind, Var};
 pub(super) use super::pos::{Located, Pos};
-use crate::spec::{Disjunct, Property, Region};
+use crate::spec::{Property, Region, RegionsByBox};
 use crate::Result;
 use std::collections::hash_map::{Entry, HashMap};
 use std::path::Path;
@@ -263,8 +263,7 @@ fn regions(
             base_outputs.push(id);
         }
     }
-    let mut regions: Vec<Region> = Vec::new();
-    let mut by_box: HashMap<Vec<u64>, usize> = HashMap::new();
+    let mut regions = RegionsByBox::default();
     'terms: for term in branches {
         let mut bounds = base.clone();
         let mut outputs = base_outputs.clone();
@@ -293,21 +292,7 @@ fn regions(
                 _ => None,
             })
             .collect();
-        let disjunct = Disjunct { constraints };
-        let key: Vec<u64> = (bounds.lower.iter().chain(&bounds.upper))
-            .map(|v| v.to_bits())
-            .collect();
-        match by_box.entry(key) {
-            Entry::Occupied(i) => regions[*i.get()].disjuncts.push(disjunct),
-            Entry::Vacant(slot) => {
-                slot.insert(regions.len());
-                regions.push(Region {
-                    lower: bounds.lower,
-                    upper: bounds.upper,
-                    disjuncts: vec![disjunct],
-                });
-            }
-        }
+        regions.add(bounds.lower, bounds.upper, constraints);
     }
-    Ok(regions)
+    Ok(regions.into_regions())
 }

@@ -2,8 +2,8 @@
 //! tightened and checked, equal boxes merged.
 
 use super::{merge, Atom, Layout, Located, Part, Query, Term, Var};
-use crate::spec::{Disjunct, LinearConstraint, Property, Region};
-use std::collections::hash_map::{Entry, HashMap};
+use crate::spec::{LinearConstraint, Property, RegionsByBox};
+use std::collections::HashMap;
 
 /// What one atom means for the normal form.
 enum Kind {
@@ -124,8 +124,7 @@ impl Query {
                 base_outputs.push(id);
             }
         }
-        let mut regions: Vec<Region> = Vec::new();
-        let mut by_box: HashMap<Vec<u64>, usize> = HashMap::new();
+        let mut regions = RegionsByBox::default();
         'terms: for term in branches {
             let mut bounds = base.clone();
             let mut outputs = base_outputs.clone();
@@ -148,22 +147,9 @@ impl Query {
                     _ => None,
                 })
                 .collect();
-            let disjunct = Disjunct { constraints };
-            let key: Vec<u64> = (bounds.lower.iter().chain(&bounds.upper))
-                .map(|v| v.to_bits())
-                .collect();
-            match by_box.entry(key) {
-                Entry::Occupied(i) => regions[*i.get()].disjuncts.push(disjunct),
-                Entry::Vacant(slot) => {
-                    slot.insert(regions.len());
-                    regions.push(Region {
-                        lower: bounds.lower,
-                        upper: bounds.upper,
-                        disjuncts: vec![disjunct],
-                    });
-                }
-            }
+            regions.add(bounds.lower, bounds.upper, constraints);
         }
+        let regions = regions.into_regions();
         Ok(Property {
             n_inputs,
             n_outputs,
