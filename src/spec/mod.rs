@@ -87,6 +87,24 @@ impl Region {
     }
 }
 
+/// A linear combination's terms sorted by variable, repeats summed and zero coefficients
+/// dropped (`X_0 − X_0` has no terms): the one normal form both VNN-LIB front ends use.
+pub(crate) fn merge_terms<K: Ord + Copy>(
+    terms: impl IntoIterator<Item = (K, f64)>,
+) -> Vec<(K, f64)> {
+    let mut v: Vec<(K, f64)> = terms.into_iter().collect();
+    v.sort_by_key(|&(k, _)| k);
+    let mut out: Vec<(K, f64)> = Vec::with_capacity(v.len());
+    for (k, c) in v {
+        match out.last_mut() {
+            Some((last, sum)) if *last == k => *sum += c,
+            _ => out.push((k, c)),
+        }
+    }
+    out.retain(|&(_, c)| c != 0.0);
+    out
+}
+
 /// Regions collected from a property's branches: a branch whose box equals an earlier one's
 /// (bit for bit) adds its disjunct to that region, so each box is bounded once.
 #[derive(Default)]

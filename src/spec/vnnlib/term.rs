@@ -6,7 +6,7 @@
 
 use super::sexpr::SExpr;
 use super::{Decls, Located, Pos};
-use crate::spec::LinearConstraint;
+use crate::spec::{merge_terms, LinearConstraint};
 
 /// A declared variable: input `X_k` or output `Y_k`. Inputs sort before outputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -97,16 +97,7 @@ impl Linear {
 
     /// Sorts by variable, sums repeats and drops zero coefficients (`X_0 − X_0` is constant).
     fn normalize(mut self) -> Self {
-        self.vars.sort_by_key(|&(v, _)| v);
-        let mut out: Vec<(Var, f64)> = Vec::with_capacity(self.vars.len());
-        for (v, c) in self.vars {
-            match out.last_mut() {
-                Some((last, sum)) if *last == v => *sum += c,
-                _ => out.push((v, c)),
-            }
-        }
-        out.retain(|&(_, c)| c != 0.0);
-        self.vars = out;
+        self.vars = merge_terms(self.vars);
         self
     }
 

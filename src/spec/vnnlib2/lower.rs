@@ -28,7 +28,7 @@ use super::super::pos::{Located, Pos};
 use super::super::vnnlib::dnf::{self, Term};
 use super::parse::{Bool, CmpOp, Linear};
 use super::{Query, TensorKind, SOUND_ELEMENT_TYPES};
-use crate::spec::Property;
+use crate::spec::{merge_terms, Property};
 use crate::Result;
 use std::collections::{BTreeMap, HashMap};
 
@@ -260,7 +260,7 @@ impl Query {
         let x_index = layout.x_index(self);
         let mut copied: Vec<usize> = Vec::new();
         for a in atoms {
-            let vars = merge(a.lin.iter().map(|&(s, c)| match x_index.get(&s) {
+            let vars = merge_terms(a.lin.iter().map(|&(s, c)| match x_index.get(&s) {
                 Some(&x) => (Var::X(x), c),
                 None => (Var::Y(s), c),
             }));
@@ -383,21 +383,6 @@ fn dnf_of(b: &Bool, atoms: &mut Vec<Atom>) -> Result<Vec<Term>, Located> {
 enum Var {
     X(usize),
     Y(usize),
-}
-
-/// Sums the coefficients of equal variables (identified inputs) and drops zeros.
-fn merge(vars: impl Iterator<Item = (Var, f64)>) -> Vec<(Var, f64)> {
-    let mut v: Vec<(Var, f64)> = vars.collect();
-    v.sort_by_key(|&(x, _)| x);
-    let mut out: Vec<(Var, f64)> = Vec::with_capacity(v.len());
-    for (x, c) in v {
-        match out.last_mut() {
-            Some((last, sum)) if *last == x => *sum += c,
-            _ => out.push((x, c)),
-        }
-    }
-    out.retain(|&(_, c)| c != 0.0);
-    out
 }
 
 mod regions;

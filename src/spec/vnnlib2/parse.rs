@@ -7,6 +7,7 @@ use super::super::pos::{Located, Pos};
 use super::lex::{Lexer, Tok, Token};
 use super::types::{ElementType, Literal};
 use super::{NetworkDecl, Query, TensorDecl};
+use crate::spec::merge_terms;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -52,16 +53,7 @@ impl Linear {
     }
 
     fn normalize(mut self) -> Self {
-        self.vars.sort_by_key(|&(s, _)| s);
-        let mut out: Vec<(usize, f64)> = Vec::with_capacity(self.vars.len());
-        for (s, c) in self.vars {
-            match out.last_mut() {
-                Some((last, sum)) if *last == s => *sum += c,
-                _ => out.push((s, c)),
-            }
-        }
-        out.retain(|&(_, c)| c != 0.0);
-        self.vars = out;
+        self.vars = merge_terms(self.vars);
         self
     }
 

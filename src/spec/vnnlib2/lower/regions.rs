@@ -1,8 +1,8 @@
 //! Conjunctions into regions: each atom classified against the layout, each conjunction's box
 //! tightened and checked, equal boxes merged.
 
-use super::{merge, Atom, Layout, Located, Part, Query, Term, Var};
-use crate::spec::{LinearConstraint, Property, RegionsByBox};
+use super::{Atom, Layout, Located, Part, Query, Term, Var};
+use crate::spec::{merge_terms, LinearConstraint, Property, RegionsByBox};
 use std::collections::HashMap;
 
 /// What one atom means for the normal form.
@@ -165,7 +165,7 @@ impl Query {
         y_of_slot: &HashMap<usize, usize>,
         y_of_x: &HashMap<usize, usize>,
     ) -> Result<Kind, Located> {
-        let vars = merge(a.lin.iter().map(|&(s, c)| match x_index.get(&s) {
+        let vars = merge_terms(a.lin.iter().map(|&(s, c)| match x_index.get(&s) {
             Some(&x) => (Var::X(x), c),
             None => (Var::Y(s), c),
         }));
