@@ -9,12 +9,15 @@
 //! `W̃ = fl32(W)` (`|W̃ − W| <= u·|W|`) and Higham's `γ_n = n·u/(1 − n·u)` (any summation
 //! order, with or without fused multiply-adds):
 //! - input: `e = 0` (the point itself is evaluated);
-//! - affine / conv, `ŷ = fl(W̃·x̂ + b̃)`, `n` the fan-in:
-//!   `|ŷ − y| <= γ_{n+5}·(|W̃|·|x̂| + |b̃|) + |W̃|·e + |W̃ − W|·M + |b̃ − b|`
-//!   `        <= γ_{n+5}·(1+u)·(|W|·(M + e) + |b|) + (1+u)·|W|·e + u·(|W|·M + |b|)`;
-//!   the `+5` (instead of `+1`) allows four more roundings per output for the ops the importer
+//! - affine / conv, `ŷ = fl(W̃·x̂ + b̃)`, `n` the fan-in: `ŷ = W·x̂ + b + r` with the
+//!   *residual* `r = (fl(W̃·x̂ + b̃) − W̃·x̂ − b̃) + (W̃ − W)·x̂ + (b̃ − b)`,
+//!   `|r| <= γ_{n+5}·(|W̃|·|x̂| + |b̃|) + u·(|W|·|x̂| + |b|) <= ρ_n·(|W|·|x̂| + |b|)` with
+//!   `ρ_n = γ_{n+5}·(1+u) + u` ([`affine_residual`]); so `|ŷ − y| <= |W|·e + ρ_n·(|W|·(M + e) + |b|)`.
+//!   The `+5` (instead of `+1`) allows four more roundings per output for the ops the importer
 //!   folds into one (a `BatchNormalization` after a `Conv`, a `Sub` and a `Div` of constants),
-//!   which onnxruntime computes one after the other;
+//!   which onnxruntime computes one after the other. The searches (`crate::search::bound`,
+//!   `crate::relusplit`) use the residual itself: the f32 evaluation is the exact network with
+//!   a perturbation `|r| <= ρ_n·(|W|·|x̂|max + |b|)` added at every affine layer;
 //! - scale-shift: the same with `n = 1` and `|W| = |s|`;
 //! - ReLU: `e` (1-Lipschitz and exact), 0 where `u + e < 0` (both values are 0 there); reshape,
 //!   concat, gather move `e` with the values;
@@ -38,6 +41,14 @@ use crate::tolerances::{
 };
 use std::borrow::Cow;
 
+/// `ρ_n = γ_{n+5}·(1 + u) + u` in f32 (`u = 2^-24`): an affine or convolution output with fan-in
+/// `n`, evaluated in f32 (weights rounded to f32, any summation order, up to four folded ops)
+/// at an f32 input `x̂`, is `W·x̂ + b + r` with `|r| <= ρ_n·(|W|·|x̂| + |b|)` (the module doc).
+pub fn affine_residual(fan_in: usize) -> f64 {
+    let u = F32_UNIT_ROUNDOFF;
+    gamma_dot(fan_in + 5, u) * (1.0 + u) + u
+}
+
 /// Element-wise bounds on `|f32 evaluation − exact value|` of every node, for f32 inputs in the
 /// box whose interval bounds (every node's) are `bounds`. Infinite where they are.
 pub fn f32_errors(net: &Network, bounds: &[Bounds]) -> Vec<Vec<f64>> {
@@ -55,39 +66,30 @@ pub fn f32_errors(net: &Network, bounds: &[Bounds]) -> Vec<Vec<f64>> {
             Op::Affine(a) => {
                 let (m, e) = (mag(&bounds[one()]), &errs[one()]);
                 let me: Vec<f64> = m.iter().zip(e).map(|(m, e)| m + e).collect();
-                // |W|·e and |W|·(M + e) in one pass, then |W|·M.
+                // |W|·e and |W|·(M + e) in one pass.
                 let [_, we, wme] = mat_sums(&a.weight, &vec![0.0; e.len()], e, Some(&me));
-                let [_, wm, _] = mat_sums(&a.weight, &vec![0.0; m.len()], &m, None);
-                let g = gamma_dot(a.weight.ncols() + 5, u);
+                let r = affine_residual(a.weight.ncols());
                 (0..a.bias.len())
-                    .map(|k| {
-                        let b = a.bias[k].abs();
-                        g * (1.0 + u) * (wme[k] + b) + (1.0 + u) * we[k] + u * (wm[k] + b)
-                    })
+                    .map(|k| we[k] + r * (wme[k] + a.bias[k].abs()))
                     .collect()
             }
             Op::Conv(c) => {
                 let (m, e) = (mag(&bounds[one()]), &errs[one()]);
                 let me: Vec<f64> = m.iter().zip(e).map(|(m, e)| m + e).collect();
-                let (we, wme, wm) = (c.linear(e, true), c.linear(&me, true), c.linear(&m, true));
+                let (we, wme) = (c.linear(e, true), c.linear(&me, true));
                 let hw = c.out_chw[1] * c.out_chw[2];
-                let g = gamma_dot(c.fan_in() + 5, u);
+                let r = affine_residual(c.fan_in());
                 (0..we.len())
-                    .map(|k| {
-                        let b = c.bias[k / hw].abs();
-                        g * (1.0 + u) * (wme[k] + b) + (1.0 + u) * we[k] + u * (wm[k] + b)
-                    })
+                    .map(|k| we[k] + r * (wme[k] + c.bias[k / hw].abs()))
                     .collect()
             }
             Op::ScaleShift(s) => {
                 let (m, e) = (mag(&bounds[one()]), &errs[one()]);
-                let g = gamma_dot(6, u);
+                let r = affine_residual(1);
                 (0..e.len())
                     .map(|k| {
                         let (a, t) = (s.scale[k].abs(), s.shift[k].abs());
-                        g * (1.0 + u) * (a * (m[k] + e[k]) + t)
-                            + (1.0 + u) * a * e[k]
-                            + u * (a * m[k] + t)
+                        a * e[k] + r * (a * (m[k] + e[k]) + t)
                     })
                     .collect()
             }

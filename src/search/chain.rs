@@ -8,6 +8,7 @@
 //! `Add`/`Concat` joins, a ReLU on the input) is not a chain: the search then bounds through
 //! [`crate::bounds::dual`] instead.
 
+use crate::bounds::f32_error::affine_residual;
 use crate::ir::{numel, Network, NodeId, Op};
 use crate::tolerances::gamma;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
@@ -26,10 +27,14 @@ pub(crate) struct Layer {
     pub gamma: f64,
     /// The same for a backward step's products over this layer's outputs (`λ·W`, `λ·b`).
     pub gamma_back: f64,
+    /// `ρ`: an f32 evaluation of this layer (onnxruntime's, any order) at an f32 input `ĥ` is
+    /// `W·ĥ + b + r` with `|r| <= ρ·(|W|·|ĥ| + |b|)` ([`affine_residual`]; 0 for a selection,
+    /// which copies values exactly). Every bound of [`super::bound`] covers every such `r`.
+    pub f32: f64,
 }
 
 impl Layer {
-    fn new(w: Array2<f64>, b: Array1<f64>) -> Self {
+    fn new(w: Array2<f64>, b: Array1<f64>, f32: f64) -> Self {
         let (n_out, n_in) = w.dim();
         let wt = w.t();
         Layer {
@@ -40,6 +45,7 @@ impl Layer {
             relu: false,
             gamma: gamma(n_in + 1),
             gamma_back: gamma(n_out + 1),
+            f32,
         }
     }
 
@@ -87,12 +93,16 @@ impl Chain {
                     for (e, &j) in index.iter().enumerate() {
                         w[[e, j]] = 1.0;
                     }
-                    layers.push(Layer::new(w, Array1::zeros(index.len())));
+                    layers.push(Layer::new(w, Array1::zeros(index.len()), 0.0));
                 }
-                Op::Affine(a) => layers.push(Layer::new(a.weight.clone(), a.bias.clone())),
+                Op::Affine(a) => layers.push(Layer::new(
+                    a.weight.clone(),
+                    a.bias.clone(),
+                    affine_residual(a.weight.ncols()),
+                )),
                 Op::ScaleShift(ss) => {
                     let w = Array2::from_diag(&ss.scale);
-                    layers.push(Layer::new(w, ss.shift.clone()));
+                    layers.push(Layer::new(w, ss.shift.clone(), affine_residual(1)));
                 }
                 Op::Relu => match layers.last_mut() {
                     // relu(relu(z)) = relu(z).

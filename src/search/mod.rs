@@ -33,6 +33,9 @@ pub use branch::Branching;
 pub use input_split::search;
 
 use crate::bounds::dual::DualNetwork;
+use crate::bounds::f32_error::proof_rhs;
+use crate::bounds::interval::interval_bounds;
+use crate::bounds::Bounds;
 use crate::deadline::Deadline;
 use crate::ir::Network;
 use crate::spec::Property;
@@ -263,6 +266,18 @@ pub(crate) struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     pub fn new(net: &'a Network, prop: &'a Property, cfg: &'a SearchConfig) -> Self {
         let n_out = net.output_len();
+        // Each row's right-hand side covers the file's decimals (`a` and `b` are the nearest
+        // f64): `b + u·(|b| + Σ|a_k|·max|y_k|)` over the region's interval output bounds
+        // (`f32_error::proof_rhs` with no output error: the bound passes keep the f32 slack
+        // themselves, see `bound`).
+        let no_err = vec![0.0; n_out];
+        let out: Vec<Bounds> = (prop.regions.iter())
+            .map(|r| {
+                let (lo, hi) = r.proof_box();
+                let mut all = interval_bounds(net, &lo, &hi);
+                all.pop().expect("a network has nodes")
+            })
+            .collect();
         let mut subs = Vec::new();
         for (r, region) in prop.regions.iter().enumerate() {
             let all: Vec<usize> = (0..region.disjuncts.len()).collect();
@@ -286,7 +301,10 @@ impl<'a> Ctx<'a> {
                     disjuncts: group.to_vec(),
                     start,
                     c,
-                    rhs: cons.iter().map(|c| c.rhs).collect(),
+                    rhs: cons
+                        .iter()
+                        .map(|c| proof_rhs(c, &no_err, &out[r]))
+                        .collect(),
                 });
             }
         }

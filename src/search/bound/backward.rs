@@ -14,6 +14,10 @@
 //! at most `γ·|λ|·(|z|max + |s·l|)` on unstable neurons (one rounding of `λ·s`, the sum of
 //! intercepts). These terms are summed into `err`, and `κ`'s own sum is padded by
 //! `γ(steps + 2)·Σ|terms|`; the constant of the returned form is `κ` minus both.
+//!
+//! The f32 evaluation (see [`super`]): `λ·ẑ = λ·(W·ĥ + b) + λ·r >= λ·(W·ĥ + b) − |λ|·ρ·v`, so
+//! each affine step also adds `ρ·Σ|λ|·v` to `err` (the same weight as its rounding), and the
+//! ReLU steps relax over bounds that already hold for the f32 values.
 
 use super::{form_min, standard, sub_err, LayerBounds, RowBounds, Rows};
 use crate::bounds::relax::{relu_phase, ReluPhase};
@@ -111,7 +115,8 @@ fn run(chain: &Chain, start: usize, stop: usize, mut p: Pass, st: &State) -> Row
             }
         }
         let mags = &st.mags[i];
-        let g = layer.gamma_back;
+        // The products' f64 rounding and the layer's f32 residual `|λ|·ρ·v` (see `super`).
+        let g = layer.gamma_back + layer.f32;
         let bias = layer.b.as_slice().expect("contiguous");
         for (r, row) in p.lam.rows().into_iter().enumerate() {
             let d = p.dom[r] as usize;
@@ -203,7 +208,10 @@ pub(crate) fn tighten(chain: &Chain, i: usize, b: &mut LayerBounds, st: &State, 
             lam,
             kappa: sel.iter().map(|&(_, j)| sign * layer.b[j]).collect(),
             kmag: sel.iter().map(|&(_, j)| layer.b[j].abs()).collect(),
-            err: vec![0.0; sel.len()],
+            // The f32 residual of `z_j` itself, `ρ·v_j` (the first step is exact otherwise).
+            err: (sel.iter())
+                .map(|&(d, j)| layer.f32 * st.mags[i][[d, j]])
+                .collect(),
         };
         let stop = if depth > 0 {
             i.saturating_sub(depth)

@@ -21,7 +21,11 @@
 //!   `D ← (upper − lower)/2`. The slack becomes `max(α, s)·ε` plus the rounding of these few
 //!   operations per coefficient, at most `γ₆·((1 + s)·(M_C + M_D) + s·|l|)`.
 //!
-//! The first layer's forms are the weights themselves (exact, no slack).
+//! - The f32 residual of an affine layer (see [`super`]), `|r| <= R = ρ·(|W|·|h|max + |b|)`, is
+//!   one more perturbation of `z`: `ε' += R`, with `R = ρ·v` from the interval step's magnitude
+//!   `v` over the same (final) bounds of `h`.
+//!
+//! The first layer's forms are the weights themselves (exact), with the slack `R` alone.
 
 use super::{standard, sub_err, LayerBounds};
 use crate::bounds::relax::{relu_phase, ReluPhase};
@@ -44,8 +48,9 @@ pub(crate) struct Forms {
 }
 
 impl Forms {
-    /// The first layer `z = W·x + b`: `C_j = W_j·x + b_j`, `D = 0`, exactly.
-    pub fn first(layer: &Layer, b: usize, n0: usize, xmax: &Array2<f64>) -> Forms {
+    /// The first layer `z = W·x + b`: `C_j = W_j·x + b_j`, `D = 0`, exactly; `ε = ρ·v` for the
+    /// f32 residual (`v`: the interval step's magnitudes, `B × n`).
+    pub fn first(layer: &Layer, b: usize, n0: usize, xmax: &Array2<f64>, v: &Array2<f64>) -> Forms {
         let n = layer.n_out();
         let mut block = Array2::zeros((n0 + 1, n));
         block.slice_mut(s![..n0, ..]).assign(&layer.w.t());
@@ -55,7 +60,7 @@ impl Forms {
             n0,
             c: ndarray::concatenate(Axis(0), &views).expect("same width"),
             d: Array2::zeros((b * (n0 + 1), n)),
-            eps: Array2::zeros((b, n)),
+            eps: v.mapv(|v| (layer.f32 * v + UNDERFLOW_PAD) * SUM_SLACK),
             mag: Array2::zeros((b, n)),
         };
         f.mag = f.magnitudes(xmax);
@@ -88,9 +93,10 @@ impl Forms {
         mag
     }
 
-    /// The forms of `z = W·h + b` from those of `h` (see the module doc).
+    /// The forms of `z = W·h + b` from those of `h` (see the module doc); `v`: the interval
+    /// step's magnitudes `|W|·|h|max + |b|` (`B × n`), the weight of the f32 residual.
     #[inline(always)]
-    pub fn affine(&self, layer: &Layer, xmax: &Array2<f64>) -> Forms {
+    pub fn affine(&self, layer: &Layer, xmax: &Array2<f64>, v: &Array2<f64>) -> Forms {
         let n0 = self.n0;
         let mag = &self.mag;
         let mut c = standard(self.c.dot(&layer.w.t()));
@@ -99,16 +105,16 @@ impl Forms {
             let mut konst = c.row_mut(dom * (n0 + 1) + n0);
             konst += &layer.b;
         }
-        // ε' = |W|·(ε + γ·(M_C + M_D)) + γ·|b|, enlarged by SUM_SLACK for the rounding of
-        // these non-negative sums.
+        // ε' = |W|·(ε + γ·(M_C + M_D)) + γ·|b| + ρ·v (the f32 residual), enlarged by
+        // SUM_SLACK for the rounding of these non-negative sums.
         let g = layer.gamma;
         let mut e = self.eps.clone();
         e.zip_mut_with(mag, |e, &m| *e += g * m);
         let mut eps = e.dot(&layer.w_abs_t);
-        for mut row in eps.rows_mut() {
-            row.zip_mut_with(&layer.b_abs, |e, &b| {
-                *e = (*e + g * b + UNDERFLOW_PAD) * SUM_SLACK
-            });
+        let rho = layer.f32;
+        for (mut row, v) in eps.rows_mut().into_iter().zip(v.rows()) {
+            row.zip_mut_with(&layer.b_abs, |e, &b| *e += g * b);
+            row.zip_mut_with(&v, |e, &v| *e = (*e + rho * v + UNDERFLOW_PAD) * SUM_SLACK);
         }
         let mut f = Forms {
             n0,

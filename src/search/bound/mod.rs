@@ -19,6 +19,25 @@
 //! forward forms carry an explicit slack `ε` per neuron, the backward rows an error sum `err`,
 //! both built from the same magnitudes (`|W|·|h|max + |b|` per layer and domain, which the
 //! interval step computes anyway).
+//!
+//! The f32 evaluation (issue 15; VNN-COMP judges a counterexample by onnxruntime's f32 output):
+//! at an f32 input `x̂` of the box, the f32 evaluation computes `ẑ_k = W_k·ĥ_{k−1} + b_k + r_k`,
+//! `ĥ_k = relu(ẑ_k)` (ReLU is exact), with a residual `|r_k| <= R_k = ρ_k·(|W_k|·|ĥ_{k−1}| + |b_k|)`
+//! per affine layer (`ρ_k` = [`Layer::f32`], derived in [`crate::bounds::f32_error`]). Every
+//! bound here is a bound of this *perturbed* chain, over every `x` in the box and every
+//! `|r_k| <= R_k` (the exact network is `r = 0`), with `R_k` taken over the perturbed bounds of
+//! `ĥ_{k−1}` (`ρ_k·v`, `v` the interval step's magnitude, which is over them):
+//! - interval steps widen `z` by `R_k` (so ReLUs are relaxed over bounds that hold for the f32
+//!   values too, and a relaxation of `relu` over `[l, u]` covers `relu(ẑ)`);
+//! - forward forms add `R_k` to the slack `ε` of layer `k` (the first layer's included);
+//! - backward passes subtract `Σ_k |λ_k|·R_k` (`λ_k` the row's multiplier on `ẑ_k`: added to
+//!   `err` with the f64 rounding at each affine step), and an intermediate row `±e_j` of layer
+//!   `i` starts with its own `R_ij`.
+//!
+//! So a row bound `> 0` refutes the row for the exact network and for every f32 evaluation; the
+//! forms `a·x + k` lie below the row for both, which keeps clipping and the Farkas combination
+//! sound for both. The price is a per-layer term `~10^-7·|W|·|h|`, where an output-level slack
+//! (`f32_error`'s, propagated by `|W|` through every layer) is orders of magnitude larger.
 
 pub(crate) mod backward;
 
@@ -150,8 +169,12 @@ pub(crate) fn magnitude(lo: &Array2<f64>, hi: &Array2<f64>) -> Array2<f64> {
 /// `W·m + b`, `|W|·r` and the final additions (Higham; `γ` here is doubled, see
 /// [`crate::tolerances::gamma`]).
 ///
+/// The f32 evaluation (see the module doc) adds a residual `|r| <= ρ·(|W|·|h|max + |b|)` to
+/// `z`: the bounds are widened by `ρ·v` too, so they hold for the f32 values as well when
+/// `[lo, hi]` does.
+///
 /// Also returns that magnitude `v = |W|·(|m| + r) + |b| >= |W|·|h|max + |b|`: the weight of
-/// this layer's rounding error in every backward pass over the same bounds.
+/// this layer's rounding error and of its f32 residual in every pass over the same bounds.
 #[inline(always)]
 pub(crate) fn interval_step(
     layer: &Layer,
@@ -184,7 +207,8 @@ pub(crate) fn interval_step(
     let (r, m_abs) = both.view().split_at(Axis(0), b);
     let mut mag = Array2::zeros(c.raw_dim());
     let mut out_lo = Array2::zeros(c.raw_dim());
-    let g = layer.gamma;
+    // f64 rounding of this step and the f32 residual, both weighted by `v`.
+    let g = layer.gamma + layer.f32;
     for d in 0..b {
         let (c_d, r_d, ma_d) = (c.row_mut(d), r.row(d), m_abs.row(d));
         let mut mag_d = mag.row_mut(d);
@@ -316,9 +340,10 @@ fn linear_rows_impl(
         }
         let mut forms = None;
         if inter.forward {
+            let mag = &state.mags[i];
             let f = match state.forms.last() {
-                Some(Some(h)) => h.affine(layer, &xmax),
-                _ => forward::Forms::first(layer, lo.nrows(), chain.n_in, &xmax),
+                Some(Some(h)) => h.affine(layer, &xmax, mag),
+                _ => forward::Forms::first(layer, lo.nrows(), chain.n_in, &xmax, mag),
             };
             f.tighten(&mut b, lo, hi);
             forms = Some(f);
