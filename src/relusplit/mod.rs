@@ -14,7 +14,8 @@
 //! survivor's next split ([`branch`]: BaBSR scores or filtered smart branching) and push.
 //!
 //! Intermediate bounds are the root's ([`root`]: α-CROWN over every layer, optionally tightened
-//! by LPs on the first layers) for every domain, except the split neurons themselves, which
+//! by LPs on the first layers, and optionally refined layer by layer by small branch and bounds
+//! of their own, [`refine`]) for every domain, except the split neurons themselves, which
 //! each row of a pass relaxes over its restricted interval. Soundness does not depend on any
 //! choice made here: the dual network's pass is sound for any slopes in [0, 1] and any `β >= 0`
 //! (see [`crate::bounds::dual`]), and every `sat` goes through [`confirm`].
@@ -26,6 +27,7 @@ mod branch;
 mod curves;
 mod leaf;
 mod optimise;
+mod refine;
 mod report;
 mod root;
 mod sub;
@@ -36,6 +38,8 @@ use crate::ir::Network;
 use crate::outcome::{confirm, Verdict};
 use crate::spec::Property;
 use std::time::Duration;
+
+pub use refine::{refine_bounds, RefineStats};
 
 /// How the next neuron to split is chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +84,11 @@ pub struct ReluSplitConfig {
     /// (on: the first-layer rule; off: `branching` chooses, and the children re-bound the
     /// layers after whichever neuron it chose).
     pub reroot_first: bool,
+    /// Share of the time left at the root spent refining the intermediate bounds by small
+    /// branch and bounds over the earlier layers' neurons ([`refine`]; 0: off).
+    pub refine: f64,
+    /// Most leaves of each refined bound's tree.
+    pub refine_leaves: usize,
     /// Give up (`unknown`) once this many domains are stored (a memory guard).
     pub max_domains: usize,
     /// Give up (`unknown`) once this many domains have been bounded in one subproblem.
@@ -103,6 +112,8 @@ impl Default for ReluSplitConfig {
             candidates: true,
             reroot_depth: 0,
             reroot_first: false,
+            refine: 0.0,
+            refine_leaves: 16,
             max_domains: 1_000_000,
             budget: u64::MAX,
         }
@@ -134,6 +145,8 @@ pub struct Stats {
     /// took.
     pub rebounds: u64,
     pub rebound_time: Duration,
+    /// What the root refinement of intermediate bounds did ([`ReluSplitConfig::refine`]).
+    pub refine: RefineStats,
 }
 
 /// Decides `prop` on `net` by ReLU splitting, until `deadline`. No attack is run here (see
@@ -153,7 +166,7 @@ pub fn search(
     for region in &prop.regions {
         report.phase("root", stats.domains, 0);
         let t = std::time::Instant::now();
-        let root = root::Root::new(&dual, region, cfg, deadline);
+        let mut root = root::Root::new(&dual, region, cfg, deadline);
         stats.root_time += t.elapsed();
         if deadline.expired() {
             return (Verdict::Timeout, stats);
@@ -169,6 +182,28 @@ pub fn search(
         let root_lb = optimise::root_bounds(&root, &subs, cfg, deadline);
         for (s, lb) in subs.iter_mut().zip(root_lb) {
             s.root = lb;
+        }
+        if cfg.refine > 0.0 && subs.iter().any(|s| s.worst() <= 0.0) {
+            let t = std::time::Instant::now();
+            let influence = refine::influence(&root, &subs);
+            let mut bounds = root.bounds.clone();
+            let until = deadline.share(cfg.refine, Duration::MAX);
+            let r = refine::refine(&dual, &mut bounds, &influence, cfg, until, &mut report);
+            stats.refine = r;
+            root = root::Root::with_bounds(&dual, bounds);
+            let root_lb = optimise::root_bounds(&root, &subs, cfg, deadline);
+            for (s, lb) in subs.iter_mut().zip(root_lb) {
+                // Both are sound: keep each row's better one (the slopes go with the new root).
+                s.root.lb = s
+                    .root
+                    .lb
+                    .iter()
+                    .zip(&lb.lb)
+                    .map(|(a, b)| a.max(*b))
+                    .collect();
+                s.root.alpha = lb.alpha;
+            }
+            stats.root_time += t.elapsed();
         }
         subs.retain(|s| {
             let refuted = s.root.lb.iter().any(|&v| v > 0.0);

@@ -62,7 +62,7 @@ impl<'a> Root<'a> {
     }
 
     /// The root over `bounds` (sound bounds of every node over the domains it will serve).
-    fn with_bounds(dual: &'a DualNetwork<'a>, bounds: Vec<Bounds>) -> Self {
+    pub(crate) fn with_bounds(dual: &'a DualNetwork<'a>, bounds: Vec<Bounds>) -> Self {
         let net = dual.network();
         let out = net.nodes().len() - 1;
         let mut unstable = Vec::new();

@@ -6,7 +6,8 @@ impl ReluSplitConfig {
     /// The switches [`ReluSplitConfig::set`] knows, for help texts.
     pub const KEYS: &'static str = "batch, iterations, lr-alpha, lr-beta, lr-decay, beta, \
         branching (babsr|kfsb), k, root-iterations, root-intermediate-iterations, root-lp, \
-        exact-leaves, candidates, reroot-depth, reroot-first, max-domains, budget";
+        exact-leaves, candidates, reroot-depth, reroot-first, refine (a share of the time, 0: off), refine-leaves, \
+        max-domains, budget";
 
     /// Sets one switch from text (`on`/`off` for switches, a number, or `babsr`/`kfsb`).
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
@@ -53,6 +54,14 @@ impl ReluSplitConfig {
             "candidates" => self.candidates = flag()?,
             "reroot-depth" => self.reroot_depth = count()?,
             "reroot-first" => self.reroot_first = flag()?,
+            "refine" => {
+                self.refine = match value {
+                    "on" => 0.3,
+                    "off" => 0.0,
+                    _ => rate()?.min(1.0),
+                }
+            }
+            "refine-leaves" => self.refine_leaves = positive()?,
             "max-domains" => self.max_domains = positive()?,
             "budget" => self.budget = positive()? as u64,
             _ => {
@@ -90,6 +99,11 @@ mod tests {
             .unwrap();
         assert!(!c.beta && c.root_lp && c.batch == 8);
         assert_eq!(c.branching, Branching::Babsr);
+        c.apply("refine=0.2, refine-leaves=8").unwrap();
+        assert!(c.refine == 0.2 && c.refine_leaves == 8);
+        c.apply("refine=on").unwrap();
+        assert!(c.refine > 0.0);
+        assert!(c.apply("refine=-1").unwrap_err().contains("refine"));
         c.apply("k=5").unwrap();
         assert_eq!(c.branching, Branching::Kfsb { k: 5 });
         assert!(c.apply("beta=maybe").unwrap_err().contains("beta"));

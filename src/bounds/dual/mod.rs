@@ -464,6 +464,19 @@ impl<'a> DualNetwork<'a> {
         let rows_lower = |earlier: &[Bounds], i, c: &Array2<f64>| {
             self.rows_lower(earlier, &scales, i, c, slopes)
         };
+        self.rebound_from_by(bounds, from, &rows_lower, deadline);
+    }
+
+    /// [`DualNetwork::rebound_from`] with the pre-activation bounds tightened by `rows_lower`
+    /// (as in [`DualNetwork::all_bounds_by`]: optimised slopes plug in here), each node's new
+    /// bounds intersected with those it had.
+    pub fn rebound_from_by(
+        &self,
+        bounds: &mut [Bounds],
+        from: usize,
+        rows_lower: &RowsLower,
+        deadline: Deadline,
+    ) {
         for i in from + 1..self.net.nodes().len() {
             if deadline.expired() {
                 return;
@@ -474,7 +487,7 @@ impl<'a> DualNetwork<'a> {
                 b.upper[e] = b.upper[e].min(bounds[i].upper[e]);
             }
             if self.feeds_activation[i] && self.after_nonlinearity[i] {
-                self.tighten(i, &mut b, &bounds[..i], &rows_lower, deadline);
+                self.tighten(i, &mut b, &bounds[..i], rows_lower, deadline);
             }
             bounds[i] = b;
         }
