@@ -47,7 +47,7 @@ fn bump(act: Op, c: f64, gain: f64) -> (Network, Property) {
 /// `x ∈ [−4, 4]²` and two sigmoid neurons of the same input `x0 + x1`, outputs
 /// `y0 = h0 − h1 + m`, `y1 = 0`: `y0 − y1 = m` everywhere, but each neuron is relaxed on its
 /// own, so splits of one must also be carried to the other (through the multipliers).
-fn twins(margin: f64) -> (Network, Property) {
+fn twins(act: Op, margin: f64) -> (Network, Property) {
     let layers = [
         (vec![vec![1.0, 1.0], vec![1.0, 1.0]], vec![0.0, 0.0], true),
         (
@@ -56,7 +56,7 @@ fn twins(margin: f64) -> (Network, Property) {
             false,
         ),
     ];
-    let net = mlp_with(2, &layers, Op::Sigmoid);
+    let net = mlp_with(2, &layers, act);
     let prop = Property::robustness(vec![-4.0; 2], vec![4.0; 2], 0, 2);
     (net, prop)
 }
@@ -72,14 +72,13 @@ fn cfg(budget: u64) -> ReluSplitConfig {
 #[test]
 fn splitting_sigmoid_and_tanh_proves_what_one_pass_cannot() {
     let cases = [
-        ("tanh", bump(Op::Tanh, 5.0, 0.05)),
-        ("sigmoid", bump(Op::Sigmoid, 20.0, 0.005)),
-        ("sigmoid twins", twins(0.05)),
+        ("sigmoid twins", twins(Op::Sigmoid, 0.05)),
+        ("tanh twins", twins(Op::Tanh, 0.5)),
     ];
     for (name, (net, prop)) in cases {
         assert!(
             !refuted_by_one_pass(&net, &prop, Method::Alpha),
-            "{name}: one alpha pass should not prove it"
+            "{name}: one alpha pass should not prove it (tangent points optimised)"
         );
         let (v, stats) = search(&net, &prop, &cfg(20_000), Deadline::NONE, None);
         assert_eq!(v, Verdict::Unsat, "{name}: {stats:?}");
@@ -90,7 +89,26 @@ fn splitting_sigmoid_and_tanh_proves_what_one_pass_cannot() {
 #[test]
 fn an_unprovable_margin_stays_unknown() {
     // y0 − y1 = 1e-9 > 0: true, but narrower than any relaxation the splits reach.
-    let (net, prop) = twins(1e-9);
+    let (net, prop) = twins(Op::Sigmoid, 1e-9);
     let (v, stats) = search(&net, &prop, &cfg(2_000), Deadline::NONE, None);
     assert!(matches!(v, Verdict::Unknown(_)), "{v:?} {stats:?}");
+}
+
+/// Optimised tangent points (`alpha`) prove in one pass the bumps that CROWN's fixed tangent
+/// points leave open (splitting was needed for them before the points were optimised).
+#[test]
+fn optimised_tangent_points_prove_the_bumps_in_one_pass() {
+    for (name, (net, prop)) in [
+        ("tanh", bump(Op::Tanh, 5.0, 0.05)),
+        ("sigmoid", bump(Op::Sigmoid, 5.0, 0.01)),
+    ] {
+        assert!(
+            !refuted_by_one_pass(&net, &prop, Method::Crown),
+            "{name}: crown"
+        );
+        assert!(
+            refuted_by_one_pass(&net, &prop, Method::Alpha),
+            "{name}: alpha"
+        );
+    }
 }

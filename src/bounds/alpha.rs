@@ -14,7 +14,9 @@
 //! so later layers are relaxed over tighter bounds: the greedy, layer-by-layer form of α-CROWN.
 
 use super::dual::{par_rows_dot, DualNetwork, Pass, Real, RowSplits, Scales, Slopes};
-use super::relax::{mul_planes, node_curve, relu_phase, softmax_lines, ReluPhase};
+use super::relax::{
+    mul_planes, node_curve, relu_phase, softmax_lines, ReluPhase, SShape, Tangents,
+};
 use super::Bounds;
 use crate::deadline::Deadline;
 use crate::ir::{NodeId, Op};
@@ -30,6 +32,9 @@ pub struct AlphaConfig {
     /// Gradient steps for each intermediate layer's bounds in [`all_bounds`] (0: keep the
     /// adaptive-slope intermediate bounds).
     pub intermediate_iterations: usize,
+    /// Optimise the tangent points of sigmoid and tanh lines too ([`crate::bounds::relax::Tangents`]);
+    /// off keeps CROWN's points.
+    pub tangents: bool,
 }
 
 impl Default for AlphaConfig {
@@ -38,6 +43,7 @@ impl Default for AlphaConfig {
             iterations: 30,
             step: 0.3,
             intermediate_iterations: 6,
+            tangents: true,
         }
     }
 }
@@ -130,15 +136,16 @@ fn optimise_in<T: Real>(
         .iter()
         .enumerate()
         .map(|(i, n)| {
-            (n.op == Op::Relu && anc[i]).then(|| {
+            let sshape = cfg.tangents && SShape::of(&n.op).is_some();
+            ((n.op == Op::Relu || sshape) && anc[i]).then(|| {
                 let j = n.input().0;
+                let (lo, hi) = (&bounds[j].lower, &bounds[j].upper);
                 let row: Vec<f64> = (0..nodes[i].shape.iter().product())
-                    .map(|col| {
-                        if bounds[j].upper[col] >= -bounds[j].lower[col] {
-                            1.0
-                        } else {
-                            0.0
-                        }
+                    .map(|col| match sshape {
+                        // The tangent points of `SShape::lines`.
+                        true => SShape::default_alpha(lo[col], hi[col]),
+                        false if hi[col] >= -lo[col] => 1.0,
+                        false => 0.0,
                     })
                     .collect();
                 let mut a = Array2::zeros((m, row.len()));
@@ -166,9 +173,12 @@ fn optimise_in<T: Real>(
             let (Some(a), Some(lam)) = (a.as_mut(), pass.act_lambda[i].as_ref()) else {
                 continue;
             };
-            let zpre = z[nodes[i].input().0]
-                .as_ref()
-                .expect("pre-activation values");
+            let j = nodes[i].input().0;
+            let zpre = z[j].as_ref().expect("pre-activation values");
+            if let Some(sh) = SShape::of(&nodes[i].op) {
+                tangent_steps(sh, &bounds[j], a, lam, zpre, step);
+                continue;
+            }
             ndarray::Zip::from(a)
                 .and(lam)
                 .and(zpre)
@@ -284,15 +294,31 @@ pub(crate) fn relaxed_forward<T: Real>(
                 let lam = pass.act_lambda[i].as_ref().expect("λ at every activation");
                 let (lo, hi) = (&bounds[j].lower, &bounds[j].upper);
                 let lines: Vec<_> = (0..x.ncols()).map(|col| f(col, lo[col], hi[col])).collect();
+                // Per-row tangent parameters of sigmoid and tanh (as the pass used them).
+                let tangent = SShape::of(&node.op).zip(alphas[i].as_ref()).map(|(sh, a)| {
+                    let t: Vec<_> = (0..x.ncols()).map(|c| sh.tangents(lo[c], hi[c])).collect();
+                    (sh, a, t)
+                });
                 let mut row_lines = lines.clone();
                 let mut y = x.clone();
                 for (r, (mut yr, lr)) in y.rows_mut().into_iter().zip(lam.rows()).enumerate() {
                     let mut patched = Vec::new();
+                    if let Some((sh, a, t)) = &tangent {
+                        for (col, ln) in row_lines.iter_mut().enumerate() {
+                            *ln = sh.lines_at(lo[col], hi[col], &t[col], a[[r, col]]);
+                            patched.push(col);
+                        }
+                    }
                     for sp in splits.iter() {
                         for (s, _) in sp.at(r, i) {
                             let col = s.neuron as usize;
                             let (l, u) = sp.restrict(r, i, s.neuron, lo[col], hi[col]);
-                            row_lines[col] = f(col, l, u);
+                            row_lines[col] = match &tangent {
+                                Some((sh, a, _)) => {
+                                    sh.lines_at(l, u, &sh.tangents(l, u), a[[r, col]])
+                                }
+                                None => f(col, l, u),
+                            };
                             patched.push(col);
                         }
                     }
@@ -372,4 +398,37 @@ pub(crate) fn relaxed_forward<T: Real>(
         vals[i] = Some(y);
     }
     vals
+}
+
+/// One signed step on the tangent parameters `a` (rows × neurons) of an S-shape node whose input
+/// has `bounds`: the row's bound moves with the touching point `t` of the line it uses by
+/// `λ·f''(t)·(ẑ − t)` (the line `f(t) + f'(t)·(z − t)` at `ẑ`, differentiated in `t`), and `t`
+/// with the parameter by the range's length `b − a`. Lines that are not tangents do not move.
+fn tangent_steps<T: Real>(
+    sh: SShape,
+    bounds: &Bounds,
+    a: &mut Array2<f64>,
+    lam: &Array2<T>,
+    zpre: &Array2<T>,
+    step: f64,
+) {
+    let t: Vec<_> = (bounds.lower.iter().zip(&bounds.upper))
+        .map(|(&l, &u)| sh.tangents(l, u))
+        .collect();
+    ndarray::Zip::indexed(a)
+        .and(lam)
+        .and(zpre)
+        .for_each(|(_, col), a, &l, &zv| {
+            let l = l.to_f64();
+            let Some(range) = t[col].used(l >= 0.0) else {
+                return;
+            };
+            let p = Tangents::point(range, *a);
+            let g = l * sh.d2f(p) * (zv.to_f64() - p) * (range.1 - range.0);
+            if g > 0.0 {
+                *a = (*a + step).min(1.0);
+            } else if g < 0.0 {
+                *a = (*a - step).max(0.0);
+            }
+        });
 }

@@ -1,17 +1,18 @@
 //! Linear relaxations of the nonlinear ops, shared by every engine that needs them (the dual
-//! network, optimised slopes, the LP): the ReLU triangle and the S-shapes' lines here, the step
-//! in `sign.rs`, the square and the product in `product.rs`, softmax in `softmax.rs`.
+//! network, optimised slopes, the LP): the ReLU triangle here, the S-shapes' lines in
+//! `sshape.rs`, the step in `sign.rs`, the square and the product in `product.rs`, softmax in `softmax.rs`.
 
 mod product;
 mod sign;
 mod softmax;
+mod sshape;
 
 pub use product::{mul_planes, square_lines, square_tangent, Planes};
 pub use sign::{sign_lines, sign_lines_widened};
 pub use softmax::{softmax_interval, softmax_lines, SoftmaxLines};
+pub use sshape::{SShape, Tangents};
 
-use crate::ir::{Network, Op, Scalar};
-use crate::tolerances::{ACTIVATION_PAD, SSHAPE_MIN_WIDTH};
+use crate::ir::{Network, Op};
 
 /// A ReLU neuron's phase over its pre-activation bounds `[l, u]`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -48,67 +49,6 @@ pub struct Lines {
     pub lo_b: f64,
     pub up_a: f64,
     pub up_b: f64,
-}
-
-/// Which S-shaped activation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SShape {
-    Sigmoid,
-    Tanh,
-}
-
-impl SShape {
-    /// The function ([`Scalar::sigmoid`] or tanh).
-    pub fn f(self, z: f64) -> f64 {
-        match self {
-            SShape::Sigmoid => z.sigmoid(),
-            SShape::Tanh => Scalar::tanh(z),
-        }
-    }
-
-    /// Its derivative.
-    pub fn df(self, z: f64) -> f64 {
-        match self {
-            SShape::Sigmoid => z.sigmoid_derivative(),
-            SShape::Tanh => z.tanh_derivative(),
-        }
-    }
-
-    /// Sound linear bounds on `[l, u]`. Sigmoid and tanh are convex on `z <= 0` and concave
-    /// on `z >= 0`, with the derivative largest at 0:
-    /// - `u <= 0` (convex): the chord is above, the tangent at the midpoint below;
-    /// - `l >= 0` (concave): the chord is below, the tangent at the midpoint above;
-    /// - otherwise both lines take the slope `a = min(f'(l), f'(u))`, the smallest derivative on
-    ///   `[l, u]`, so `f(z) − a·z` is non-decreasing and lies between its values at `l` and `u`.
-    ///
-    /// libm's `exp`/`tanh` and the rounding of slopes and intercepts are covered by padding both
-    /// intercepts outward by `ACTIVATION_PAD · (1 + max(|l|, |u|))` (the lines' error grows with
-    /// `|z|` because a rounded slope is multiplied by it).
-    pub fn lines(self, l: f64, u: f64) -> Lines {
-        let pad = ACTIVATION_PAD * (1.0 + l.abs().max(u.abs()));
-        let (fl, fu) = (self.f(l), self.f(u));
-        let (lo_a, lo_b, up_a, up_b) = if u - l <= SSHAPE_MIN_WIDTH || (u - l).is_nan() {
-            (0.0, fl.min(fu), 0.0, fl.max(fu))
-        } else {
-            let chord = (fu - fl) / (u - l);
-            let m = 0.5 * (l + u);
-            let (tan_a, tan_b) = (self.df(m), self.f(m) - self.df(m) * m);
-            if u <= 0.0 {
-                (tan_a, tan_b, chord, fl - chord * l)
-            } else if l >= 0.0 {
-                (chord, fl - chord * l, tan_a, tan_b)
-            } else {
-                let a = self.df(l).min(self.df(u));
-                (a, fl - a * l, a, fu - a * u)
-            }
-        };
-        Lines {
-            lo_a,
-            lo_b: lo_b - pad,
-            up_a,
-            up_b: up_b + pad,
-        }
-    }
 }
 
 /// The lines of node `i`'s element-wise curve op as a function of its element `k` and that

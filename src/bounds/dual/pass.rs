@@ -6,7 +6,7 @@ use super::kernels::{
 use super::nonlinear::{lines_back, mul_back, softmax_back};
 use super::{DualNetwork, Pass, Real, RowSplits, Scales, Slopes};
 use crate::bounds::interval::mid_rad;
-use crate::bounds::relax::{mul_planes, node_curve, softmax_lines};
+use crate::bounds::relax::{mul_planes, node_curve, softmax_lines, SShape};
 use crate::bounds::sums::{mat_sums, sums};
 use crate::bounds::Bounds;
 use crate::ir::{NodeId, Op};
@@ -350,30 +350,56 @@ impl DualNetwork<'_> {
                         .map(|(k, (&l, &u))| f(k, l, u))
                         .collect();
                     let mut next = lam.into_owned();
-                    // A row's split neurons take the lines of their restricted interval.
+                    // Sigmoid and tanh with per-row tangent parameters (`Slopes::PerRow`): each
+                    // row's lines touch where its parameters say (sound for any, see
+                    // `relax::Tangents`).
                     let xb = &bounds[j];
+                    let tangent = match (SShape::of(&node.op), slopes) {
+                        (Some(sh), Slopes::PerRow(a)) => a[cur].as_ref().map(|a| {
+                            let t: Vec<_> = (xb.lower.iter().zip(&xb.upper))
+                                .map(|(&l, &u)| sh.tangents(l, u))
+                                .collect();
+                            (sh, a.slice(s![r0..r0 + m, ..]), t)
+                        }),
+                        _ => None,
+                    };
+                    // A row's split neurons take the lines of their restricted interval (after
+                    // its tangent lines: `lines_back` applies a row's patches in order).
                     let patch = |r: usize| -> Vec<(usize, crate::bounds::relax::Lines)> {
+                        let mut out = Vec::new();
+                        if let Some((sh, a, t)) = &tangent {
+                            out.extend((0..xb.len()).map(|col| {
+                                let (l, u) = (xb.lower[col], xb.upper[col]);
+                                (col, sh.lines_at(l, u, &t[col], a[[r, col]]))
+                            }));
+                        }
                         let Some(sp) = at(cur) else {
-                            return Vec::new();
+                            return out;
                         };
-                        (sp.rows.at(sp.r0 + r, cur))
-                            .map(|(s, _)| {
-                                let col = s.neuron as usize;
-                                let (l, u) = (sp.rows).restrict(
-                                    sp.r0 + r,
-                                    cur,
-                                    s.neuron,
-                                    xb.lower[col],
-                                    xb.upper[col],
-                                );
-                                (col, f(col, l, u))
-                            })
-                            .collect()
+                        out.extend((sp.rows.at(sp.r0 + r, cur)).map(|(s, _)| {
+                            let col = s.neuron as usize;
+                            let (l, u) = (sp.rows).restrict(
+                                sp.r0 + r,
+                                cur,
+                                s.neuron,
+                                xb.lower[col],
+                                xb.upper[col],
+                            );
+                            let ln = match &tangent {
+                                Some((sh, a, _)) => {
+                                    sh.lines_at(l, u, &sh.tangents(l, u), a[[r, col]])
+                                }
+                                None => f(col, l, u),
+                            };
+                            (col, ln)
+                        }));
+                        out
                     };
-                    let patch: Option<&dyn Fn(usize) -> Vec<_>> = match splits {
-                        Some(_) => Some(&patch),
-                        None => None,
-                    };
+                    let patch: Option<&dyn Fn(usize) -> Vec<_>> =
+                        match splits.is_some() || tangent.is_some() {
+                            true => Some(&patch),
+                            false => None,
+                        };
                     lines_back(&mut next, &lines, mag, patch, &mut acc);
                     if let Some(sp) = at(cur) {
                         steps += usize::from(split_multipliers(&mut next, sp, mag, &mut acc));
