@@ -13,8 +13,9 @@ use std::time::Duration;
 /// `verify --engine` and `bench --engine`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum EngineArg {
-    /// The input-split search on chains of affine layers and ReLUs with at most 16 inputs,
-    /// branch and bound with crown on other networks.
+    /// The input-split search on chains of affine layers and ReLUs with at most 16 inputs, the
+    /// ReLU-split search on wider ReLU, sigmoid and tanh networks, branch and bound with crown
+    /// on the others.
     #[default]
     Auto,
     /// The batched input-split search (any network; chains of affine layers and ReLUs get

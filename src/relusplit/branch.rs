@@ -205,7 +205,7 @@ fn kfsb(
     k: usize,
     passes: &mut u64,
 ) -> Vec<Neuron> {
-    let nu = root.unstable.len();
+    let nu = root.alpha_len();
     let rows = sub.rhs.len();
     let cands: Vec<Vec<usize>> = scored.iter().map(|s| s.top(k)).collect();
     // Every (job, candidate, side, row) as one row of one pass.

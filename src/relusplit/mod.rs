@@ -65,6 +65,9 @@ pub struct ReluSplitConfig {
     pub lr_decay: f64,
     /// Split multipliers (β); off bounds each domain with its split neurons' exact pieces only.
     pub beta: bool,
+    /// Optimise where the tangent lines of sigmoid and tanh neurons touch (as the slopes of
+    /// ReLUs), at the root's intermediate bounds and in every domain; off keeps CROWN's points.
+    pub tangents: bool,
     pub branching: Branching,
     /// α-CROWN iterations for the root's intermediate bounds and its output rows.
     pub root_iterations: usize,
@@ -104,6 +107,7 @@ impl Default for ReluSplitConfig {
             lr_beta: 0.05,
             lr_decay: 0.98,
             beta: true,
+            tangents: true,
             branching: Branching::Kfsb { k: 3 },
             root_iterations: 50,
             root_intermediate_iterations: 6,
@@ -190,7 +194,7 @@ pub fn search(
             let until = deadline.share(cfg.refine, Duration::MAX);
             let r = refine::refine(&dual, &mut bounds, &influence, cfg, until, &mut report);
             stats.refine = r;
-            root = root::Root::with_bounds(&dual, bounds);
+            root = root::Root::with_bounds(&dual, bounds, cfg.tangents);
             let root_lb = optimise::root_bounds(&root, &subs, cfg, deadline);
             for (s, lb) in subs.iter_mut().zip(root_lb) {
                 // Both are sound: keep each row's better one (the slopes go with the new root).

@@ -17,6 +17,7 @@ use super::sub::Sub;
 use super::ReluSplitConfig;
 use crate::bounds::alpha::relaxed_forward;
 use crate::bounds::dual::{Pass, RowSplits, Slopes, Split};
+use crate::bounds::relax::{SShape, Tangents};
 use crate::deadline::Deadline;
 use crate::ir::Op;
 use ndarray::Array2;
@@ -88,15 +89,27 @@ impl Stack {
         let net = root.dual.network();
         let m = rows.len();
         let mut c = Array2::zeros((m, sub.c.ncols()));
+        // ReLU slopes; with `root.tangents`, the tangent parameters of sigmoid and tanh nodes,
+        // their neurons outside `root.curved` at their defaults.
         let mut alphas: Vec<Option<Array2<f64>>> = net
             .nodes()
             .iter()
-            .map(|n| (n.op == Op::Relu).then(|| Array2::zeros((m, net.len_of(n.input())))))
+            .map(|n| match (&n.op, SShape::of(&n.op)) {
+                (Op::Relu, _) => Some(Array2::zeros((m, net.len_of(n.input())))),
+                (_, Some(_)) if root.tangents => {
+                    let b = &root.bounds[n.input().0];
+                    let row: Vec<f64> = (b.lower.iter().zip(&b.upper))
+                        .map(|(&l, &u)| SShape::default_alpha(l, u))
+                        .collect();
+                    Some(Array2::from_shape_fn((m, b.len()), |(_, k)| row[k]))
+                }
+                _ => None,
+            })
             .collect();
         let (mut start, mut splits, mut beta) = (vec![0], Vec::new(), Vec::new());
         for (r, (s, sp, alpha, b)) in rows.enumerate() {
             c.row_mut(r).assign(&sub.c.row(s));
-            for (n, &a) in root.unstable.iter().zip(alpha) {
+            for (n, &a) in root.unstable.iter().chain(&root.curved).zip(alpha) {
                 if let Some(al) = &mut alphas[n.node as usize] {
                     al[[r, n.neuron as usize]] = a;
                 }
@@ -153,7 +166,7 @@ pub(crate) fn bound(
     deadline: Deadline,
     passes: &mut u64,
 ) -> (Vec<Bounded>, Last) {
-    let nu = root.unstable.len();
+    let nu = root.alpha_len();
     let k = sub.rhs.len();
     let mut rows: Vec<Row> = Vec::with_capacity(jobs.len() * k);
     for (j, job) in jobs.iter().enumerate() {
@@ -278,6 +291,7 @@ fn step(
         &root.anc,
         Some(stack.row_splits()),
     );
+    let net = root.dual.network();
     let t = (it + 1) as i32;
     let (c1, c2) = (1.0 - ADAM_B1.powi(t), 1.0 - ADAM_B2.powi(t));
     let adam = |x: &mut f64, m: &mut f64, v: &mut f64, g: f64, lr: f64| {
@@ -285,6 +299,15 @@ fn step(
         *v = ADAM_B2 * *v + (1.0 - ADAM_B2) * g * g;
         *x += lr * (*m / c1) / ((*v / c2).sqrt() + 1e-12);
     };
+    // The tangent ranges over the root's intervals (a row's split neurons take their own).
+    let root_tangents: Vec<Tangents> = (root.curved.iter().filter(|_| root.tangents))
+        .map(|n| {
+            let sh = SShape::of(&net.nodes()[n.node as usize].op).expect("a sigmoid or tanh");
+            let pre = &root.bounds[root.pre(n.node)];
+            let k = n.neuron as usize;
+            sh.tangents(pre.lower[k], pre.upper[k])
+        })
+        .collect();
     for (p, &a) in active.iter().enumerate() {
         let r = &mut rows[a];
         let sp = stack.row_splits();
@@ -302,6 +325,35 @@ fn step(
             let lam = pass.act_lambda[i].as_ref().expect("λ at every activation")[[p, col]];
             let zv = z[root.pre(n.node)].as_ref().expect("pre-activations")[[p, col]];
             let g = if lam >= 0.0 { lam * zv } else { 0.0 };
+            adam(&mut r.alpha[u], &mut ma[u], &mut va[u], g, lr_a);
+            r.alpha[u] = r.alpha[u].clamp(0.0, 1.0);
+        }
+        // Tangent parameters: the line at `ẑ` moves with its touching point `t` by
+        // `λ·f''(t)·(ẑ − t)`, and `t` with the parameter by the range's length (see
+        // `bounds::alpha`), over the neuron's interval in this row's domain.
+        let nr = root.unstable.len();
+        for (c, (n, tn)) in root.curved.iter().zip(&root_tangents).enumerate() {
+            let (i, col) = (n.node as usize, n.neuron as usize);
+            let sh = SShape::of(&net.nodes()[i].op).expect("a sigmoid or tanh");
+            let mine = (splits.iter()).filter(|s| s.node == n.node && s.neuron == n.neuron);
+            let tn = match mine.clone().next() {
+                None => *tn,
+                Some(_) => {
+                    let pre = &root.bounds[root.pre(n.node)];
+                    let (l, u) = mine.fold((pre.lower[col], pre.upper[col]), |(l, u), s| {
+                        s.restrict(l, u)
+                    });
+                    sh.tangents(l, u)
+                }
+            };
+            let lam = pass.act_lambda[i].as_ref().expect("λ at every activation")[[p, col]];
+            let Some(range) = tn.used(lam >= 0.0) else {
+                continue;
+            };
+            let zv = z[root.pre(n.node)].as_ref().expect("pre-activations")[[p, col]];
+            let t = Tangents::point(range, r.alpha[nr + c]);
+            let g = lam * sh.d2f(t) * (zv - t) * (range.1 - range.0);
+            let u = nr + c;
             adam(&mut r.alpha[u], &mut ma[u], &mut va[u], g, lr_a);
             r.alpha[u] = r.alpha[u].clamp(0.0, 1.0);
         }

@@ -175,6 +175,7 @@ pub(crate) fn refine(
             curved: Vec::new(),
             out: p,
             anc,
+            tangents: false,
         };
         stats.layers += 1;
         let chunks: Vec<&[usize]> = order.chunks(CHUNK).collect();

@@ -5,7 +5,7 @@
 use super::ReluSplitConfig;
 use crate::bounds::alpha::{self, AlphaConfig};
 use crate::bounds::dual::{DualNetwork, Scales, Slopes, Split};
-use crate::bounds::relax::{relu_phase, ReluPhase};
+use crate::bounds::relax::{relu_phase, ReluPhase, SShape};
 use crate::bounds::Bounds;
 use crate::deadline::Deadline;
 use crate::ir::{Network, NodeId, Op};
@@ -34,6 +34,9 @@ pub(crate) struct Root<'a> {
     /// The output node (every objective is on it) and its ancestors.
     pub out: usize,
     pub anc: Vec<bool>,
+    /// Optimise the tangent points of the `curved` neurons' lines
+    /// ([`ReluSplitConfig::tangents`]).
+    pub tangents: bool,
 }
 
 impl<'a> Root<'a> {
@@ -51,6 +54,7 @@ impl<'a> Root<'a> {
         let (lo, hi) = region.proof_box();
         let acfg = AlphaConfig {
             intermediate_iterations: cfg.root_intermediate_iterations,
+            tangents: cfg.tangents,
             ..AlphaConfig::default()
         };
         let mut bounds = alpha::all_bounds(dual, &lo, &hi, &acfg, deadline);
@@ -58,11 +62,15 @@ impl<'a> Root<'a> {
             let until = deadline.share(ROOT_LP_SHARE, std::time::Duration::MAX);
             crate::bounds::lp::retighten_relu_inputs(net, &mut bounds, Default::default(), until);
         }
-        Self::with_bounds(dual, bounds)
+        Self::with_bounds(dual, bounds, cfg.tangents)
     }
 
     /// The root over `bounds` (sound bounds of every node over the domains it will serve).
-    pub(crate) fn with_bounds(dual: &'a DualNetwork<'a>, bounds: Vec<Bounds>) -> Self {
+    pub(crate) fn with_bounds(
+        dual: &'a DualNetwork<'a>,
+        bounds: Vec<Bounds>,
+        tangents: bool,
+    ) -> Self {
         let net = dual.network();
         let out = net.nodes().len() - 1;
         let mut unstable = Vec::new();
@@ -88,6 +96,7 @@ impl<'a> Root<'a> {
             unstable,
             out,
             anc: net.ancestors(NodeId(out)),
+            tangents,
         }
     }
 
@@ -108,7 +117,7 @@ impl<'a> Root<'a> {
             from = from.min(p);
         }
         if from == usize::MAX {
-            return Some(Self::with_bounds(self.dual, bounds));
+            return Some(Self::with_bounds(self.dual, bounds, self.tangents));
         }
         self.dual
             .rebound_from(&mut bounds, from, Slopes::Adaptive, deadline);
@@ -119,20 +128,32 @@ impl<'a> Root<'a> {
                 .zip(&b.upper)
                 .any(|(l, u)| l.partial_cmp(u).is_none_or(|o| o.is_gt()))
         });
-        (!empty).then(|| Self::with_bounds(self.dual, bounds))
+        (!empty).then(|| Self::with_bounds(self.dual, bounds, self.tangents))
     }
 
-    /// `alpha` (slopes per row over this root's [`Root::unstable`], `rows` rows) over the
-    /// neurons of `child`, a root derived from this one (whose unstable neurons are a subset).
+    /// The width of a row's parameters: a slope per [`Root::unstable`] neuron, then a tangent
+    /// parameter per [`Root::curved`] neuron.
+    pub fn alpha_len(&self) -> usize {
+        self.unstable.len() + self.curved.len()
+    }
+
+    /// `alpha` (parameters per row over this root's [`Root::alpha_len`], `rows` rows) over the
+    /// neurons of `child`, a root derived from this one (whose unstable and curved neurons are
+    /// subsets of this one's).
     pub fn alpha_for(&self, child: &Root, alpha: &[f32], rows: usize) -> Vec<f32> {
-        let nu = self.unstable.len();
-        let mut at = Vec::with_capacity(child.unstable.len());
-        let mut u = 0;
-        for n in &child.unstable {
-            while self.unstable[u] != *n {
-                u += 1; // both lists are in (node, neuron) order
+        let nu = self.alpha_len();
+        let mut at = Vec::with_capacity(child.alpha_len());
+        for (mine, theirs, off) in [
+            (&self.unstable, &child.unstable, 0),
+            (&self.curved, &child.curved, self.unstable.len()),
+        ] {
+            let mut u = 0;
+            for n in theirs {
+                while mine[u] != *n {
+                    u += 1; // both lists are in (node, neuron) order
+                }
+                at.push(off + u);
             }
-            at.push(u);
         }
         (0..rows)
             .flat_map(|r| at.iter().map(move |&u| alpha[r * nu + u]))
@@ -144,20 +165,24 @@ impl<'a> Root<'a> {
         self.dual.network().nodes()[node as usize].input().0
     }
 
-    /// The adaptive (CROWN) slope of each splittable neuron: 1 where `u >= −l`, else 0.
+    /// The adaptive (CROWN) slope of each splittable neuron: 1 where `u >= −l`, else 0; then
+    /// the default tangent parameter of each curved neuron ([`SShape::default_alpha`]).
     pub fn adaptive_alpha(&self) -> Vec<f32> {
-        self.unstable
-            .iter()
-            .map(|n| {
-                let b = &self.bounds[self.pre(n.node)];
-                let k = n.neuron as usize;
-                if b.upper[k] >= -b.lower[k] {
-                    1.0
-                } else {
-                    0.0
-                }
-            })
-            .collect()
+        let relu = self.unstable.iter().map(|n| {
+            let b = &self.bounds[self.pre(n.node)];
+            let k = n.neuron as usize;
+            if b.upper[k] >= -b.lower[k] {
+                1.0
+            } else {
+                0.0
+            }
+        });
+        let curved = self.curved.iter().map(|n| {
+            let b = &self.bounds[self.pre(n.node)];
+            let k = n.neuron as usize;
+            SShape::default_alpha(b.lower[k], b.upper[k]) as f32
+        });
+        relu.chain(curved).collect()
     }
 }
 

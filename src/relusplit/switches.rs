@@ -4,7 +4,8 @@ use super::{Branching, ReluSplitConfig};
 
 impl ReluSplitConfig {
     /// The switches [`ReluSplitConfig::set`] knows, for help texts.
-    pub const KEYS: &'static str = "batch, iterations, lr-alpha, lr-beta, lr-decay, beta, \
+    pub const KEYS: &'static str =
+        "batch, iterations, lr-alpha, lr-beta, lr-decay, beta, tangents, \
         branching (babsr|kfsb), k, root-iterations, root-intermediate-iterations, root-lp, \
         exact-leaves, candidates, reroot-depth, reroot-first, refine (a share of the time, 0: off), refine-leaves, \
         max-domains, budget";
@@ -39,6 +40,7 @@ impl ReluSplitConfig {
             "lr-beta" => self.lr_beta = rate()?,
             "lr-decay" => self.lr_decay = rate()?,
             "beta" => self.beta = flag()?,
+            "tangents" => self.tangents = flag()?,
             "branching" => {
                 self.branching = match value {
                     "babsr" => Branching::Babsr,

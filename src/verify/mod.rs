@@ -14,7 +14,8 @@
 //! [`Engine::InputSplit`] is the batched input-split search of [`crate::search`],
 //! [`Engine::ReluSplit`] the ReLU-split search of [`crate::relusplit`] (attack first), and
 //! [`Engine::Auto`] (the default) picks the first for chains of affine layers and ReLUs with a
-//! low-dimensional input, the second for ReLU networks with a wide input (images),
+//! low-dimensional input, the second for ReLU, sigmoid and tanh networks with a wide input
+//! (images),
 //! [`Engine::Bab`] with CROWN otherwise.
 //!
 //! A network whose output is a softmax is decided on the softmax's input when the property only
@@ -46,7 +47,8 @@ use std::time::Duration;
 pub enum Engine {
     /// [`Engine::InputSplit`] when the network is a chain of affine layers and ReLUs whose
     /// input has at most [`crate::search::LOW_DIM`] values (where its batched kernels apply),
-    /// [`Engine::ReluSplit`] when the input is wider and the network has ReLUs,
+    /// [`Engine::ReluSplit`] when the input is wider and the network has ReLUs, sigmoids or
+    /// tanhs,
     /// [`Engine::Bab`] with CROWN otherwise; see [`Engine::resolve`].
     Auto,
     /// Input-split branch and bound of [`crate::search`]: batched linear bounds, box
@@ -80,8 +82,12 @@ impl Engine {
     pub fn resolve(self, net: &Network) -> Engine {
         match self {
             Engine::Auto if crate::search::suits(net) => Engine::InputSplit,
-            // Wide inputs: splitting the input pays no more, splitting ReLUs does.
-            Engine::Auto if net.input_len() > crate::search::LOW_DIM && has_relu(net) => {
+            // Wide inputs: splitting the input pays no more, splitting ReLUs (or the inputs
+            // of sigmoid and tanh neurons) does.
+            Engine::Auto
+                if net.input_len() > crate::search::LOW_DIM
+                    && (has_relu(net) || has_sshape(net)) =>
+            {
                 Engine::ReluSplit
             }
             Engine::Auto => Engine::Bab(Method::Crown),
@@ -90,6 +96,11 @@ impl Engine {
             }
         }
     }
+}
+
+/// True when some node of `net` is a sigmoid or a tanh.
+fn has_sshape(net: &Network) -> bool {
+    (net.nodes().iter()).any(|n| crate::bounds::relax::SShape::of(&n.op).is_some())
 }
 
 /// True when some node of `net` is a ReLU.
