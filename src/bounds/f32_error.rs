@@ -278,3 +278,96 @@ pub fn loosen(region: &Region, out_err: &[f64], out: &Bounds) -> Region {
     }
     r
 }
+
+/// Element-wise bounds `R` on node `i`'s f32 *residual*, given sound bounds `bounds` of the f32
+/// values of its inputs (every node before `i`): an f32 evaluation computes
+/// `x̂_i = f_i(x̂_inputs) + r` with `|r| <= R` (`f_i` the op in exact arithmetic, applied to the
+/// f32 values of its inputs). The terms are those of [`f32_errors`] with the inputs' errors set
+/// to 0 and `M` the magnitudes of the f32 values: affine and convolution `ρ_n·(|W|·M + |b|)`
+/// ([`affine_residual`]), scale-shift `ρ_1·(|s|·M + |t|)`, sigmoid and tanh
+/// [`F32_ACTIVATION_ERROR`], square `γ_6·M²`, product `γ_6·M_a·M_b`, add `γ_{m−1}·Σ M_p`,
+/// softmax `γ_2·M + 2·F32_ACTIVATION_ERROR + γ_{len+6}`; ReLU, reshape, concat, gather and sign
+/// are exact on their f32 inputs (0). Scaled by `1 + ERROR_SUM_PAD`; NaN becomes `∞`.
+///
+/// The ReLU-split search ([`crate::bounds::dual::DualNetwork::keeping_f32`]) bounds the network
+/// with these perturbations at every node, so that its bounds hold for every f32 evaluation.
+pub fn residual(net: &Network, i: usize, bounds: &[Bounds]) -> Vec<f64> {
+    let u = F32_UNIT_ROUNDOFF;
+    let node = &net.nodes()[i];
+    let mag = |j: usize| -> Vec<f64> {
+        let b = &bounds[j];
+        (b.lower.iter().zip(&b.upper))
+            .map(|(l, h)| l.abs().max(h.abs()))
+            .collect()
+    };
+    let one = || node.inputs.first().map(|j| j.0).unwrap_or(0);
+    let len = || net.len_of(crate::ir::NodeId(i));
+    let r: Vec<f64> = match &node.op {
+        Op::Input | Op::Reshape | Op::Relu | Op::Concat | Op::Gather { .. } | Op::Sign => {
+            vec![0.0; len()]
+        }
+        Op::Affine(a) => {
+            let m = mag(one());
+            let [_, wm, _] = mat_sums(&a.weight, &m, &m, None);
+            let r = affine_residual(a.weight.ncols());
+            (wm.iter().zip(&a.bias))
+                .map(|(v, b)| r * (v + b.abs()))
+                .collect()
+        }
+        Op::Conv(c) => {
+            let wm = c.linear(&mag(one()), true);
+            let hw = c.out_chw[1] * c.out_chw[2];
+            let r = affine_residual(c.fan_in());
+            (0..wm.len())
+                .map(|k| r * (wm[k] + c.bias[k / hw].abs()))
+                .collect()
+        }
+        Op::ScaleShift(s) => {
+            let m = mag(one());
+            let r = affine_residual(1);
+            (0..m.len())
+                .map(|k| r * (s.scale[k].abs() * m[k] + s.shift[k].abs()))
+                .collect()
+        }
+        Op::Sigmoid | Op::Tanh => vec![F32_ACTIVATION_ERROR; len()],
+        Op::Square => {
+            let g = gamma_dot(6, u);
+            mag(one()).iter().map(|m| g * m * m).collect()
+        }
+        Op::Mul => {
+            let (ma, mb) = (mag(node.inputs[0].0), mag(node.inputs[1].0));
+            let g = gamma_dot(6, u);
+            ma.iter().zip(&mb).map(|(a, b)| g * a * b).collect()
+        }
+        Op::Softmax(sm) => {
+            let m = mag(one());
+            let mut out = vec![0.0; m.len()];
+            let g = gamma_dot(sm.len + 6, u);
+            for group in sm.groups(m.len()) {
+                let mg = group.iter().map(|&k| m[k]).fold(0.0, f64::max);
+                let v = gamma_dot(2, u) * mg + 2.0 * F32_ACTIVATION_ERROR + g;
+                group.iter().for_each(|&k| out[k] = v);
+            }
+            out
+        }
+        Op::Add => {
+            let g = gamma_dot(node.inputs.len().saturating_sub(1), u);
+            let mut out = vec![0.0; len()];
+            for j in &node.inputs {
+                for (o, m) in out.iter_mut().zip(mag(j.0)) {
+                    *o += g * m;
+                }
+            }
+            out
+        }
+    };
+    r.into_iter()
+        .map(|v| {
+            if v.is_nan() {
+                f64::INFINITY
+            } else {
+                v * (1.0 + ERROR_SUM_PAD)
+            }
+        })
+        .collect()
+}

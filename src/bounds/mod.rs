@@ -227,7 +227,14 @@ pub fn objective_lower(
         // crown bound (and the Wong–Kolter floor below).
         Method::Lp if !cfg.deadline.expired() => {
             if cfg.lp_retighten {
-                lp::retighten_relu_inputs(dn.network(), &mut all, cfg.lp_backend, cfg.deadline);
+                let f32 = dn.keeps_f32();
+                lp::retighten_relu_inputs(
+                    dn.network(),
+                    &mut all,
+                    cfg.lp_backend,
+                    cfg.deadline,
+                    f32,
+                );
             }
             if !cfg.deadline.expired() {
                 let model = lp::TriangleLp::new(dn.network(), &all);

@@ -44,7 +44,13 @@ pub(crate) fn decide(
         }
         (b.lower[k], b.upper[k]) = (l, u);
     }
-    let lp = TriangleLp::new(net, &bounds);
+    // The root's bounds hold for every f32 evaluation (`DualNetwork::keeping_f32`); so do the
+    // LP's and Z3's pieces, whose every node's f32 residual is a bounded variable.
+    let f32 = root.dual.keeps_f32();
+    let lp = match f32 {
+        true => TriangleLp::keeping_f32(net, &bounds),
+        false => TriangleLp::new(net, &bounds),
+    };
     let mut candidates = Vec::new();
     for r in 0..sub.rhs.len() {
         let (lb, x) = lp.lower_bound_and_input(&sub.c.row(r).to_vec(), Backend::default());
@@ -58,7 +64,7 @@ pub(crate) fn decide(
             return Leaf::Sat(Box::new(cex));
         }
     }
-    match decide_piece(net, &bounds, splits, disjunct, deadline) {
+    match decide_piece(net, &bounds, splits, disjunct, deadline, f32) {
         PieceOutcome::Empty => Leaf::Refuted,
         PieceOutcome::Model(x) => match confirm(&x) {
             Some(cex) => Leaf::Sat(Box::new(cex)),

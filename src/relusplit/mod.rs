@@ -165,7 +165,9 @@ pub fn search(
     let mut stats = Stats::default();
     let subproblems = prop.regions.iter().map(|r| r.disjuncts.len()).sum();
     let mut report = report::Reporter::new(progress, subproblems);
-    let dual = crate::bounds::dual::DualNetwork::new(net);
+    // Every bound of the search holds for every f32 evaluation too (issue 15: VNN-COMP judges
+    // a counterexample by onnxruntime's f32 output): the passes keep each node's f32 residual.
+    let dual = crate::bounds::dual::DualNetwork::keeping_f32(net);
     let mut unknown: Option<String> = None;
     for region in &prop.regions {
         report.phase("root", stats.domains, 0);
@@ -180,7 +182,7 @@ pub fn search(
         let mut subs: Vec<sub::Sub> = region
             .disjuncts
             .iter()
-            .map(|disjunct| sub::Sub::new(net, disjunct))
+            .map(|disjunct| sub::Sub::new(net, disjunct, root.bounds.last().expect("nodes")))
             .collect();
         stats.subproblems += subs.len();
         let root_lb = optimise::root_bounds(&root, &subs, cfg, deadline);

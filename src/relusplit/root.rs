@@ -60,7 +60,14 @@ impl<'a> Root<'a> {
         let mut bounds = alpha::all_bounds(dual, &lo, &hi, &acfg, deadline);
         if cfg.root_lp && net.activation_count() <= ROOT_LP_MAX_ACTIVATIONS {
             let until = deadline.share(ROOT_LP_SHARE, std::time::Duration::MAX);
-            crate::bounds::lp::retighten_relu_inputs(net, &mut bounds, Default::default(), until);
+            let f32 = dual.keeps_f32();
+            crate::bounds::lp::retighten_relu_inputs(
+                net,
+                &mut bounds,
+                Default::default(),
+                until,
+                f32,
+            );
         }
         Self::with_bounds(dual, bounds, cfg.tangents)
     }

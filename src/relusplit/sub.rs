@@ -1,6 +1,8 @@
 //! One subproblem of the ReLU-split search (a region's disjunct as dense rows) and its root
 //! bounds: what the search loop, branching, bounding and the exact leaves all read.
 
+use crate::bounds::f32_error::proof_rhs;
+use crate::bounds::Bounds;
 use crate::ir::Network;
 use crate::spec::Disjunct;
 use ndarray::Array2;
@@ -10,7 +12,7 @@ pub(crate) struct Sub {
     /// `rows × n_out`.
     pub c: Array2<f64>,
     pub rhs: Vec<f64>,
-    /// The disjunct itself (for the exact leaves).
+    /// The disjunct itself, its right-hand sides as `rhs` (for the exact leaves).
     pub spec: Disjunct,
     /// The root's bound and slopes.
     pub root: RootRows,
@@ -24,17 +26,26 @@ pub(crate) struct RootRows {
 }
 
 impl Sub {
-    pub fn new(net: &Network, d: &Disjunct) -> Self {
+    /// The subproblem of disjunct `d`, `out` the root's bounds of the output. Each row's `rhs`
+    /// (and the disjunct's, for the exact leaves) covers the file's decimals:
+    /// `b + u·(|b| + Σ|a_k|·max|y_k|)` ([`proof_rhs`] with no output error: the passes keep the
+    /// f32 evaluation's error themselves, `DualNetwork::keeping_f32`).
+    pub fn new(net: &Network, d: &Disjunct, out: &Bounds) -> Self {
         let mut c = Array2::zeros((d.constraints.len(), net.output_len()));
         for (r, con) in d.constraints.iter().enumerate() {
             for &(i, a) in &con.coeffs {
                 c[[r, i]] = a;
             }
         }
+        let no_err = vec![0.0; net.output_len()];
+        let mut spec = d.clone();
+        for con in &mut spec.constraints {
+            con.rhs = proof_rhs(con, &no_err, out);
+        }
         Sub {
             c,
-            rhs: d.constraints.iter().map(|con| con.rhs).collect(),
-            spec: d.clone(),
+            rhs: spec.constraints.iter().map(|con| con.rhs).collect(),
+            spec,
             root: RootRows::default(),
         }
     }

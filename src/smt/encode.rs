@@ -130,11 +130,16 @@ fn sum(terms: impl Iterator<Item = (f64, Real)>, b: f64) -> Real {
 /// Asserts the input box `[bounds[0].lower, bounds[0].upper]` and the encoding of every node on
 /// the path to node `upto` into `solver`. `bounds` must be sound bounds of every node over that
 /// box (they fix stable ReLUs). Errors name a node that cannot be encoded exactly.
+///
+/// With `f32` the encoding holds for every f32 evaluation too (`bounds` must then hold for the
+/// f32 values): a node with an f32 residual `|r| <= R > 0` ([`crate::bounds::f32_error::residual`])
+/// takes a fresh value `ŷ` with `|ŷ − y| <= R` (exact rationals), `y` the op on its inputs.
 pub(crate) fn encode(
     net: &Network,
     bounds: &[Bounds],
     upto: usize,
     solver: &Solver,
+    f32: bool,
 ) -> Result<Encoding, String> {
     let nodes = net.nodes();
     let mut values: Vec<Option<Vec<Real>>> = vec![None; nodes.len()];
@@ -241,9 +246,36 @@ pub(crate) fn encode(
             Op::Concat => node.inputs.iter().flat_map(|&p| value(p)).collect(),
             Op::Gather { index } => index.iter().map(|&e| inp[e].clone()).collect(),
         };
+        let out = match f32 {
+            true => perturbed(
+                solver,
+                i,
+                out,
+                &crate::bounds::f32_error::residual(net, i, bounds),
+            ),
+            false => out,
+        };
         values[i] = Some(out);
     }
     Ok(Encoding { x, values })
+}
+
+/// The f32 values `ŷ_e` of node `i`, `|ŷ_e − y_e| <= r_e` (see [`encode`]); `y_e` itself where
+/// `r_e = 0`. An infinite `r_e` leaves `ŷ_e` free.
+fn perturbed(solver: &Solver, i: usize, y: Vec<Real>, r: &[f64]) -> Vec<Real> {
+    (y.into_iter().zip(r).enumerate())
+        .map(|(e, (y, &r))| {
+            if r == 0.0 {
+                return y;
+            }
+            let v = Real::new_const(format!("f32_{i}_{e}"));
+            if r.is_finite() {
+                solver.assert(v.ge(&(&y - exact(r))));
+                solver.assert(v.le(&(&y + exact(r))));
+            }
+            v
+        })
+        .collect()
 }
 
 /// Why node `i` (a sigmoid or tanh) cannot be encoded.

@@ -244,7 +244,7 @@ fn decide_region(net: &Network, prop: &Property, r: usize, deadline: Deadline) -
         return SmtOutcome::Unsat;
     }
     let solver = Solver::new();
-    let enc = match encode::encode(net, &bounds, last, &solver) {
+    let enc = match encode::encode(net, &bounds, last, &solver, false) {
         Ok(e) => e,
         Err(why) => return SmtOutcome::Unknown(why),
     };

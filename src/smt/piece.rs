@@ -31,12 +31,18 @@ pub enum PieceOutcome {
 /// to its half); the splits themselves are asserted, so unsplit unstable ReLUs are encoded
 /// exactly too. Z3 runs on a thread of its own (a fresh context), abandoned at `deadline`
 /// plus [`super::GRACE`].
+///
+/// With `f32` the piece is that of the f32 evaluations too (every node's f32 residual a bounded
+/// variable, see `encode::encode`; the splits on the f32 values, `bounds` holding for them):
+/// `Empty` then says that neither the exact network nor any f32 evaluation reaches the bad case
+/// on the piece.
 pub fn decide_piece(
     net: &Network,
     bounds: &[Bounds],
     splits: &[Split],
     disjunct: &Disjunct,
     deadline: Deadline,
+    f32: bool,
 ) -> PieceOutcome {
     if deadline.expired() {
         return PieceOutcome::Unknown("the deadline passed".into());
@@ -48,7 +54,7 @@ pub fn decide_piece(
         disjunct.clone(),
     );
     super::worker::bounded(deadline, move || {
-        piece(&net, &bounds, &splits, &disjunct, deadline)
+        piece(&net, &bounds, &splits, &disjunct, deadline, f32)
     })
     .unwrap_or_else(|lost| PieceOutcome::Unknown(format!("z3: {lost:?}")))
 }
@@ -60,13 +66,14 @@ fn piece(
     splits: &[Split],
     disjunct: &Disjunct,
     deadline: Deadline,
+    f32: bool,
 ) -> PieceOutcome {
     let last = net.nodes().len() - 1;
     if let Some(why) = super::unsupported(net, last) {
         return PieceOutcome::Unknown(why);
     }
     let solver = Solver::new();
-    let enc = match encode::encode(net, bounds, last, &solver) {
+    let enc = match encode::encode(net, bounds, last, &solver, f32) {
         Ok(e) => e,
         Err(why) => return PieceOutcome::Unknown(why),
     };

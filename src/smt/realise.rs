@@ -45,7 +45,7 @@ impl Realiser {
             deadline,
             move || {
                 let solver = Solver::new();
-                let enc = encode::encode(&net, &bounds, node, &solver).ok()?;
+                let enc = encode::encode(&net, &bounds, node, &solver, false).ok()?;
                 Some((solver, enc))
             },
             move |(solver, enc), cell: Cell, deadline| {

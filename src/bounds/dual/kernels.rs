@@ -126,6 +126,19 @@ impl Acc {
         }
     }
 
+    /// The f32 residual of the node `λ` multiplies ([`DualNetwork::keeping_f32`]): its f32 value
+    /// is `x_i = f_i(inputs) + r` with `|r| <= R` (`bounds::f32_error::residual`), so
+    /// `λ·x_i >= λ·f_i(inputs) − |λ|·R`: `err += |λ|·R` (an f64 sum of non-negative terms,
+    /// covered by the pass's `err_pad` with the rest of `err`).
+    ///
+    /// [`DualNetwork::keeping_f32`]: super::DualNetwork::keeping_f32
+    pub fn residual<T: Real>(&mut self, lam: ArrayView2<T>, r: &[f64]) {
+        for (i, row) in lam.rows().into_iter().enumerate() {
+            let [_, e, _] = sums(row.as_slice().expect("row-major λ"), r, r, None);
+            self.err[i] += e;
+        }
+    }
+
     /// Adds the underflow allowance of one step producing a new `λ` of the width of `mag`:
     /// each element may be off by up to `(n + 2)·T::UNDERFLOW` beyond its relative error bound
     /// (one absolute error per operation of its dot product), which moves `λ·x` by at most that

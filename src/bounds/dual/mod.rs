@@ -206,6 +206,8 @@ pub struct DualNetwork<'a> {
     /// Each convolution prepared for many rows ([`ConvRows`]; `None`: a transposed one, which
     /// takes the per-row loop), made on first use.
     conv_rows: Vec<OnceLock<Option<ConvRows>>>,
+    /// Bounds hold for every f32 evaluation too ([`DualNetwork::keeping_f32`]).
+    f32: bool,
 }
 
 /// Per-node numbers of a pass that depend only on the bounds, computed once per set of bounds
@@ -219,6 +221,9 @@ pub(crate) struct Scales {
     /// For an affine node reading the input box (`x = W x_0 + b`, `x_0 ∈ [m − r, m + r]`), what
     /// the fused last step needs (see [`pass`]): `b + W·m`, `|W|·r`, `|W|·|m| + |W·m| + |b|`, `r`.
     first: Vec<OnceLock<[Vec<f64>; 4]>>,
+    /// The f32 residual bound of each node ([`crate::bounds::f32_error::residual`]), with
+    /// [`DualNetwork::keeping_f32`].
+    resid: Vec<OnceLock<Vec<f64>>>,
 }
 
 impl Scales {
@@ -228,6 +233,7 @@ impl Scales {
             mag: (0..n).map(|_| OnceLock::new()).collect(),
             lin: (0..n).map(|_| OnceLock::new()).collect(),
             first: (0..n).map(|_| OnceLock::new()).collect(),
+            resid: (0..n).map(|_| OnceLock::new()).collect(),
         }
     }
 }
@@ -306,7 +312,51 @@ impl<'a> DualNetwork<'a> {
             err_pad,
             weights_f32: nodes.iter().map(|_| OnceLock::new()).collect(),
             conv_rows: nodes.iter().map(|_| OnceLock::new()).collect(),
+            f32: false,
         }
+    }
+
+    /// The dual network of `net` whose bounds hold for every f32 evaluation of it too (in any
+    /// summation order; VNN-COMP judges a counterexample by onnxruntime's f32 output), not only
+    /// for the exact one. The f32 evaluation is the exact network with a perturbation at every
+    /// node, `x̂_i = f_i(x̂_inputs) + r_i`, `|r_i| <= R_i` ([`crate::bounds::f32_error::residual`]
+    /// over the bounds of the inputs); every bound is then a bound of this perturbed network
+    /// for every such `r` (`r = 0`: the exact network):
+    /// - each node's interval step is widened by `R_i` ([`DualNetwork::step`]), so every
+    ///   relaxation is taken over bounds that hold for the f32 values;
+    /// - each pass subtracts `Σ_i |λ_i|·R_i` (`λ_i` the row's coefficients of node `i` when the
+    ///   pass reaches it: `λ_i·x̂_i >= λ_i·f_i(x̂_inputs) − |λ_i|·R_i`), the objective node's own
+    ///   residual included.
+    ///
+    /// The ReLU-split search bounds with it (issue 15): the residuals are small per layer
+    /// (`~10^-7` of `|W|·|x|max + |b|`), where a slack at the output, propagated by `|W|`
+    /// through every layer, is not.
+    pub fn keeping_f32(net: &'a Network) -> Self {
+        DualNetwork {
+            f32: true,
+            ..Self::new(net)
+        }
+    }
+
+    /// True when the bounds hold for every f32 evaluation ([`DualNetwork::keeping_f32`]).
+    pub fn keeps_f32(&self) -> bool {
+        self.f32
+    }
+
+    /// Node `i`'s interval step over the bounds `earlier` of the nodes before it, widened by its
+    /// f32 residual ([`DualNetwork::keeping_f32`]; each end rounded outward).
+    pub fn step(&self, i: usize, earlier: &[Bounds]) -> Bounds {
+        let mut b = self.ibp.step(i, earlier);
+        if self.f32 {
+            let r = crate::bounds::f32_error::residual(self.net, i, earlier);
+            for (e, &r) in r.iter().enumerate() {
+                if r > 0.0 {
+                    b.lower[e] = (b.lower[e] - r).next_down();
+                    b.upper[e] = (b.upper[e] + r).next_up();
+                }
+            }
+        }
+        b
     }
 
     /// Affine node `i`'s weights rounded to f32 (computed on first use, then cached).
@@ -436,7 +486,7 @@ impl<'a> DualNetwork<'a> {
                     lower: lower.to_vec(),
                     upper: upper.to_vec(),
                 },
-                _ => self.ibp.step(i, &out),
+                _ => self.step(i, &out),
             };
             if self.feeds_activation[i] && self.after_nonlinearity[i] {
                 self.tighten(i, &mut b, &out, rows_lower, deadline);
@@ -481,7 +531,7 @@ impl<'a> DualNetwork<'a> {
             if deadline.expired() {
                 return;
             }
-            let mut b = self.ibp.step(i, &bounds[..i]);
+            let mut b = self.step(i, &bounds[..i]);
             for e in 0..b.len() {
                 b.lower[e] = b.lower[e].max(bounds[i].lower[e]);
                 b.upper[e] = b.upper[e].min(bounds[i].upper[e]);

@@ -154,6 +154,18 @@ impl DualNetwork<'_> {
         })
     }
 
+    /// Node `i`'s f32 residual bound over the bounds of its inputs, computed once per `scales`
+    /// (see [`DualNetwork::keeping_f32`]); empty where it is 0 (ReLU and the exact moves).
+    fn resid<'s>(&self, scales: &'s Scales, bounds: &[Bounds], i: usize) -> &'s [f64] {
+        scales.resid[i].get_or_init(|| {
+            let r = crate::bounds::f32_error::residual(self.net, i, bounds);
+            match r.iter().any(|&v| v != 0.0) {
+                true => r,
+                false => Vec::new(),
+            }
+        })
+    }
+
     /// The numbers the fused input step of affine node `i` (input node `j`, the network input)
     /// needs; see [`Scales`].
     fn first<'s>(
@@ -222,6 +234,12 @@ impl DualNetwork<'_> {
             };
             steps += 1;
             let node = &nodes[cur];
+            if self.f32 {
+                let r = self.resid(scales, bounds, cur);
+                if !r.is_empty() {
+                    acc.residual(lam.view(), r);
+                }
+            }
             match &node.op {
                 Op::Input => unreachable!("only node 0 is an input"),
                 Op::Affine(a) if self.fuses_input(cur) => {
@@ -593,7 +611,7 @@ impl DualNetwork<'_> {
         let xk = match bounds.get(k) {
             Some(b) => b,
             None => {
-                own = self.ibp.step(k, bounds);
+                own = self.step(k, bounds);
                 &own
             }
         };

@@ -52,14 +52,22 @@ impl TriangleLp {
     /// `bounds[i]` are sound bounds of node i's value (e.g. from `DualNetwork::all_bounds` or
     /// `interval_bounds`); `bounds[0]` is the input box.
     pub fn new(net: &Network, bounds: &[Bounds]) -> Self {
-        Self::up_to(net, bounds, net.nodes().len() - 1)
+        Self::up_to(net, bounds, net.nodes().len() - 1, false)
     }
 
-    /// The LP of nodes `0..=target` only, with the objective on node `target`.
-    fn up_to(net: &Network, bounds: &[Bounds], target: usize) -> Self {
+    /// [`TriangleLp::new`] whose bound holds for every f32 evaluation of the network too: each
+    /// node's f32 residual is a bounded variable ([`model::Model::build`]); `bounds` must hold
+    /// for the f32 values (e.g. from [`crate::bounds::dual::DualNetwork::keeping_f32`]).
+    pub fn keeping_f32(net: &Network, bounds: &[Bounds]) -> Self {
+        Self::up_to(net, bounds, net.nodes().len() - 1, true)
+    }
+
+    /// The LP of nodes `0..=target` only, with the objective on node `target` (`f32`: see
+    /// [`TriangleLp::keeping_f32`]).
+    fn up_to(net: &Network, bounds: &[Bounds], target: usize, f32: bool) -> Self {
         assert!(bounds.len() > target, "bounds for every encoded node");
         TriangleLp {
-            model: Model::build(net, bounds, target),
+            model: Model::build(net, bounds, target, f32),
             target,
         }
     }
@@ -138,11 +146,11 @@ pub fn output_bounds(
 ) -> Bounds {
     let mut b = bounds.to_vec();
     if retighten {
-        retighten_relu_inputs(net, &mut b, backend, Deadline::NONE);
+        retighten_relu_inputs(net, &mut b, backend, Deadline::NONE, false);
     }
     let last = net.nodes().len() - 1;
     tighten_node(
-        &TriangleLp::up_to(net, &b, last),
+        &TriangleLp::up_to(net, &b, last, false),
         &mut b[last],
         0..net.output_len(),
         backend,
@@ -154,11 +162,14 @@ pub fn output_bounds(
 /// For each node feeding a ReLU, in order: min and max of each unstable neuron by the LP of the
 /// nodes up to it (built with the bounds tightened so far), then the ReLU outputs' bounds.
 /// Past `deadline` no further model is built or solved; the bounds so far are kept (all sound).
+/// With `f32` the LPs keep every node's f32 residual ([`TriangleLp::keeping_f32`]), so bounds
+/// that held for every f32 evaluation still do.
 pub fn retighten_relu_inputs(
     net: &Network,
     b: &mut [Bounds],
     backend: Backend,
     deadline: Deadline,
+    f32: bool,
 ) {
     let nodes = net.nodes();
     for i in 0..nodes.len() {
@@ -183,7 +194,7 @@ pub fn retighten_relu_inputs(
         if unstable.is_empty() {
             continue;
         }
-        let lp = TriangleLp::up_to(net, b, i);
+        let lp = TriangleLp::up_to(net, b, i, f32);
         tighten_node(&lp, &mut b[i], unstable, backend, deadline);
         // relu is monotone: relu(z) ∈ [max(l, 0), max(u, 0)].
         let (zl, zu) = (b[i].lower.clone(), b[i].upper.clone());

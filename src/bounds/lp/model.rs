@@ -52,7 +52,14 @@ pub(crate) struct Model {
 impl Model {
     /// Encodes node `last` and its ancestors in `net` (the other nodes get no slots), given
     /// sound bounds of every node (`bounds[i]`).
-    pub fn build(net: &Network, bounds: &[Bounds], last: usize) -> Model {
+    ///
+    /// With `f32`, the rows hold for every f32 evaluation too (`bounds` must then hold for the
+    /// f32 values): each node's f32 value is `ŷ = y + r` with `y` the op's exact value on the
+    /// f32 values of its inputs and `|r| <= R` ([`crate::bounds::f32_error::residual`]). A node
+    /// with `R > 0` gets its rows over a variable `y` boxed by its bounds widened by `R` (which
+    /// hold for `y = ŷ − r`), and a variable `ŷ` boxed by its bounds with `−R <= ŷ − y <= R`
+    /// (exact: `±R` are floats); its consumers read `ŷ`. `r = 0` is the exact network.
+    pub fn build(net: &Network, bounds: &[Bounds], last: usize, f32: bool) -> Model {
         let mut m = Model::default();
         let anc = net.ancestors(NodeId(last));
         for (i, node) in net.nodes()[..=last].iter().enumerate() {
@@ -60,7 +67,25 @@ impl Model {
                 m.slots.push(Vec::new());
                 continue;
             }
-            let b = &bounds[i];
+            let resid = (f32 && i > 0)
+                .then(|| crate::bounds::f32_error::residual(net, i, bounds))
+                .filter(|r| r.iter().any(|&v| v > 0.0));
+            let f32_value = &bounds[i];
+            let widened;
+            let b = match &resid {
+                Some(r) => {
+                    widened = Bounds {
+                        lower: (f32_value.lower.iter().zip(r))
+                            .map(|(l, r)| (l - r).next_down())
+                            .collect(),
+                        upper: (f32_value.upper.iter().zip(r))
+                            .map(|(u, r)| (u + r).next_up())
+                            .collect(),
+                    };
+                    &widened
+                }
+                None => f32_value,
+            };
             let xs: Vec<Vec<Slot>> = node.inputs.iter().map(|j| m.slots[j.0].clone()).collect();
             let x: &[Slot] = xs.first().map_or(&[], |x| x);
             let slots = match &node.op {
@@ -151,6 +176,12 @@ impl Model {
                     .map(|(e, &src)| m.alias(x[src], b, e))
                     .collect(),
             };
+            let slots = match &resid {
+                Some(r) => (slots.into_iter().enumerate())
+                    .map(|(e, y)| m.perturbed(y, r[e], f32_value, e))
+                    .collect(),
+                None => slots,
+            };
             m.slots.push(slots);
         }
         m
@@ -191,6 +222,21 @@ impl Model {
             sense: Sense::Eq,
             rhs,
         });
+    }
+
+    /// The f32 value `ŷ = y + r`, `|r| <= r_max`, of the exact value in slot `y`: a new
+    /// variable boxed by `b[e]` with `−r_max <= ŷ − y <= r_max` (see [`Model::build`]).
+    fn perturbed(&mut self, y: Slot, r_max: f64, b: &Bounds, e: usize) -> Slot {
+        if r_max == 0.0 {
+            return self.alias(y, b, e);
+        }
+        let v = self.var(b, e);
+        for (sense, rhs) in [(Sense::Ge, -r_max), (Sense::Le, r_max)] {
+            let mut terms = vec![(v, 1.0)];
+            push_term(&mut terms, y, -1.0);
+            self.rows.push(Row { terms, sense, rhs });
+        }
+        Slot::Var(v)
     }
 
     /// `x`'s slot for a node whose value equals `x`'s, its box tightened by `b[e]`.

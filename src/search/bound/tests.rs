@@ -141,7 +141,8 @@ proptest! {
     }
 
     /// With backward intermediate bounds the kernels compute the dual network's CROWN bound
-    /// (same slopes, same order of intermediate bounds), up to rounding.
+    /// (same slopes, same order of intermediate bounds, both keeping the f32 residuals), up to
+    /// rounding.
     #[test]
     fn backward_mode_matches_dual_crown(seed in any::<u64>(), n_in in 1usize..6, h1 in 1usize..9, h2 in 1usize..9) {
         let mut rng = Rng::new(seed);
@@ -150,7 +151,7 @@ proptest! {
         let (lo, hi, rows) = random_batch(&mut rng, 4, n_in, 3);
         let mode = Intermediate { forward: false, backward: true, depth: 0 };
         let out = linear_rows(&chain, lo.view(), hi.view(), &rows, mode, None);
-        let dn = DualNetwork::new(&net);
+        let dn = DualNetwork::keeping_f32(&net);
         for r in 0..rows.dom.len() {
             let d = rows.dom[r] as usize;
             let c = rows.c.slice(ndarray::s![r..r + 1, ..]).to_owned();
@@ -161,9 +162,7 @@ proptest! {
                 rhs: rows.rhs[r],
             };
             let want = (ay[0] - rows.rhs[r]).max(crate::bounds::constraint_lower_bound(&spec, &last));
-            // The kernels also keep the f32 residuals (`ρ·|λ|·v` per layer, ~1e-7 relative to
-            // the magnitudes); the dual network does not.
-            let tol = 1e-3 * (1.0 + want.abs());
+            let tol = 1e-9 * (1.0 + want.abs());
             prop_assert!((out.lb[r] - want).abs() <= tol, "row {r}: {} vs dual crown {want}", out.lb[r]);
         }
     }
