@@ -2,16 +2,12 @@
 //! of [`crate::bounds::dual`] with CROWN slopes, one domain at a time (chunks still run in
 //! parallel). The linear form of a row comes from the pass's `λ` at the input.
 //!
-//! f32 evaluation: the dual network bounds the exact network, so each row's bound and form's
-//! constant lose the f32 slack at the output over the domain's box, `Σ_k |c_k|·e_k`
-//! ([`crate::bounds::f32_error::f32_errors`] over the domain's bounds of every node), as
-//! `verify::Bounder` does: a bound `> 0` then refutes every f32 evaluation too. (The batched
-//! chain kernels keep a tighter slack inside their passes, see [`super::bound`].)
+//! f32 evaluation: the dual network is [`DualNetwork::keeping_f32`] (built in
+//! [`super::Ctx::new`]), so its interval steps and passes keep every node's f32 residual and a
+//! bound `> 0` refutes every f32 evaluation too, as the chain kernels' do ([`super::bound`]).
 
 use super::bound::{interval_row, RowBounds, Rows};
 use crate::bounds::dual::{DualNetwork, Slopes};
-use crate::bounds::f32_error::f32_errors;
-use crate::bounds::Bounds;
 use crate::deadline::Deadline;
 use crate::tolerances::{gamma, SUM_SLACK, UNDERFLOW_PAD};
 use ndarray::{Array2, ArrayView1, ArrayView2};
@@ -28,25 +24,6 @@ fn groups(rows: &Rows) -> Vec<(usize, usize, usize)> {
     out
 }
 
-/// `v` less the f32 slack `Σ_k |c_k|·e_k` of the row `c` (`err`: the output's f32 error bounds),
-/// the slack rounded up and the difference down; `−∞` for NaN.
-fn less_f32_slack(v: f64, c: ArrayView1<f64>, err: &[f64]) -> f64 {
-    let s: f64 = c.iter().zip(err).map(|(c, e)| c.abs() * e).sum();
-    let r = (v - (s * SUM_SLACK).next_up()).next_down();
-    if r.is_nan() {
-        f64::NEG_INFINITY
-    } else {
-        r
-    }
-}
-
-/// The f32 error bounds of the output over `all` (sound bounds of every node).
-fn output_errors(dn: &DualNetwork, all: &[Bounds]) -> Vec<f64> {
-    f32_errors(dn.network(), all)
-        .pop()
-        .expect("a network has nodes")
-}
-
 /// Interval bounds of the rows.
 pub(super) fn interval_rows(
     dn: &DualNetwork,
@@ -56,17 +33,15 @@ pub(super) fn interval_rows(
 ) -> Vec<f64> {
     let mut lb = vec![f64::NEG_INFINITY; rows.dom.len()];
     for (d, a, b) in groups(rows) {
-        let all = dn.interval().all(&lo.row(d).to_vec(), &hi.row(d).to_vec());
-        let err = output_errors(dn, &all);
-        let out = all.last().expect("a network has nodes");
+        let mut all = dn.interval_all(&lo.row(d).to_vec(), &hi.row(d).to_vec());
+        let out = all.pop().expect("a network has nodes");
         for (r, v) in lb.iter_mut().enumerate().take(b).skip(a) {
-            let ib = interval_row(
+            *v = interval_row(
                 rows.c.row(r),
                 rows.rhs[r],
                 ArrayView1::from(&out.lower),
                 ArrayView1::from(&out.upper),
             );
-            *v = less_f32_slack(ib, rows.c.row(r), &err);
         }
     }
     lb
@@ -97,17 +72,14 @@ pub(super) fn linear_rows(
         let c = rows.c.slice(ndarray::s![a..b, ..]).to_owned();
         let pass = dn.backward::<f64>(&all, k_out, &c, Slopes::Adaptive);
         let last = all.last().expect("a network has nodes");
-        let err = output_errors(dn, &all);
         for (i, r) in (a..b).enumerate() {
             let t = (pass.lower[i] - rows.rhs[r]).next_down();
-            let t = less_f32_slack(t, rows.c.row(r), &err);
             let floor = interval_row(
                 rows.c.row(r),
                 rows.rhs[r],
                 ArrayView1::from(&last.lower),
                 ArrayView1::from(&last.upper),
             );
-            let floor = less_f32_slack(floor, rows.c.row(r), &err);
             out.lb[r] = t.max(floor);
             if pass.input_lambda.ncols() != n0 || !t.is_finite() {
                 continue;

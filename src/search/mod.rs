@@ -310,7 +310,8 @@ impl<'a> Ctx<'a> {
         }
         let kernel = match chain::Chain::from_network(net) {
             Some(c) => Kernel::Chain(c),
-            None => Kernel::General(DualNetwork::new(net)),
+            // Bounds that hold for every f32 evaluation too (see `general`).
+            None => Kernel::General(DualNetwork::keeping_f32(net)),
         };
         let root_width = subs
             .iter()

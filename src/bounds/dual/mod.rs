@@ -343,6 +343,21 @@ impl<'a> DualNetwork<'a> {
         self.f32
     }
 
+    /// Interval bounds of every node over the box `[lower, upper]`, each node's step
+    /// [`DualNetwork::step`] (widened by its f32 residual with [`DualNetwork::keeping_f32`]).
+    pub fn interval_all(&self, lower: &[f64], upper: &[f64]) -> Vec<Bounds> {
+        let mut out: Vec<Bounds> = Vec::with_capacity(self.net.nodes().len());
+        out.push(Bounds {
+            lower: lower.to_vec(),
+            upper: upper.to_vec(),
+        });
+        for i in 1..self.net.nodes().len() {
+            let b = self.step(i, &out);
+            out.push(b);
+        }
+        out
+    }
+
     /// Node `i`'s interval step over the bounds `earlier` of the nodes before it, widened by its
     /// f32 residual ([`DualNetwork::keeping_f32`]; each end rounded outward).
     pub fn step(&self, i: usize, earlier: &[Bounds]) -> Bounds {
