@@ -42,6 +42,9 @@ settings=(
   "no-candidates|relu-split|candidates=off"
   "reroot-12|relu-split|reroot-depth=12"
   "reroot-first-20|relu-split|reroot-depth=20,reroot-first=on"
+  "no-refine|relu-split|refine=0"
+  "refine-last|relu-split|refine-last=on"
+  "refine-64|relu-split|refine=0.5,refine-leaves=64"
   "crown-input-split|crown|"
 )
 printf '%-20s %9s %7s %6s %5s %6s %9s\n' setting instances solved unsat sat wrong "total s"

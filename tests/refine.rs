@@ -20,6 +20,7 @@ fn refining(leaves: usize) -> ReluSplitConfig {
     ReluSplitConfig {
         refine: 1.0,
         refine_leaves: leaves,
+        refine_last: true,
         ..ReluSplitConfig::default()
     }
 }

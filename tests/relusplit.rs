@@ -200,10 +200,13 @@ fn instance(seed: u64, d: f64) -> (Network, Property) {
     (net, prop)
 }
 
+/// The search with `beta` and `exact_leaves`, small batches and budget, and no root refinement
+/// (these tests are about the search's own steps).
 fn cfg(beta: bool, exact_leaves: bool) -> ReluSplitConfig {
     ReluSplitConfig {
         beta,
         exact_leaves,
+        refine: 0.0,
         batch: 4,
         budget: 1000,
         ..ReluSplitConfig::default()

@@ -142,7 +142,10 @@ pub(crate) fn refine(
         ..AlphaConfig::default()
     };
     for (li, &(relu, p)) in relus.iter().enumerate() {
-        if deadline.expired() {
+        // The last ReLU layer's bounds only shape its own relaxation in the output rows (see
+        // `ReluSplitConfig::refine_last`).
+        let last = li + 1 == relus.len();
+        if deadline.expired() || stats.layers >= cfg.refine_layers || (last && !cfg.refine_last) {
             break;
         }
         let anc = net.ancestors(NodeId(p));
@@ -166,7 +169,11 @@ pub(crate) fn refine(
             let (ra, rb) = (rank(a), rank(b));
             rb.0.total_cmp(&ra.0).then(rb.1.total_cmp(&ra.1))
         });
-        let layer_deadline = deadline.share(1.0 / (relus.len() - li) as f64, Duration::MAX);
+        // An equal share of the time left for each layer left.
+        let left = (relus.len() - li - usize::from(!cfg.refine_last))
+            .min(cfg.refine_layers - stats.layers)
+            .max(1);
+        let layer_deadline = deadline.share(1.0 / left as f64, Duration::MAX);
         let root = Root {
             dual,
             bounds: bounds.to_vec(),

@@ -7,8 +7,8 @@ impl ReluSplitConfig {
     pub const KEYS: &'static str =
         "batch, iterations, lr-alpha, lr-beta, lr-decay, beta, tangents, \
         branching (babsr|kfsb), k, root-iterations, root-intermediate-iterations, root-lp, \
-        exact-leaves, candidates, reroot-depth, reroot-first, refine (a share of the time, 0: off), refine-leaves, \
-        max-domains, budget";
+        exact-leaves, candidates, reroot-depth, reroot-first, refine (a share of the time, \
+        0: off), refine-leaves, refine-layers, refine-last, max-domains, budget";
 
     /// Sets one switch from text (`on`/`off` for switches, a number, or `babsr`/`kfsb`).
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
@@ -64,6 +64,8 @@ impl ReluSplitConfig {
                 }
             }
             "refine-leaves" => self.refine_leaves = positive()?,
+            "refine-layers" => self.refine_layers = positive()?,
+            "refine-last" => self.refine_last = flag()?,
             "max-domains" => self.max_domains = positive()?,
             "budget" => self.budget = positive()? as u64,
             _ => {
