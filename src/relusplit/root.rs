@@ -224,22 +224,7 @@ pub(crate) fn splittable(net: &Network, bounds: &[Bounds]) -> Vec<Neuron> {
     out
 }
 
-/// True for the activations this file splits.
+/// True for the activations this file splits (sigmoid and tanh).
 fn is_curve(op: &Op) -> bool {
-    match op {
-        Op::Sigmoid | Op::Tanh => true,
-        Op::Input
-        | Op::Affine(_)
-        | Op::Conv(_)
-        | Op::ScaleShift(_)
-        | Op::Reshape
-        | Op::Relu
-        | Op::Add
-        | Op::Concat
-        | Op::Gather { .. }
-        | Op::Sign
-        | Op::Square
-        | Op::Mul
-        | Op::Softmax(_) => false,
-    }
+    crate::bounds::relax::SShape::of(op).is_some()
 }
