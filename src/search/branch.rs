@@ -7,7 +7,7 @@
 //!   `|a_sj|·(hi_j − lo_j)/2`, and the `lb_s` term prefers the row nearest to refutation
 //!   (`lb_s > 0` refutes it), which suits conjunctions.
 //!
-//! Only inputs whose midpoint lies strictly inside their interval can be split.
+//! Only inputs wider than one f32 step can be split (see [`midpoint`]).
 
 /// The branching rule.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -18,10 +18,23 @@ pub enum Branching {
     Sb { tau: f64 },
 }
 
-/// The midpoint of `[l, u]` when it splits it into two non-empty halves.
+/// The midpoint of `[l, u]` when the interval is worth splitting: wider than the spacing of
+/// f32 values at `max(|l|, |u|)`, and the midpoint strictly inside. A narrower interval holds
+/// at most two f32 inputs, and the bounds keep the network's f32 evaluation slack, which does
+/// not shrink with the box: bisecting further could run to f64's last bits without ever
+/// refuting a box whose margin is an exact tie. Such a box is left `stuck` (an `unknown`).
 pub(crate) fn midpoint(l: f64, u: f64) -> Option<f64> {
     let m = 0.5 * l + 0.5 * u;
-    (l < m && m < u).then_some(m)
+    (u - l > f32_spacing(l.abs().max(u.abs())) && l < m && m < u).then_some(m)
+}
+
+/// The distance from `|x|` (as f32, rounded to nearest) to the next larger f32.
+fn f32_spacing(x: f64) -> f64 {
+    let f = x as f32;
+    if !f.is_finite() {
+        return f64::INFINITY;
+    }
+    (f32::from_bits(f.to_bits() + 1) - f) as f64
 }
 
 /// Up to `k` inputs to split, best first, written into `out` (empty when none can be split).
@@ -63,6 +76,18 @@ pub(crate) fn choose(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_split_below_f32_resolution() {
+        assert_eq!(midpoint(0.0, 1.0), Some(0.5));
+        assert!(midpoint(-1e-30, 1e-30).is_some());
+        // One f32 step at 1.0 is 2^-23: an interval of half that is not split, twice is.
+        let step = f32::EPSILON as f64;
+        assert_eq!(midpoint(1.0, 1.0 + 0.5 * step), None);
+        assert!(midpoint(1.0, 1.0 + 2.0 * step).is_some());
+        assert_eq!(midpoint(-3.0, -3.0 + 1e-9), None);
+        assert_eq!(midpoint(2.0, 2.0), None);
+    }
 
     #[test]
     fn longest_edge_and_sb() {
