@@ -8,6 +8,26 @@ use super::Bounds;
 use crate::ir::{sign, Network, Node, Op, Scalar};
 use crate::tolerances::{gamma, ACTIVATION_PAD, UNDERFLOW_PAD};
 
+/// Bounds of every node of `net`: the input box `[lower, upper]`, then `step(i, earlier)` for
+/// each node `i` in order over the bounds `earlier` of the nodes before it.
+pub(crate) fn forward(
+    net: &Network,
+    lower: &[f64],
+    upper: &[f64],
+    step: impl Fn(usize, &[Bounds]) -> Bounds,
+) -> Vec<Bounds> {
+    let mut out: Vec<Bounds> = Vec::with_capacity(net.nodes().len());
+    out.push(Bounds {
+        lower: lower.to_vec(),
+        upper: upper.to_vec(),
+    });
+    for i in 1..net.nodes().len() {
+        let b = step(i, &out);
+        out.push(b);
+    }
+    out
+}
+
 /// Interval propagation over one network, for repeated use (branch and bound calls it on many
 /// boxes of the same network).
 pub struct Interval<'a> {
@@ -22,16 +42,7 @@ impl<'a> Interval<'a> {
 
     /// Bounds of every node's value for inputs in `[lower, upper]`.
     pub fn all(&self, lower: &[f64], upper: &[f64]) -> Vec<Bounds> {
-        let mut out: Vec<Bounds> = Vec::with_capacity(self.net.nodes().len());
-        out.push(Bounds {
-            lower: lower.to_vec(),
-            upper: upper.to_vec(),
-        });
-        for i in 1..self.net.nodes().len() {
-            let b = self.step(i, &out);
-            out.push(b);
-        }
-        out
+        forward(self.net, lower, upper, |i, earlier| self.step(i, earlier))
     }
 
     /// Bounds of the network output for inputs in `[lower, upper]`.

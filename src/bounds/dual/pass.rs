@@ -7,7 +7,7 @@ use super::nonlinear::{lines_back, mul_back, softmax_back};
 use super::{DualNetwork, Pass, Real, RowSplits, Scales, Slopes};
 use crate::bounds::interval::mid_rad;
 use crate::bounds::relax::{mul_planes, node_curve, softmax_lines, SShape};
-use crate::bounds::sums::{mat_sums, sums};
+use crate::bounds::sums::sums;
 use crate::bounds::Bounds;
 use crate::ir::{NodeId, Op};
 use crate::tolerances::{gamma, gamma_dot, gamma_u, UNDERFLOW_PAD};
@@ -101,93 +101,6 @@ impl DualNetwork<'_> {
                 .collect(),
             input_lambda: cat(&a.input_lambda, &b.input_lambda),
         }
-    }
-
-    /// `max(|l|, |u|)` of node `j`'s bounds, computed once per `scales`.
-    fn mag<'s>(&self, scales: &'s Scales, bounds: &[Bounds], j: usize) -> &'s [f64] {
-        scales.mag[j].get_or_init(|| {
-            let b = &bounds[j];
-            b.lower
-                .iter()
-                .zip(&b.upper)
-                .map(|(l, u)| l.abs().max(u.abs()))
-                .collect()
-        })
-    }
-
-    /// The error weight `|W|·|x_j|max + |b|` of linear node `i` (input `j`).
-    fn lin<'s>(&self, scales: &'s Scales, bounds: &[Bounds], i: usize, j: usize) -> &'s [f64] {
-        scales.lin[i].get_or_init(|| {
-            let mag = self.mag(scales, bounds, j);
-            match &self.net.nodes()[i].op {
-                Op::Affine(a) => {
-                    let [_, w_mag, _] = mat_sums(&a.weight, mag, mag, None);
-                    w_mag
-                        .iter()
-                        .zip(&a.bias)
-                        .map(|(v, b)| v + b.abs())
-                        .collect()
-                }
-                Op::Conv(cv) => {
-                    let hw = cv.out_chw[1] * cv.out_chw[2];
-                    let lin = cv.linear(mag, true);
-                    (0..cv.out_len())
-                        .map(|o| lin[o] + cv.bias[o / hw].abs())
-                        .collect()
-                }
-                Op::ScaleShift(s) => (0..mag.len())
-                    .map(|c| s.scale[c].abs() * mag[c] + s.shift[c].abs())
-                    .collect(),
-                Op::Input
-                | Op::Reshape
-                | Op::Relu
-                | Op::Sigmoid
-                | Op::Tanh
-                | Op::Sign
-                | Op::Square
-                | Op::Mul
-                | Op::Softmax(_)
-                | Op::Add
-                | Op::Concat
-                | Op::Gather { .. } => unreachable!("only linear nodes have an error weight"),
-            }
-        })
-    }
-
-    /// Node `i`'s f32 residual bound over the bounds of its inputs, computed once per `scales`
-    /// (see [`DualNetwork::keeping_f32`]); empty where it is 0 (ReLU and the exact moves).
-    fn resid<'s>(&self, scales: &'s Scales, bounds: &[Bounds], i: usize) -> &'s [f64] {
-        scales.resid[i].get_or_init(|| {
-            let r = crate::bounds::f32_error::residual(self.net, i, bounds);
-            match r.iter().any(|&v| v != 0.0) {
-                true => r,
-                false => Vec::new(),
-            }
-        })
-    }
-
-    /// The numbers the fused input step of affine node `i` (input node `j`, the network input)
-    /// needs; see [`Scales`].
-    fn first<'s>(
-        &self,
-        scales: &'s Scales,
-        bounds: &[Bounds],
-        i: usize,
-        j: usize,
-    ) -> &'s [Vec<f64>; 4] {
-        scales.first[i].get_or_init(|| {
-            let Op::Affine(a) = &self.net.nodes()[i].op else {
-                unreachable!("only affine nodes fuse with the input")
-            };
-            let (mid, rad) = mid_rad(&bounds[j]);
-            let mid_abs: Vec<f64> = mid.iter().map(|m| m.abs()).collect();
-            let [wm, wr, w_mid] = mat_sums(&a.weight, &mid, &rad, Some(&mid_abs));
-            let bwm = wm.iter().zip(&a.bias).map(|(v, b)| v + b).collect();
-            let wabs = (0..wm.len())
-                .map(|k| w_mid[k] + wm[k].abs() + a.bias[k].abs())
-                .collect();
-            [bwm, wr, wabs, rad]
-        })
     }
 
     /// True when affine node `i` reads the network input and is its only consumer: on wide
