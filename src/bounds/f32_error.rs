@@ -284,7 +284,8 @@ pub fn loosen(region: &Region, out_err: &[f64], out: &Bounds) -> Region {
 /// `x̂_i = f_i(x̂_inputs) + r` with `|r| <= R` (`f_i` the op in exact arithmetic, applied to the
 /// f32 values of its inputs). The terms are those of [`f32_errors`] with the inputs' errors set
 /// to 0 and `M` the magnitudes of the f32 values: affine and convolution `ρ_n·(|W|·M + |b|)`
-/// ([`affine_residual`]), scale-shift `ρ_1·(|s|·M + |t|)`, sigmoid and tanh
+/// ([`affine_residual`]) or the tighter bound of [`DotSums::residual`] where it is smaller
+/// (it counts only the terms that can be nonzero and the largest partial sum), scale-shift `ρ_1·(|s|·M + |t|)`, sigmoid and tanh
 /// [`F32_ACTIVATION_ERROR`], square `γ_6·M²`, product `γ_6·M_a·M_b`, add `γ_{m−1}·Σ M_p`,
 /// softmax `γ_2·M + 2·F32_ACTIVATION_ERROR + γ_{len+6}`; ReLU, reshape, concat, gather and sign
 /// are exact on their f32 inputs (0). Scaled by `1 + ERROR_SUM_PAD`; NaN becomes `∞`.
@@ -292,6 +293,13 @@ pub fn loosen(region: &Region, out_err: &[f64], out: &Bounds) -> Region {
 /// The ReLU-split search ([`crate::bounds::dual::DualNetwork::keeping_f32`]) bounds the network
 /// with these perturbations at every node, so that its bounds hold for every f32 evaluation.
 pub fn residual(net: &Network, i: usize, bounds: &[Bounds]) -> Vec<f64> {
+    residual_with(net, i, bounds, true)
+}
+
+/// [`residual`], with `tight` off: affine and convolution nodes always take `ρ_n·(|W|·M + |b|)`
+/// (the chain kernels' residual, `crate::search::chain`), for comparing with them and for
+/// measuring what [`DotSums::residual`] gains.
+pub fn residual_with(net: &Network, i: usize, bounds: &[Bounds], tight: bool) -> Vec<f64> {
     let u = F32_UNIT_ROUNDOFF;
     let node = &net.nodes()[i];
     let mag = |j: usize| -> Vec<f64> {
@@ -307,19 +315,26 @@ pub fn residual(net: &Network, i: usize, bounds: &[Bounds]) -> Vec<f64> {
             vec![0.0; len()]
         }
         Op::Affine(a) => {
-            let m = mag(one());
-            let [_, wm, _] = mat_sums(&a.weight, &m, &m, None);
-            let r = affine_residual(a.weight.ncols());
-            (wm.iter().zip(&a.bias))
-                .map(|(v, b)| r * (v + b.abs()))
+            let b = &bounds[one()];
+            let mut sums = vec![DotSums::default(); a.bias.len()];
+            for (k, row) in a.weight.rows().into_iter().enumerate() {
+                for (j, &w) in row.iter().enumerate() {
+                    sums[k].add(w, b.lower[j], b.upper[j]);
+                }
+            }
+            let n = a.weight.ncols();
+            (sums.iter().zip(&a.bias))
+                .map(|(s, &bias)| s.residual(n, bias, tight))
                 .collect()
         }
         Op::Conv(c) => {
-            let wm = c.linear(&mag(one()), true);
+            let b = &bounds[one()];
+            let mut sums = vec![DotSums::default(); c.out_len()];
+            c.for_each_tap(|o, j, w| sums[o].add(w, b.lower[j], b.upper[j]));
             let hw = c.out_chw[1] * c.out_chw[2];
-            let r = affine_residual(c.fan_in());
-            (0..wm.len())
-                .map(|k| r * (wm[k] + c.bias[k / hw].abs()))
+            let n = c.fan_in();
+            (0..sums.len())
+                .map(|k| sums[k].residual(n, c.bias[k / hw], tight))
                 .collect()
         }
         Op::ScaleShift(s) => {
@@ -370,4 +385,133 @@ pub fn residual(net: &Network, i: usize, bounds: &[Bounds]) -> Vec<f64> {
             }
         })
         .collect()
+}
+
+/// What the residual of one dot product `ŷ = fl(Σ_j w̃_j·x̂_j + b̃)` depends on, summed over
+/// its terms with each `x̂_j` in `[l_j, u_j]` (see [`DotSums::residual`]).
+#[derive(Clone, Copy, Default)]
+struct DotSums {
+    /// `A = Σ|w_j|·max(|l_j|, |u_j|)`: the magnitudes of the terms.
+    mag: f64,
+    /// `P = Σ max(0, w_j·x_j)` and `N = Σ max(0, −w_j·x_j)` at their largest over the box:
+    /// every sum of a subset of the terms lies in `[−N, P]`.
+    pos: f64,
+    neg: f64,
+    /// Terms that can be nonzero (`w_j ≠ 0` and `[l_j, u_j] ≠ [0, 0]`).
+    nonzero: usize,
+}
+
+impl DotSums {
+    /// Adds the term `w·x`, `x ∈ [l, u]`.
+    fn add(&mut self, w: f64, l: f64, u: f64) {
+        if w == 0.0 || (l == 0.0 && u == 0.0) {
+            // An exact zero product: adding it rounds nothing.
+            return;
+        }
+        let (up, lm) = (u.max(0.0), (-l).max(0.0));
+        let (wp, wm) = (w.max(0.0), (-w).max(0.0));
+        self.mag += w.abs() * l.abs().max(u.abs());
+        self.pos += wp * up + wm * lm;
+        self.neg += wp * lm + wm * up;
+        self.nonzero += 1;
+    }
+
+    /// A bound on `|r|`, `r = fl(Σ w̃_j·x̂_j + b̃) − (Σ w_j·x̂_j + b)` (any summation order or
+    /// tree, fused multiply-adds or not), never larger than `ρ_n·(A + |b|)`
+    /// ([`affine_residual`], `n` the fan-in). The computed sum is a tree whose `m` leaves are
+    /// the terms that can be nonzero (an exact zero adds no rounding), rounded products
+    /// `p̂_j = fl(w̃_j·x̂_j)` and `b̃`, with `|p̂_j − w_j·x̂_j| <= (2u + u²)·|w_j·x̂_j|` and
+    /// `|b̃ − b| <= u·|b|`. Each of its at most `m − 1` additions, plus up to four folded ops
+    /// (as [`affine_residual`]'s `+5`), rounds its exact result `s_v` by `|δ_v| <= u`, and
+    /// `s_v` is a subset sum of the leaves plus the errors below it: `|s_v| <= (1 + u)²·S +
+    /// γ_m·(1 + u)²·(A + |b|)` with `S = max(P + b⁺, N + b⁻)` (Higham's bound for the
+    /// subtree). So `|r| <= (2u + u²)·A + u·|b| + (m + 3)·u·(1 + u)²·(S + γ_m·(A + |b|))`.
+    /// For large fan-ins this is `(n/m)·(A + |b|)/S` times smaller than `ρ_n·(A + |b|)`:
+    /// inactive ReLUs feed exact zeros, and mixed signs keep partial sums small.
+    /// With `tight` off: `ρ_n·(A + |b|)` itself.
+    fn residual(&self, n: usize, bias: f64, tight: bool) -> f64 {
+        let u = F32_UNIT_ROUNDOFF;
+        let old = affine_residual(n) * (self.mag + bias.abs());
+        if !tight {
+            return old;
+        }
+        let m = self.nonzero + usize::from(bias != 0.0);
+        if m == 0 {
+            // Every leaf an exact zero: the f32 value is 0, as the exact one.
+            return 0.0;
+        }
+        let s = (self.pos + bias.max(0.0)).max(self.neg + (-bias).max(0.0));
+        let big = (1.0 + u) * (1.0 + u);
+        let g = gamma_dot(m, u);
+        let new = (2.0 * u + u * u) * self.mag
+            + u * bias.abs()
+            + (m + 3) as f64 * u * big * (s + g * (self.mag + bias.abs()));
+        new.min(old)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attack::Rng;
+
+    /// The f32 sum of `terms` (products rounded to f32, then summed) in the order `order`.
+    fn f32_sum(w: &[f32], x: &[f32], b: f32, order: &[usize]) -> f64 {
+        let mut s = b;
+        for &j in order {
+            s += w[j] * x[j];
+        }
+        f64::from(s)
+    }
+
+    /// The tighter dot-product residual holds for f32 sums in several orders (forward, reverse,
+    /// positive terms first: the largest partial sums), with inactive-ReLU zeros among the
+    /// inputs and mixed signs, and is never above the general bound `ρ_n·(A + |b|)`.
+    #[test]
+    fn dot_residual_holds_in_every_sampled_order_and_is_tighter() {
+        let mut rng = Rng::new(2026);
+        let mut tighter = 0;
+        for case in 0..200 {
+            let n = 1 + case * 7 % 300;
+            let w: Vec<f32> = (0..n).map(|_| (rng.uniform() * 2.0 - 1.0) as f32).collect();
+            // A third of the inputs are exact zeros (inactive ReLUs), the rest scaled by 1 + case.
+            let x: Vec<f32> = (0..n)
+                .map(|j| match j % 3 {
+                    0 => 0.0,
+                    _ => ((rng.uniform() * 2.0 - 0.5) * (1.0 + case as f64)) as f32,
+                })
+                .collect();
+            let b = (rng.uniform() - 0.5) as f32;
+            let mut sums = DotSums::default();
+            for j in 0..n {
+                let v = f64::from(x[j]);
+                sums.add(f64::from(w[j]), v, v);
+            }
+            let r = sums.residual(n, f64::from(b), true);
+            assert_eq!(
+                sums.residual(n, f64::from(b), false),
+                affine_residual(n) * (sums.mag + f64::from(b).abs())
+            );
+            let old = affine_residual(n) * (sums.mag + f64::from(b).abs());
+            assert!(r <= old);
+            tighter += usize::from(r < 0.5 * old);
+            let exact: f64 = (0..n)
+                .map(|j| f64::from(w[j]) * f64::from(x[j]))
+                .sum::<f64>()
+                + f64::from(b);
+            let fwd: Vec<usize> = (0..n).collect();
+            let rev: Vec<usize> = (0..n).rev().collect();
+            let mut pos_first = fwd.clone();
+            pos_first.sort_by(|&i, &j| (w[j] * x[j]).total_cmp(&(w[i] * x[i])));
+            for order in [&fwd, &rev, &pos_first] {
+                let got = f32_sum(&w, &x, b, order);
+                // The exact f64 sum's own rounding is far below the bound's margin.
+                assert!(
+                    (got - exact).abs() <= r,
+                    "case {case}: |{got} − {exact}| > {r}"
+                );
+            }
+        }
+        assert!(tighter > 100, "{tighter}");
+    }
 }

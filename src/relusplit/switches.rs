@@ -8,7 +8,7 @@ impl ReluSplitConfig {
         "batch, iterations, lr-alpha, lr-beta, lr-decay, beta, tangents, \
         branching (babsr|kfsb), k, root-iterations, root-intermediate-iterations, root-lp, \
         exact-leaves, candidates, reroot-depth, reroot-first, refine (a share of the time, \
-        0: off), refine-leaves, refine-layers, refine-last, max-domains, budget";
+        0: off), refine-leaves, refine-layers, refine-last, f32-dots, max-domains, budget";
 
     /// Sets one switch from text (`on`/`off` for switches, a number, or `babsr`/`kfsb`).
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
@@ -66,6 +66,7 @@ impl ReluSplitConfig {
             "refine-leaves" => self.refine_leaves = positive()?,
             "refine-layers" => self.refine_layers = positive()?,
             "refine-last" => self.refine_last = flag()?,
+            "f32-dots" => self.f32_dots = flag()?,
             "max-domains" => self.max_domains = positive()?,
             "budget" => self.budget = positive()? as u64,
             _ => {
@@ -108,6 +109,8 @@ mod tests {
         c.apply("refine=on").unwrap();
         assert!(c.refine > 0.0);
         assert!(c.apply("refine=-1").unwrap_err().contains("refine"));
+        c.apply("f32-dots=off").unwrap();
+        assert!(!c.f32_dots);
         c.apply("k=5").unwrap();
         assert_eq!(c.branching, Branching::Kfsb { k: 5 });
         assert!(c.apply("beta=maybe").unwrap_err().contains("beta"));

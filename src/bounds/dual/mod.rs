@@ -204,6 +204,9 @@ pub struct DualNetwork<'a> {
     conv_rows: Vec<OnceLock<Option<ConvRows>>>,
     /// Bounds hold for every f32 evaluation too ([`DualNetwork::keeping_f32`]).
     f32: bool,
+    /// With `f32`: the tighter dot-product residuals of [`crate::bounds::f32_error::residual`]
+    /// (off: [`DualNetwork::keeping_f32_loose`]).
+    f32_tight: bool,
 }
 
 impl<'a> DualNetwork<'a> {
@@ -281,6 +284,7 @@ impl<'a> DualNetwork<'a> {
             weights_f32: nodes.iter().map(|_| OnceLock::new()).collect(),
             conv_rows: nodes.iter().map(|_| OnceLock::new()).collect(),
             f32: false,
+            f32_tight: true,
         }
     }
 
@@ -306,6 +310,16 @@ impl<'a> DualNetwork<'a> {
         }
     }
 
+    /// [`DualNetwork::keeping_f32`] with every affine and convolution residual
+    /// `ρ_n·(|W|·M + |b|)` (as the input-split search's chain kernels), not the tighter
+    /// dot-product bound ([`crate::bounds::f32_error::residual_with`]).
+    pub fn keeping_f32_loose(net: &'a Network) -> Self {
+        DualNetwork {
+            f32_tight: false,
+            ..Self::keeping_f32(net)
+        }
+    }
+
     /// True when the bounds hold for every f32 evaluation ([`DualNetwork::keeping_f32`]).
     pub fn keeps_f32(&self) -> bool {
         self.f32
@@ -322,7 +336,7 @@ impl<'a> DualNetwork<'a> {
     pub fn step(&self, i: usize, earlier: &[Bounds]) -> Bounds {
         let mut b = self.ibp.step(i, earlier);
         if self.f32 {
-            let r = crate::bounds::f32_error::residual(self.net, i, earlier);
+            let r = crate::bounds::f32_error::residual_with(self.net, i, earlier, self.f32_tight);
             for (e, &r) in r.iter().enumerate() {
                 if r > 0.0 {
                     b.lower[e] = (b.lower[e] - r).next_down();

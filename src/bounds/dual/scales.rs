@@ -98,7 +98,7 @@ impl DualNetwork<'_> {
     /// (see [`DualNetwork::keeping_f32`]); empty where it is 0 (ReLU and the exact moves).
     pub(super) fn resid<'s>(&self, scales: &'s Scales, bounds: &[Bounds], i: usize) -> &'s [f64] {
         scales.resid[i].get_or_init(|| {
-            let r = crate::bounds::f32_error::residual(self.net, i, bounds);
+            let r = crate::bounds::f32_error::residual_with(self.net, i, bounds, self.f32_tight);
             match r.iter().any(|&v| v != 0.0) {
                 true => r,
                 false => Vec::new(),

@@ -151,7 +151,8 @@ proptest! {
         let (lo, hi, rows) = random_batch(&mut rng, 4, n_in, 3);
         let mode = Intermediate { forward: false, backward: true, depth: 0 };
         let out = linear_rows(&chain, lo.view(), hi.view(), &rows, mode, None);
-        let dn = DualNetwork::keeping_f32(&net);
+        // The chain kernels' residuals are `ρ_n·(|W|·M + |b|)`; so are these.
+        let dn = DualNetwork::keeping_f32_loose(&net);
         for r in 0..rows.dom.len() {
             let d = rows.dom[r] as usize;
             let c = rows.c.slice(ndarray::s![r..r + 1, ..]).to_owned();
