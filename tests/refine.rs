@@ -123,3 +123,92 @@ fn the_search_with_refinement_reaches_the_same_verdicts() {
         assert!(stats.refine.layers > 0, "{stats:?}");
     }
 }
+
+/// With a time limit and `refine_max_leaves` above `refine_leaves`, the trees grow on past the
+/// first cap (more leaves than without), the bounds are no looser, and they still hold at
+/// sampled inputs.
+#[test]
+fn growing_trees_refine_further_and_stay_sound() {
+    let mut rng = Rng::new(3);
+    let layers = random_layers(&mut rng, 4, &[12, 12, 12], 2);
+    let net = mlp(4, &layers);
+    let dn = DualNetwork::new(&net);
+    let mid: Vec<f64> = (0..4).map(|_| rng.uniform() * 2.0 - 1.0).collect();
+    let lo: Vec<f64> = mid.iter().map(|m| m - 0.3).collect();
+    let hi: Vec<f64> = mid.iter().map(|m| m + 0.3).collect();
+    let before = alpha::all_bounds(&dn, &lo, &hi, &AlphaConfig::default(), Deadline::NONE);
+    let mut capped = before.clone();
+    let deadline = || Deadline::after(std::time::Duration::from_millis(1500));
+    let small = refine_bounds(&dn, &mut capped, &refining(4), deadline());
+    let mut grown = before.clone();
+    let cfg = ReluSplitConfig {
+        refine_max_leaves: 64,
+        ..refining(4)
+    };
+    let big = refine_bounds(&dn, &mut grown, &cfg, deadline());
+    assert!(big.leaves > small.leaves, "{small:?} {big:?}");
+    let width = |b: &[certus::bounds::Bounds]| -> f64 {
+        b.iter()
+            .flat_map(|b| b.lower.iter().zip(&b.upper).map(|(l, u)| u - l))
+            .sum()
+    };
+    assert!(width(&grown) <= width(&capped) + 1e-9);
+    for _ in 0..2000 {
+        let x: Vec<f64> = (0..4)
+            .map(|i| lo[i] + rng.uniform() * (hi[i] - lo[i]))
+            .collect();
+        let exact = net.eval_all::<f64>(&x);
+        for (i, (b, v)) in grown.iter().zip(&exact).enumerate() {
+            for (e, &v) in v.iter().enumerate() {
+                assert!(b.lower[e] <= v && v <= b.upper[e], "node {i} element {e}");
+            }
+        }
+    }
+}
+
+/// A search that stalls (here: at once, every time) refines its root again and starts over,
+/// and reaches the same verdicts (an unsat and a sat instance).
+#[test]
+fn refining_again_after_a_stall_keeps_the_verdicts() {
+    for (seed, d, unsat) in [(8, 0.03, true), (1, 0.01, false)] {
+        let mut rng = Rng::new(seed);
+        let layers = random_layers(&mut rng, 3, &[6, 6], 2);
+        let net = mlp(3, &layers);
+        let mut m = f64::INFINITY;
+        for _ in 0..20000 {
+            let x: Vec<f64> = (0..3).map(|_| rng.uniform() * 2.0 - 1.0).collect();
+            let y = net.eval_f64(&x);
+            m = m.min(y[0] - y[1]);
+        }
+        let mut prop = Property::robustness(vec![-1.0; 3], vec![1.0; 3], 0, 2);
+        prop.regions[0].disjuncts[0].constraints[0].rhs = m - d;
+        let once = ReluSplitConfig {
+            batch: 4,
+            refine: 0.2,
+            refine_leaves: 2,
+            refine_again: 0.0,
+            ..ReluSplitConfig::default()
+        };
+        let again = ReluSplitConfig {
+            refine_again: 0.2,
+            refine_stall: 0.0,
+            refine_stall_decided: 1.0,
+            refine_again_after: 0.0,
+            refine_again_leaves: 16,
+            ..once.clone()
+        };
+        let deadline = || Deadline::after(std::time::Duration::from_secs(20));
+        let (v1, s1) = search(&net, &prop, &once, deadline(), None);
+        let (v2, s2) = search(&net, &prop, &again, deadline(), None);
+        for (v, stats) in [(&v1, &s1), (&v2, &s2)] {
+            match unsat {
+                true => assert_eq!(*v, Verdict::Unsat, "{stats:?}"),
+                false => assert!(matches!(v, Verdict::Sat(_)), "{v:?} {stats:?}"),
+            }
+        }
+        if unsat && s1.refuted_at_root == 0 {
+            // The second search refined twice.
+            assert!(s2.refine.layers > s1.refine.layers, "{s1:?} {s2:?}");
+        }
+    }
+}

@@ -19,6 +19,17 @@ pub(crate) enum Outcome {
     Sat(Box<Counterexample>),
     Timeout,
     Unknown(String),
+    /// At the stall check of [`Limits`], too little of the tree was decided.
+    Stalled,
+}
+
+/// When the search of one subproblem stops: its deadline, and optionally a stall check (at
+/// the first deadline, a search that has decided less than the given share of its
+/// subproblem's split tree stops with [`Outcome::Stalled`]; one that has goes on).
+#[derive(Clone, Copy)]
+pub(crate) struct Limits {
+    pub deadline: Deadline,
+    pub stall: Option<(Deadline, f64)>,
 }
 
 /// A stored domain: its splits, what its children inherit, and the split chosen for it.
@@ -40,16 +51,22 @@ struct Domain<'a> {
 type Group<'a> = (Option<Rc<Root<'a>>>, Vec<Job>);
 
 /// Runs the search on `sub` until it is refuted, a candidate is confirmed (`confirm` returns
-/// the counterexample), the store is full, or `deadline` passes.
+/// the counterexample), the store is full, `limits`' deadline passes, or its stall check stops
+/// it.
 pub(crate) fn run<'a>(
     base: &Root<'a>,
     sub: &Sub,
     cfg: &ReluSplitConfig,
-    deadline: Deadline,
+    limits: Limits,
     stats: &mut Stats,
     report: &mut Reporter,
     confirm: &dyn Fn(&[f64]) -> Option<Counterexample>,
 ) -> Outcome {
+    let Limits {
+        deadline,
+        mut stall,
+    } = limits;
+    let start = report.decided;
     let first = Job {
         splits: Vec::new(),
         alpha: sub.root.alpha.clone(),
@@ -171,6 +188,14 @@ pub(crate) fn run<'a>(
         });
         if deadline.expired() {
             return Outcome::Timeout;
+        }
+        if let Some((at, min)) = stall {
+            if at.expired() {
+                if report.decided - start < min * report.share {
+                    return Outcome::Stalled;
+                }
+                stall = None;
+            }
         }
         if bounded >= cfg.budget {
             return Outcome::Unknown(format!(

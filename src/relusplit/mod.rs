@@ -37,6 +37,7 @@ use crate::deadline::Deadline;
 use crate::ir::Network;
 use crate::outcome::{confirm, Verdict};
 use crate::spec::Property;
+use report::Reporter;
 use std::time::Duration;
 
 pub use refine::{refine_bounds, RefineStats};
@@ -93,6 +94,22 @@ pub struct ReluSplitConfig {
     pub refine: f64,
     /// Most leaves of each refined bound's tree.
     pub refine_leaves: usize,
+    /// When every bound of a batch stopped at `refine_leaves` with its share of the time left,
+    /// the cap doubles (up to this many leaves) until that share is spent: longer timeouts
+    /// refine more. At most `refine_leaves`: off.
+    pub refine_max_leaves: usize,
+    /// With at least `refine_again_after` seconds left after the first refinement, a
+    /// subproblem's search that has decided less than `refine_stall_decided` of its split tree
+    /// after `refine_stall` of the time left stops, the root is refined again with
+    /// `refine_again` of the time then left (from the refined bounds, its trees growing up to
+    /// `refine_again_leaves` leaves, see `refine_max_leaves`) and the undecided subproblems
+    /// start over (once). `refine_again` 0: off. On by default: decides 3 more of eran's
+    /// mnist_relu_9_200 at 300 s (README).
+    pub refine_again: f64,
+    pub refine_stall: f64,
+    pub refine_stall_decided: f64,
+    pub refine_again_after: f64,
+    pub refine_again_leaves: usize,
     /// Most layers refined (the first ones with unstable neurons before them).
     pub refine_layers: usize,
     /// Refine the last ReLU layer too (off: its bounds only shape its own relaxation in the
@@ -129,6 +146,12 @@ impl Default for ReluSplitConfig {
             reroot_first: false,
             refine: 0.3,
             refine_leaves: 32,
+            refine_max_leaves: 32,
+            refine_again: 0.9,
+            refine_stall: 0.1,
+            refine_stall_decided: 0.05,
+            refine_again_after: 60.0,
+            refine_again_leaves: 4096,
             refine_layers: usize::MAX,
             refine_last: true,
             f32_dots: true,
@@ -206,54 +229,142 @@ pub fn search(
         for (s, lb) in subs.iter_mut().zip(root_lb) {
             s.root = lb;
         }
+        report.phase_bound("root", 0, root.unstable.len(), worst(&subs));
+        let mut tightened = false;
         if cfg.refine > 0.0 && subs.iter().any(|s| s.worst() <= 0.0) {
             let t = std::time::Instant::now();
-            let influence = refine::influence(&root, &subs);
-            let mut bounds = root.bounds.clone();
             let until = deadline.share(cfg.refine, Duration::MAX);
-            let r = refine::refine(&dual, &mut bounds, &influence, cfg, until, &mut report);
-            // Nothing tightened (e.g. no layer to refine): the root and its rows stand.
-            if r.tightened > 0 {
-                root = root::Root::with_bounds(&dual, bounds, cfg.tangents);
-                let root_lb = optimise::root_bounds(&root, &subs, cfg, deadline);
-                for (s, lb) in subs.iter_mut().zip(root_lb) {
-                    // Both are sound: keep each row's better one (the slopes go with the new
-                    // root).
-                    let best = s.root.lb.iter().zip(&lb.lb).map(|(a, b)| a.max(*b));
-                    s.root.lb = best.collect();
-                    s.root.alpha = lb.alpha;
-                }
-            }
-            stats.refine = r;
+            stats.refine = refine_root(
+                &dual,
+                &mut root,
+                &mut subs,
+                cfg,
+                until,
+                deadline,
+                &mut report,
+            );
             stats.root_time += t.elapsed();
+            tightened = stats.refine.tightened > 0;
         }
-        subs.retain(|s| {
-            let refuted = s.root.lb.iter().any(|&v| v > 0.0);
-            stats.refuted_at_root += usize::from(refuted);
-            if refuted {
-                report.decide(0);
-            }
-            !refuted
-        });
-        subs.sort_by(|a, b| b.worst().total_cmp(&a.worst()));
-        for sub in &subs {
-            let t = std::time::Instant::now();
-            let out = bab::run(&root, sub, cfg, deadline, &mut stats, &mut report, &|x| {
-                confirm(net, prop, x)
+        let drop_refuted = |subs: &mut Vec<sub::Sub>, stats: &mut Stats, report: &mut Reporter| {
+            subs.retain(|s| {
+                let refuted = s.root.lb.iter().any(|&v| v > 0.0);
+                stats.refuted_at_root += usize::from(refuted);
+                if refuted {
+                    report.decide(0);
+                }
+                !refuted
             });
+            subs.sort_by(|a, b| b.worst().total_cmp(&a.worst()));
+        };
+        drop_refuted(&mut subs, &mut stats, &mut report);
+        // With a long budget left after a refinement that tightened something, a search that
+        // has decided less than `refine_stall_decided` of its tree after `refine_stall` of the
+        // time left stops, the root is refined again (`refine_again` of what is left then,
+        // from the refined bounds) and the undecided subproblems start over.
+        let again = cfg.refine > 0.0
+            && cfg.refine_again > 0.0
+            && tightened
+            && deadline
+                .remaining()
+                .is_some_and(|r| r.as_secs_f64() >= cfg.refine_again_after);
+        let mut limits = bab::Limits {
+            deadline,
+            stall: again.then(|| {
+                let at = deadline.share(cfg.refine_stall, Duration::MAX);
+                (at, cfg.refine_stall_decided)
+            }),
+        };
+        let mut i = 0;
+        let mut decided_before = report.decided;
+        while i < subs.len() {
+            let t = std::time::Instant::now();
+            let out = bab::run(
+                &root,
+                &subs[i],
+                cfg,
+                limits,
+                &mut stats,
+                &mut report,
+                &|x| confirm(net, prop, x),
+            );
             stats.time += t.elapsed();
             match out {
-                bab::Outcome::Refuted => {}
+                bab::Outcome::Refuted => decided_before = report.decided,
                 bab::Outcome::Sat(cex) => return (Verdict::Sat(cex), stats),
+                bab::Outcome::Stalled => {
+                    // Refine again and start the rest over (once).
+                    let t = std::time::Instant::now();
+                    let left = deadline.share(cfg.refine_again, Duration::MAX);
+                    subs.drain(..i);
+                    report.decided = decided_before;
+                    let cfg2 = ReluSplitConfig {
+                        refine_max_leaves: cfg.refine_max_leaves.max(cfg.refine_again_leaves),
+                        ..cfg.clone()
+                    };
+                    let r = refine_root(
+                        &dual,
+                        &mut root,
+                        &mut subs,
+                        &cfg2,
+                        left,
+                        deadline,
+                        &mut report,
+                    );
+                    stats.root_time += t.elapsed();
+                    stats.refine.add(&r);
+                    drop_refuted(&mut subs, &mut stats, &mut report);
+                    limits.stall = None;
+                    i = 0;
+                    continue;
+                }
                 bab::Outcome::Timeout => return (Verdict::Timeout, stats),
                 bab::Outcome::Unknown(why) => {
                     unknown.get_or_insert(why);
                 }
             }
+            i += 1;
         }
     }
     match unknown {
         Some(why) => (Verdict::Unknown(why), stats),
         None => (Verdict::Unsat, stats),
     }
+}
+
+/// Refines `root`'s intermediate bounds until `until` ([`refine::refine`], ranking neurons by
+/// their influence on `subs`' rows) and, if any bound tightened, rebuilds the root over them and
+/// re-bounds `subs`' root rows, keeping each row's better bound (both are sound).
+fn refine_root<'a>(
+    dual: &'a crate::bounds::dual::DualNetwork<'a>,
+    root: &mut root::Root<'a>,
+    subs: &mut [sub::Sub],
+    cfg: &ReluSplitConfig,
+    until: Deadline,
+    deadline: Deadline,
+    report: &mut Reporter,
+) -> RefineStats {
+    let influence = refine::influence(root, subs);
+    let mut bounds = root.bounds.clone();
+    let r = refine::refine(dual, &mut bounds, &influence, cfg, until, report);
+    // Nothing tightened (e.g. no layer to refine): the root and its rows stand.
+    if r.tightened > 0 {
+        *root = root::Root::with_bounds(dual, bounds, cfg.tangents);
+        let root_lb = optimise::root_bounds(root, subs, cfg, deadline);
+        for (s, lb) in subs.iter_mut().zip(root_lb) {
+            // The slopes go with the new root.
+            let best = s.root.lb.iter().zip(&lb.lb).map(|(a, b)| a.max(*b));
+            s.root.lb = best.collect();
+            s.root.alpha = lb.alpha;
+        }
+    }
+    report.phase_bound("refined", r.leaves, r.unstable_after, worst(subs));
+    r
+}
+
+/// The lowest of the subproblems' best root bounds.
+fn worst(subs: &[sub::Sub]) -> f64 {
+    subs.iter()
+        .map(sub::Sub::worst)
+        .fold(f64::INFINITY, f64::min)
 }

@@ -55,6 +55,20 @@ pub struct RefineStats {
     pub time: Duration,
 }
 
+impl RefineStats {
+    /// Adds the counts of a later refinement of the same root (`unstable_after` becomes its).
+    pub fn add(&mut self, r: &RefineStats) {
+        self.layers += r.layers;
+        self.targets += r.targets;
+        self.tightened += r.tightened;
+        self.stabilised += r.stabilised;
+        self.leaves += r.leaves;
+        self.passes += r.passes;
+        self.unstable_after = r.unstable_after;
+        self.time += r.time;
+    }
+}
+
 /// Neurons refined together (each gives two targets, all leaves of all of them one batch).
 const CHUNK: usize = 48;
 
@@ -306,8 +320,19 @@ fn tree(
     };
     // The first round bounds the roots (for their slopes and their first split).
     let mut first = true;
+    let mut cap = cfg.refine_leaves;
     loop {
-        finish(&mut targets, cfg.refine_leaves);
+        finish(&mut targets, cap);
+        // Every target finished with time left: those stopped by the leaf cap grow on, up to
+        // `refine_max_leaves` (only under a time limit: without one the cap is the budget).
+        while targets.iter().all(|t| t.done)
+            && cap < cfg.refine_max_leaves
+            && deadline.remaining().is_some()
+            && !deadline.expired()
+        {
+            cap = (cap * 2).min(cfg.refine_max_leaves);
+            finish(&mut targets, cap);
+        }
         let mut items: Vec<(usize, Leaf)> = Vec::new();
         for (t, tg) in targets.iter_mut().enumerate() {
             if tg.done {
@@ -352,6 +377,7 @@ fn tree(
 
 /// Marks the targets that need no more work: bound `>= 0` (stable), the other bound of the
 /// same neuron `>= 0` (stable the other way), `leaves` leaves, or no leaf below 0 left to split.
+/// Only the cap can change its mind (a larger `leaves` reopens a target stopped by it).
 fn finish(targets: &mut [Target], leaves: usize) {
     let stable: Vec<bool> = targets.iter().map(|t| t.bound() >= 0.0).collect();
     for (t, tg) in targets.iter_mut().enumerate() {
@@ -362,13 +388,10 @@ fn finish(targets: &mut [Target], leaves: usize) {
             .leaves
             .iter()
             .all(|l| l.splits.is_empty() && l.next.is_none());
-        if stable[t]
+        tg.done = stable[t]
             || stable.get(other).copied().unwrap_or(false)
             || tg.leaves.len() >= leaves
-            || (!fresh && !splittable)
-        {
-            tg.done = true;
-        }
+            || (!fresh && !splittable);
     }
 }
 

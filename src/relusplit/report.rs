@@ -44,6 +44,12 @@ impl<'a> Reporter<'a> {
         self.send(phase, done, open, None);
     }
 
+    /// Reports `phase` now with `worst`, the lowest bound of the subproblems left (e.g. at the
+    /// root, before and after refinement).
+    pub fn phase_bound(&mut self, phase: &'static str, done: u64, open: usize, worst: f64) {
+        self.send(phase, done, open, Some(worst));
+    }
+
     /// Reports the search's state when [`EVERY`] has passed since the last report; `worst` is
     /// the lowest bound among the stored domains.
     pub fn tick(&mut self, done: u64, open: usize, worst: impl FnOnce() -> Option<f64>) {

@@ -8,7 +8,9 @@ impl ReluSplitConfig {
         "batch, iterations, lr-alpha, lr-beta, lr-decay, beta, tangents, \
         branching (babsr|kfsb), k, root-iterations, root-intermediate-iterations, root-lp, \
         exact-leaves, candidates, reroot-depth, reroot-first, refine (a share of the time, \
-        0: off), refine-leaves, refine-layers, refine-last, f32-dots, max-domains, budget";
+        0: off), refine-leaves, refine-max-leaves, refine-again (a share, 0: off), refine-stall, \
+        refine-stall-decided, refine-again-after (seconds), refine-again-leaves, refine-layers, \
+        refine-last, f32-dots, max-domains, budget";
 
     /// Sets one switch from text (`on`/`off` for switches, a number, or `babsr`/`kfsb`).
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
@@ -64,6 +66,12 @@ impl ReluSplitConfig {
                 }
             }
             "refine-leaves" => self.refine_leaves = positive()?,
+            "refine-max-leaves" => self.refine_max_leaves = positive()?,
+            "refine-again" => self.refine_again = rate()?.min(1.0),
+            "refine-stall" => self.refine_stall = rate()?.min(1.0),
+            "refine-stall-decided" => self.refine_stall_decided = rate()?.min(1.0),
+            "refine-again-after" => self.refine_again_after = rate()?,
+            "refine-again-leaves" => self.refine_again_leaves = positive()?,
             "refine-layers" => self.refine_layers = positive()?,
             "refine-last" => self.refine_last = flag()?,
             "f32-dots" => self.f32_dots = flag()?,
@@ -106,6 +114,13 @@ mod tests {
         assert_eq!(c.branching, Branching::Babsr);
         c.apply("refine=0.2, refine-leaves=8").unwrap();
         assert!(c.refine == 0.2 && c.refine_leaves == 8);
+        c.apply("refine-max-leaves=256, refine-again=0.5, refine-stall=0.2")
+            .unwrap();
+        c.apply("refine-stall-decided=0.1, refine-again-after=30, refine-again-leaves=512")
+            .unwrap();
+        assert!(c.refine_max_leaves == 256 && c.refine_again == 0.5 && c.refine_stall == 0.2);
+        assert!(c.refine_stall_decided == 0.1 && c.refine_again_after == 30.0);
+        assert_eq!(c.refine_again_leaves, 512);
         c.apply("refine=on").unwrap();
         assert!(c.refine > 0.0);
         assert!(c.apply("refine=-1").unwrap_err().contains("refine"));
