@@ -73,6 +73,47 @@ proptest! {
     }
 }
 
+/// With a time limit the trees grow past `refine_leaves` (`refine_max_leaves`) and the layers
+/// share the time by `refine_decay`: the refined bounds still hold at every sampled input (exact
+/// evaluation) and are never looser than α-CROWN's.
+#[test]
+fn grown_trees_and_weighted_layers_keep_bounds_sound() {
+    for (seed, decay) in [(3u64, 1.0), (4, 0.5), (5, 0.2)] {
+        let mut rng = Rng::new(seed);
+        let net = random_net(&mut rng, 3, &[8, 8, 8], 2, &[Op::Relu]);
+        let lo: Vec<f64> = (0..3).map(|_| rng.uniform() * 2.0 - 1.0).collect();
+        let hi: Vec<f64> = lo.iter().map(|l| l + 1.5).collect();
+        let dn = DualNetwork::new(&net);
+        let before = alpha::all_bounds(&dn, &lo, &hi, &AlphaConfig::default(), Deadline::NONE);
+        let mut bounds = before.clone();
+        let cfg = ReluSplitConfig {
+            refine_max_leaves: 1 << 12,
+            refine_decay: decay,
+            ..refining(2)
+        };
+        let deadline = Deadline::after(std::time::Duration::from_millis(150));
+        let stats = refine_bounds(&dn, &mut bounds, &cfg, deadline);
+        assert!(stats.layers > 0, "{stats:?}");
+        for _ in 0..2000 {
+            let x: Vec<f64> = (0..3)
+                .map(|i| lo[i] + rng.uniform() * (hi[i] - lo[i]))
+                .collect();
+            let exact = net.eval_all::<f64>(&x);
+            for (i, (b, r)) in bounds.iter().zip(&before).enumerate() {
+                for (e, &v) in exact[i].iter().enumerate() {
+                    assert!(b.lower[e] >= r.lower[e] && b.upper[e] <= r.upper[e]);
+                    assert!(
+                        b.lower[e] <= v && v <= b.upper[e],
+                        "seed {seed} node {i} element {e}: {v} outside [{}, {}]",
+                        b.lower[e],
+                        b.upper[e]
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// On wide enough random networks refinement tightens some bounds and shows some neurons
 /// stable that α-CROWN left unstable.
 #[test]

@@ -116,6 +116,10 @@ pub struct ReluSplitConfig {
     /// output rows, which the search's splits tighten; on by default: off loses 2 on
     /// mnistfc_2021 at `--timeout-scale 0.02` and gains none, README).
     pub refine_last: bool,
+    /// Weights of the refined layers' time shares: the `i`-th layer refined gets the share
+    /// `1 / Σ_{k < n} decay^k` of the refinement time left when it starts (`n` layers left;
+    /// 1: equal shares; below 1: more for the earlier layers, whose gains compound).
+    pub refine_decay: f64,
     /// The f32 residual of affine and convolution nodes by the tighter dot-product bound
     /// (only terms that can be nonzero, the largest partial sum; `f32_error::residual`); off:
     /// `ρ_n·(|W|·M + |b|)`. On by default: +2 on oval21 at `--timeout-scale 0.05` (README).
@@ -154,6 +158,7 @@ impl Default for ReluSplitConfig {
             refine_again_leaves: 4096,
             refine_layers: usize::MAX,
             refine_last: true,
+            refine_decay: 1.0,
             f32_dots: true,
             max_domains: 1_000_000,
             budget: u64::MAX,

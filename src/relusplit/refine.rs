@@ -183,11 +183,13 @@ pub(crate) fn refine(
             let (ra, rb) = (rank(a), rank(b));
             rb.0.total_cmp(&ra.0).then(rb.1.total_cmp(&ra.1))
         });
-        // An equal share of the time left for each layer left.
+        // This layer's share of the time left: weight 1 against `decay^k` for the k-th layer
+        // after it (`refine_decay`; equal shares at 1).
         let left = (relus.len() - li - usize::from(!cfg.refine_last))
             .min(cfg.refine_layers - stats.layers)
             .max(1);
-        let layer_deadline = deadline.share(1.0 / left as f64, Duration::MAX);
+        let weights: f64 = (0..left).map(|k| cfg.refine_decay.powi(k as i32)).sum();
+        let layer_deadline = deadline.share(1.0 / weights, Duration::MAX);
         let root = Root {
             dual,
             bounds: bounds.to_vec(),

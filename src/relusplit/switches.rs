@@ -10,7 +10,7 @@ impl ReluSplitConfig {
         exact-leaves, candidates, reroot-depth, reroot-first, refine (a share of the time, \
         0: off), refine-leaves, refine-max-leaves, refine-again (a share, 0: off), refine-stall, \
         refine-stall-decided, refine-again-after (seconds), refine-again-leaves, refine-layers, \
-        refine-last, f32-dots, max-domains, budget";
+        refine-last, refine-decay, f32-dots, max-domains, budget";
 
     /// Sets one switch from text (`on`/`off` for switches, a number, or `babsr`/`kfsb`).
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
@@ -74,6 +74,12 @@ impl ReluSplitConfig {
             "refine-again-leaves" => self.refine_again_leaves = positive()?,
             "refine-layers" => self.refine_layers = positive()?,
             "refine-last" => self.refine_last = flag()?,
+            "refine-decay" => {
+                self.refine_decay = rate()?;
+                if self.refine_decay <= 0.0 {
+                    return Err(format!("{key}: must be above 0"));
+                }
+            }
             "f32-dots" => self.f32_dots = flag()?,
             "max-domains" => self.max_domains = positive()?,
             "budget" => self.budget = positive()? as u64,
@@ -121,6 +127,9 @@ mod tests {
         assert!(c.refine_max_leaves == 256 && c.refine_again == 0.5 && c.refine_stall == 0.2);
         assert!(c.refine_stall_decided == 0.1 && c.refine_again_after == 30.0);
         assert_eq!(c.refine_again_leaves, 512);
+        c.apply("refine-decay=0.3").unwrap();
+        assert!(c.refine_decay == 0.3);
+        assert!(c.apply("refine-decay=0").unwrap_err().contains("above 0"));
         c.apply("refine=on").unwrap();
         assert!(c.refine > 0.0);
         assert!(c.apply("refine=-1").unwrap_err().contains("refine"));
