@@ -51,6 +51,11 @@ pub const F64_UNDERFLOW: f64 = f64::MIN_POSITIVE;
 /// [`F64_UNDERFLOW`] for passes (or products) run in f32: the smallest positive normal f32.
 pub const F32_UNDERFLOW: f64 = f32::MIN_POSITIVE as f64;
 
+/// The smallest positive subnormal f32, `2^-149`: twice the absolute error of one f32 rounding
+/// that underflows (onnxruntime keeps subnormals by default, so such a rounding errs by at most
+/// half the subnormal spacing; the factor 2 is margin). See `bounds::f32_error::underflow`.
+pub const F32_SUBNORMAL: f64 = 1.401298464324817e-45;
+
 /// The smallest positive subnormal f64, `2^-1074`: the absolute error bound of one f64 product
 /// that underflows (half of it, doubled), used where each product's error is counted one by one
 /// (the LP's Lagrangian recomputation).

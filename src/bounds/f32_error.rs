@@ -29,6 +29,14 @@
 //!   tensors: the first-order terms plus the product's rounding; softmax: half the group's
 //!   largest error (its Lipschitz constant) plus the exponentials' and the sum's rounding.
 //!
+//! Underflow: the relative bounds above hold while no rounding falls below f32's normal range.
+//! With gradual underflow (onnxruntime keeps subnormals by default) an addition whose result is
+//! subnormal is exact, and any other rounding errs by at most `2^-150` more. In
+//! `fl(W̃·x̂ + b̃)` the roundings that can are the `n` weights (`|W̃ − W| <= u·|W| + 2^-150`,
+//! times `|x̂|`), the `n` products and the bias: at most `2^-150·(2n + 1)·(1 + max_j |x̂_j|)`
+//! more, which [`underflow`] bounds; scale-shift is the case `n = 1`, and the product of two
+//! tensors and the square add one rounding (`2^-150`). Every error and residual below adds it.
+//!
 //! The bounds themselves are computed in f64 (relative error far below 1e-9 for any network
 //! certus can hold) and scaled by `1 + ERROR_SUM_PAD`.
 
@@ -37,7 +45,8 @@ use super::Bounds;
 use crate::ir::{Network, Op};
 use crate::spec::{LinearConstraint, Property, Region};
 use crate::tolerances::{
-    gamma_dot, ERROR_SUM_PAD, F32_ACTIVATION_ERROR, F32_UNIT_ROUNDOFF, F64_UNIT_ROUNDOFF,
+    gamma_dot, ERROR_SUM_PAD, F32_ACTIVATION_ERROR, F32_SUBNORMAL, F32_UNIT_ROUNDOFF,
+    F64_UNIT_ROUNDOFF,
 };
 use std::borrow::Cow;
 
@@ -47,6 +56,18 @@ use std::borrow::Cow;
 pub fn affine_residual(fan_in: usize) -> f64 {
     let u = F32_UNIT_ROUNDOFF;
     gamma_dot(fan_in + 5, u) * (1.0 + u) + u
+}
+
+/// The absolute error that underflow can add to an f32 dot product of fan-in `n` whose inputs
+/// are at most `x_max` in magnitude (see the module doc): `F32_SUBNORMAL·(n + 1)·(1 + x_max)`
+/// (`2^-149 = 2·2^-150` per weight, product and bias, which covers `2n + 1` roundings).
+pub fn underflow(n: usize, x_max: f64) -> f64 {
+    F32_SUBNORMAL * (n as f64 + 1.0) * (1.0 + x_max)
+}
+
+/// The largest element (0 for none).
+fn max_of(v: &[f64]) -> f64 {
+    v.iter().copied().fold(0.0, f64::max)
 }
 
 /// Element-wise bounds on `|f32 evaluation − exact value|` of every node, for f32 inputs in the
@@ -69,8 +90,9 @@ pub fn f32_errors(net: &Network, bounds: &[Bounds]) -> Vec<Vec<f64>> {
                 // |W|·e and |W|·(M + e) in one pass.
                 let [_, we, wme] = mat_sums(&a.weight, &vec![0.0; e.len()], e, Some(&me));
                 let r = affine_residual(a.weight.ncols());
+                let uf = underflow(a.weight.ncols(), max_of(&me));
                 (0..a.bias.len())
-                    .map(|k| we[k] + r * (wme[k] + a.bias[k].abs()))
+                    .map(|k| we[k] + r * (wme[k] + a.bias[k].abs()) + uf)
                     .collect()
             }
             Op::Conv(c) => {
@@ -79,8 +101,9 @@ pub fn f32_errors(net: &Network, bounds: &[Bounds]) -> Vec<Vec<f64>> {
                 let (we, wme) = (c.linear(e, true), c.linear(&me, true));
                 let hw = c.out_chw[1] * c.out_chw[2];
                 let r = affine_residual(c.fan_in());
+                let uf = underflow(c.fan_in(), max_of(&me));
                 (0..we.len())
-                    .map(|k| we[k] + r * (wme[k] + c.bias[k / hw].abs()))
+                    .map(|k| we[k] + r * (wme[k] + c.bias[k / hw].abs()) + uf)
                     .collect()
             }
             Op::ScaleShift(s) => {
@@ -89,7 +112,7 @@ pub fn f32_errors(net: &Network, bounds: &[Bounds]) -> Vec<Vec<f64>> {
                 (0..e.len())
                     .map(|k| {
                         let (a, t) = (s.scale[k].abs(), s.shift[k].abs());
-                        a * e[k] + r * (a * (m[k] + e[k]) + t)
+                        a * e[k] + r * (a * (m[k] + e[k]) + t) + underflow(1, m[k] + e[k])
                     })
                     .collect()
             }
@@ -127,7 +150,7 @@ pub fn f32_errors(net: &Network, bounds: &[Bounds]) -> Vec<Vec<f64>> {
                 let (m, e) = (mag(&bounds[one()]), &errs[one()]);
                 let g = gamma_dot(6, u);
                 (0..e.len())
-                    .map(|k| e[k] * (2.0 * m[k] + e[k]) + g * (m[k] + e[k]).powi(2))
+                    .map(|k| e[k] * (2.0 * m[k] + e[k]) + g * (m[k] + e[k]).powi(2) + F32_SUBNORMAL)
                     .collect()
             }
             // |âb̂ − ab| <= (M_a + e_a)·e_b + M_b·e_a, and the product's rounding.
@@ -141,6 +164,7 @@ pub fn f32_errors(net: &Network, bounds: &[Bounds]) -> Vec<Vec<f64>> {
                         (ma[k] + ea[k]) * eb[k]
                             + mb[k] * ea[k]
                             + g * (ma[k] + ea[k]) * (mb[k] + eb[k])
+                            + F32_SUBNORMAL
                     })
                     .collect()
             }
@@ -288,7 +312,8 @@ pub fn loosen(region: &Region, out_err: &[f64], out: &Bounds) -> Region {
 /// (it counts only the terms that can be nonzero and the largest partial sum), scale-shift `ρ_1·(|s|·M + |t|)`, sigmoid and tanh
 /// [`F32_ACTIVATION_ERROR`], square `γ_6·M²`, product `γ_6·M_a·M_b`, add `γ_{m−1}·Σ M_p`,
 /// softmax `γ_2·M + 2·F32_ACTIVATION_ERROR + γ_{len+6}`; ReLU, reshape, concat, gather and sign
-/// are exact on their f32 inputs (0). Scaled by `1 + ERROR_SUM_PAD`; NaN becomes `∞`.
+/// are exact on their f32 inputs (0); each rounding that can underflow adds its [`underflow`]
+/// term (module doc). Scaled by `1 + ERROR_SUM_PAD`; NaN becomes `∞`.
 ///
 /// The ReLU-split search ([`crate::bounds::dual::DualNetwork::keeping_f32`]) bounds the network
 /// with these perturbations at every node, so that its bounds hold for every f32 evaluation.
@@ -323,8 +348,9 @@ pub fn residual_with(net: &Network, i: usize, bounds: &[Bounds], tight: bool) ->
                 }
             }
             let n = a.weight.ncols();
+            let uf = underflow(n, max_of(&mag(one())));
             (sums.iter().zip(&a.bias))
-                .map(|(s, &bias)| s.residual(n, bias, tight))
+                .map(|(s, &bias)| s.residual(n, bias, tight) + uf)
                 .collect()
         }
         Op::Conv(c) => {
@@ -333,26 +359,31 @@ pub fn residual_with(net: &Network, i: usize, bounds: &[Bounds], tight: bool) ->
             c.for_each_tap(|o, j, w| sums[o].add(w, b.lower[j], b.upper[j]));
             let hw = c.out_chw[1] * c.out_chw[2];
             let n = c.fan_in();
+            let uf = underflow(n, max_of(&mag(one())));
             (0..sums.len())
-                .map(|k| sums[k].residual(n, c.bias[k / hw], tight))
+                .map(|k| sums[k].residual(n, c.bias[k / hw], tight) + uf)
                 .collect()
         }
         Op::ScaleShift(s) => {
             let m = mag(one());
             let r = affine_residual(1);
             (0..m.len())
-                .map(|k| r * (s.scale[k].abs() * m[k] + s.shift[k].abs()))
+                .map(|k| r * (s.scale[k].abs() * m[k] + s.shift[k].abs()) + underflow(1, m[k]))
                 .collect()
         }
         Op::Sigmoid | Op::Tanh => vec![F32_ACTIVATION_ERROR; len()],
         Op::Square => {
             let g = gamma_dot(6, u);
-            mag(one()).iter().map(|m| g * m * m).collect()
+            (mag(one()).iter())
+                .map(|m| g * m * m + F32_SUBNORMAL)
+                .collect()
         }
         Op::Mul => {
             let (ma, mb) = (mag(node.inputs[0].0), mag(node.inputs[1].0));
             let g = gamma_dot(6, u);
-            ma.iter().zip(&mb).map(|(a, b)| g * a * b).collect()
+            (ma.iter().zip(&mb))
+                .map(|(a, b)| g * a * b + F32_SUBNORMAL)
+                .collect()
         }
         Op::Softmax(sm) => {
             let m = mag(one());
@@ -462,6 +493,42 @@ mod tests {
             s += w[j] * x[j];
         }
         f64::from(s)
+    }
+
+    /// Products below f32's normal range (weights `~1e-25` that f32 rounds, inputs `~1e-20`:
+    /// products `~1e-45`, a few subnormal steps) err by up to half a step each, far beyond any
+    /// relative bound; with [`underflow`] added, both residuals hold again (and would not
+    /// without it: the check below fails with the term removed).
+    #[test]
+    fn underflowing_products_stay_inside_the_residual() {
+        let mut rng = Rng::new(149);
+        let mut needed = 0;
+        for case in 0..200 {
+            let n = 1 + case % 40;
+            let w: Vec<f64> = (0..n)
+                .map(|_| (rng.uniform() * 2.0 - 1.0) * 1e-25)
+                .collect();
+            let x: Vec<f32> = (0..n).map(|_| (rng.uniform() * 1e-20) as f32).collect();
+            let w32: Vec<f32> = w.iter().map(|&v| v as f32).collect();
+            let mut sums = DotSums::default();
+            for j in 0..n {
+                let v = f64::from(x[j]);
+                sums.add(w[j], v, v);
+            }
+            let xmax = x.iter().map(|&v| f64::from(v)).fold(0.0, f64::max);
+            let exact: f64 = (0..n).map(|j| w[j] * f64::from(x[j])).sum();
+            let got = f32_sum(&w32, &x, 0.0, &(0..n).collect::<Vec<_>>());
+            for tight in [true, false] {
+                let r = sums.residual(n, 0.0, tight);
+                let d = (got - exact).abs();
+                needed += usize::from(d > r);
+                assert!(
+                    d <= r + underflow(n, xmax),
+                    "case {case}: {d:e} > {r:e} + underflow"
+                );
+            }
+        }
+        assert!(needed > 100, "{needed}");
     }
 
     /// The tighter dot-product residual holds for f32 sums in several orders (forward, reverse,

@@ -10,7 +10,7 @@
 
 use crate::bounds::f32_error::affine_residual;
 use crate::ir::{numel, Network, NodeId, Op};
-use crate::tolerances::gamma;
+use crate::tolerances::{gamma, F32_SUBNORMAL};
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 
 /// One affine layer `z = W·h + b`, followed by `h' = relu(z)` when `relu`.
@@ -18,7 +18,7 @@ pub(crate) struct Layer {
     /// `out × in`.
     pub w: Array2<f64>,
     pub b: Array1<f64>,
-    /// `|b|`.
+    /// `|b|`, plus the underflow pad of an f32 layer (see [`Layer::new`]).
     pub b_abs: Array1<f64>,
     /// `|W|ᵀ` (`in × out`), for magnitudes and interval radii.
     pub w_abs_t: Array2<f64>,
@@ -34,12 +34,31 @@ pub(crate) struct Layer {
 }
 
 impl Layer {
+    /// The layer `W·h + b` with f32 residual factor `f32` (0: exact in f32).
+    ///
+    /// Underflow (`crate::bounds::f32_error`'s module doc) adds at most `2^-150` per weight
+    /// times `|ĥ_j|`, per product and for the bias: with `w_min` the least nonzero `|w|`,
+    /// `2^-150·|ĥ_j| <= (2^-150/w_min)·|w_kj|·|ĥ_j|` over the nonzero weights (a zero weight's
+    /// product is an exact zero), so `ρ' = ρ + F32_SUBNORMAL/w_min`, and the `n + 1` constant
+    /// roundings are folded into the bias magnitudes, `|b| + F32_SUBNORMAL·(n + 1)/ρ'`, so that
+    /// `ρ'·(|W|·|ĥ| + |b|')` covers them. Both only enlarge what the kernels treat as upper
+    /// bounds of magnitudes and residuals.
     fn new(w: Array2<f64>, b: Array1<f64>, f32: f64) -> Self {
         let (n_out, n_in) = w.dim();
         let wt = w.t();
+        let (f32, pad) = match f32 > 0.0 {
+            true => {
+                let w_min = (w.iter().map(|v| v.abs()))
+                    .filter(|&v| v > 0.0)
+                    .fold(f64::INFINITY, f64::min);
+                let rho = f32 + F32_SUBNORMAL / w_min;
+                (rho, F32_SUBNORMAL * (n_in as f64 + 1.0) / rho)
+            }
+            false => (0.0, 0.0),
+        };
         Layer {
             w_abs_t: wt.mapv(f64::abs),
-            b_abs: b.mapv(f64::abs),
+            b_abs: b.mapv(|v| v.abs() + pad),
             w,
             b,
             relu: false,
