@@ -153,7 +153,7 @@ impl Default for ReluSplitConfig {
             refine_max_leaves: 32,
             refine_again: 0.9,
             refine_stall: 0.1,
-            refine_stall_decided: 0.05,
+            refine_stall_decided: 1.0,
             refine_again_after: 60.0,
             refine_again_leaves: 4096,
             refine_layers: usize::MAX,
