@@ -120,6 +120,10 @@ pub struct ReluSplitConfig {
     /// `1 / Σ_{k < n} decay^k` of the refinement time left when it starts (`n` layers left;
     /// 1: equal shares; below 1: more for the earlier layers, whose gains compound).
     pub refine_decay: f64,
+    /// Refine on networks with a convolution too (off by default: on oval21's conv nets at
+    /// `--timeout-scale 0.05` refinement took 5–10 s of 36 and lost deep img4510 and img4168,
+    /// which the search decides without it; README).
+    pub refine_conv: bool,
     /// The f32 residual of affine and convolution nodes by the tighter dot-product bound
     /// (only terms that can be nonzero, the largest partial sum; `f32_error::residual`); off:
     /// `ρ_n·(|W|·M + |b|)`. On by default: +2 on oval21 at `--timeout-scale 0.05` (README).
@@ -159,6 +163,7 @@ impl Default for ReluSplitConfig {
             refine_layers: usize::MAX,
             refine_last: true,
             refine_decay: 1.0,
+            refine_conv: false,
             f32_dots: true,
             max_domains: 1_000_000,
             budget: u64::MAX,
@@ -236,7 +241,12 @@ pub fn search(
         }
         report.phase_bound("root", 0, root.unstable.len(), worst(&subs));
         let mut tightened = false;
-        if cfg.refine > 0.0 && subs.iter().any(|s| s.worst() <= 0.0) {
+        let conv = net
+            .nodes()
+            .iter()
+            .any(|n| matches!(n.op, crate::ir::Op::Conv(_)));
+        let refine = cfg.refine > 0.0 && (cfg.refine_conv || !conv);
+        if refine && subs.iter().any(|s| s.worst() <= 0.0) {
             let t = std::time::Instant::now();
             let until = deadline.share(cfg.refine, Duration::MAX);
             stats.refine = refine_root(

@@ -10,7 +10,7 @@ impl ReluSplitConfig {
         exact-leaves, candidates, reroot-depth, reroot-first, refine (a share of the time, \
         0: off), refine-leaves, refine-max-leaves, refine-again (a share, 0: off), refine-stall, \
         refine-stall-decided, refine-again-after (seconds), refine-again-leaves, refine-layers, \
-        refine-last, refine-decay, f32-dots, max-domains, budget";
+        refine-last, refine-decay, refine-conv, f32-dots, max-domains, budget";
 
     /// Sets one switch from text (`on`/`off` for switches, a number, or `babsr`/`kfsb`).
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
@@ -80,6 +80,7 @@ impl ReluSplitConfig {
                     return Err(format!("{key}: must be above 0"));
                 }
             }
+            "refine-conv" => self.refine_conv = flag()?,
             "f32-dots" => self.f32_dots = flag()?,
             "max-domains" => self.max_domains = positive()?,
             "budget" => self.budget = positive()? as u64,
@@ -133,8 +134,8 @@ mod tests {
         c.apply("refine=on").unwrap();
         assert!(c.refine > 0.0);
         assert!(c.apply("refine=-1").unwrap_err().contains("refine"));
-        c.apply("f32-dots=off").unwrap();
-        assert!(!c.f32_dots);
+        c.apply("f32-dots=off,refine-conv=on").unwrap();
+        assert!(!c.f32_dots && c.refine_conv);
         c.apply("k=5").unwrap();
         assert_eq!(c.branching, Branching::Kfsb { k: 5 });
         assert!(c.apply("beta=maybe").unwrap_err().contains("beta"));
