@@ -136,22 +136,29 @@ fn refinement_tightens_and_stabilises() {
     assert!(tightened > 0 && stabilised > 0, "{tightened} {stabilised}");
 }
 
+/// A random 3-6-6-2 network and the property `y0 − y1 <= m − d` over `[−1, 1]^3`, `m` the least
+/// sampled margin (whether it is `unsat` depends on how far below `m` the true minimum lies).
+fn margin_instance(seed: u64, d: f64) -> (certus::ir::Network, Property) {
+    let mut rng = Rng::new(seed);
+    let layers = random_layers(&mut rng, 3, &[6, 6], 2);
+    let net = mlp(3, &layers);
+    let mut m = f64::INFINITY;
+    for _ in 0..20000 {
+        let x: Vec<f64> = (0..3).map(|_| rng.uniform() * 2.0 - 1.0).collect();
+        let y = net.eval_f64(&x);
+        m = m.min(y[0] - y[1]);
+    }
+    let mut prop = Property::robustness(vec![-1.0; 3], vec![1.0; 3], 0, 2);
+    prop.regions[0].disjuncts[0].constraints[0].rhs = m - d;
+    (net, prop)
+}
+
 /// The search with refinement reaches the verdicts it reaches without (an unsat and a sat
 /// instance), and refinement runs.
 #[test]
 fn the_search_with_refinement_reaches_the_same_verdicts() {
     for (seed, d, unsat) in [(8, 0.03, true), (1, 0.01, false)] {
-        let mut rng = Rng::new(seed);
-        let layers = random_layers(&mut rng, 3, &[6, 6], 2);
-        let net = mlp(3, &layers);
-        let mut m = f64::INFINITY;
-        for _ in 0..20000 {
-            let x: Vec<f64> = (0..3).map(|_| rng.uniform() * 2.0 - 1.0).collect();
-            let y = net.eval_f64(&x);
-            m = m.min(y[0] - y[1]);
-        }
-        let mut prop = Property::robustness(vec![-1.0; 3], vec![1.0; 3], 0, 2);
-        prop.regions[0].disjuncts[0].constraints[0].rhs = m - d;
+        let (net, prop) = margin_instance(seed, d);
         let cfg = ReluSplitConfig {
             batch: 4,
             ..refining(8)
@@ -212,17 +219,7 @@ fn growing_trees_refine_further_and_stay_sound() {
 #[test]
 fn refining_again_after_a_stall_keeps_the_verdicts() {
     for (seed, d, unsat) in [(8, 0.03, true), (1, 0.01, false)] {
-        let mut rng = Rng::new(seed);
-        let layers = random_layers(&mut rng, 3, &[6, 6], 2);
-        let net = mlp(3, &layers);
-        let mut m = f64::INFINITY;
-        for _ in 0..20000 {
-            let x: Vec<f64> = (0..3).map(|_| rng.uniform() * 2.0 - 1.0).collect();
-            let y = net.eval_f64(&x);
-            m = m.min(y[0] - y[1]);
-        }
-        let mut prop = Property::robustness(vec![-1.0; 3], vec![1.0; 3], 0, 2);
-        prop.regions[0].disjuncts[0].constraints[0].rhs = m - d;
+        let (net, prop) = margin_instance(seed, d);
         let once = ReluSplitConfig {
             batch: 4,
             refine: 0.2,
