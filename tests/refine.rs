@@ -20,6 +20,7 @@ fn refining(leaves: usize) -> ReluSplitConfig {
     ReluSplitConfig {
         refine: 1.0,
         refine_leaves: leaves,
+        refine_max_leaves: leaves,
         refine_last: true,
         ..ReluSplitConfig::default()
     }
@@ -224,6 +225,7 @@ fn refining_again_after_a_stall_keeps_the_verdicts() {
             batch: 4,
             refine: 0.2,
             refine_leaves: 2,
+            refine_max_leaves: 2,
             refine_again: 0.0,
             ..ReluSplitConfig::default()
         };
