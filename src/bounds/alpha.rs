@@ -210,21 +210,21 @@ pub(crate) fn relaxed_forward<T: Real>(
 ) -> Vec<Option<Array2<T>>> {
     let nodes = &dual.network().nodes()[..k];
     let mut vals: Vec<Option<Array2<T>>> = vec![None; nodes.len()];
-    let lam_in = &pass.input_lambda;
-    let mut x0 = Array2::zeros(lam_in.raw_dim());
-    ndarray::Zip::indexed(&mut x0)
-        .and(lam_in)
-        .for_each(|(_, j), x, &l| {
-            let v = if l >= T::zero() {
-                bounds[0].lower[j]
-            } else {
-                bounds[0].upper[j]
-            };
-            // Boxes widened by one ulp turn 0 into a subnormal, which makes every product
-            // with it ~100x slower; these values only steer the gradient, so flush them.
-            *x = T::from_f64(if v.abs() < f64::MIN_POSITIVE { 0.0 } else { v });
-        });
-    vals[0] = Some(x0);
+    let lam_in = pass.input_lambda.as_standard_layout();
+    // Boxes widened by one ulp turn 0 into a subnormal, which makes every product with it
+    // ~100x slower; these values only steer the gradient, so flush them.
+    let flush = |v: f64| T::from_f64(if v.abs() < f64::MIN_POSITIVE { 0.0 } else { v });
+    let lo: Vec<T> = bounds[0].lower.iter().map(|&v| flush(v)).collect();
+    let hi: Vec<T> = bounds[0].upper.iter().map(|&v| flush(v)).collect();
+    let mut x0 = Vec::with_capacity(lam_in.len());
+    for row in lam_in.rows() {
+        let row = row.as_slice().expect("standard layout");
+        x0.extend(
+            (row.iter().zip(lo.iter().zip(&hi)))
+                .map(|(&l, (&a, &b))| if l >= T::zero() { a } else { b }),
+        );
+    }
+    vals[0] = Some(Array2::from_shape_vec(lam_in.raw_dim(), x0).expect("one value per λ"));
     for (i, node) in nodes.iter().enumerate().skip(1) {
         if !anc[i] {
             continue;
