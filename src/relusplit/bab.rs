@@ -11,6 +11,7 @@ use super::{ReluSplitConfig, Stats};
 use crate::bounds::dual::Split;
 use crate::deadline::Deadline;
 use crate::outcome::Counterexample;
+use std::collections::HashSet;
 use std::rc::Rc;
 
 /// How a subproblem ended.
@@ -79,6 +80,7 @@ pub(crate) fn run<'a>(
     // fully split domain (no exact leaf), so the search is not complete.
     let curved = base.unstable.is_empty() && !base.curved.is_empty();
     let mut exhausted = 0u64;
+    let mut seen = HashSet::new();
     let mut groups: Vec<Group<'a>> = vec![(None, vec![first])];
     // The root's slopes are optimised already: one pass gives what branching needs.
     let mut iterations = 0;
@@ -100,7 +102,7 @@ pub(crate) fn run<'a>(
             stats.domains += jobs.len() as u64;
             bounded += jobs.len() as u64;
             if cfg.candidates {
-                if let Some(cex) = candidates(root, &last, &results, confirm) {
+                if let Some(cex) = candidates(root, &last, &results, confirm, &mut seen) {
                     return Outcome::Sat(cex);
                 }
             }
@@ -303,13 +305,20 @@ fn children(d: Domain) -> [Job; 2] {
     [child(true), child(false)]
 }
 
+/// Corners already replayed in one search ([`candidates`]): each as its bits (1: the upper end
+/// of the input), cleared when it holds this many.
+const SEEN_MAX: usize = 1 << 16;
+
 /// Evaluates the input corner that minimises each row of the last pass (the relaxation's
 /// optimum) on the network, for the domains not refuted; the first that `confirm` accepts.
+/// A corner in `seen` was replayed before (`confirm` is deterministic, and it was not
+/// accepted), so it is skipped: siblings and children often share their parent's corner.
 fn candidates(
     root: &Root,
     last: &Last,
     results: &[optimise::Bounded],
     confirm: &dyn Fn(&[f64]) -> Option<Counterexample>,
+    seen: &mut HashSet<Vec<u64>>,
 ) -> Option<Box<Counterexample>> {
     let lam = &last.pass.input_lambda;
     if lam.ncols() == 0 {
@@ -320,12 +329,26 @@ fn candidates(
         if results[job].refuted {
             continue;
         }
+        let row = lam.row(p);
+        let mut bits = vec![0u64; lo.len().div_ceil(64)];
+        for i in 0..lo.len() {
+            if row[i] < 0.0 || row[i].is_nan() {
+                bits[i / 64] |= 1 << (i % 64);
+            }
+        }
+        if seen.contains(&bits) {
+            continue;
+        }
         let x: Vec<f64> = (0..lo.len())
-            .map(|i| if lam[[p, i]] >= 0.0 { lo[i] } else { hi[i] })
+            .map(|i| if row[i] >= 0.0 { lo[i] } else { hi[i] })
             .collect();
         if let Some(cex) = confirm(&x) {
             return Some(Box::new(cex));
         }
+        if seen.len() >= SEEN_MAX {
+            seen.clear();
+        }
+        seen.insert(bits);
     }
     None
 }

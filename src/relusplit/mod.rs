@@ -30,6 +30,7 @@ mod optimise;
 mod refine;
 mod report;
 mod root;
+mod slopes;
 mod sub;
 mod switches;
 

@@ -13,6 +13,7 @@
 //! early when no row improves for [`PATIENCE`] steps.
 
 use super::root::Root;
+use super::slopes::{adam_slopes, SlopeIndex, ADAM_B1, ADAM_B2};
 use super::sub::Sub;
 use super::ReluSplitConfig;
 use crate::bounds::alpha::relaxed_forward;
@@ -53,10 +54,6 @@ pub(crate) struct Last {
 
 /// Steps without a better bound in any row before the optimisation stops.
 const PATIENCE: usize = 4;
-
-/// Adam's moment decay rates and denominator guard (the usual values).
-const ADAM_B1: f64 = 0.9;
-const ADAM_B2: f64 = 0.999;
 
 /// One row under optimisation.
 struct Row {
@@ -292,6 +289,7 @@ fn step(
         Some(stack.row_splits()),
     );
     let net = root.dual.network();
+    let index = SlopeIndex::new(root);
     let t = (it + 1) as i32;
     let (c1, c2) = (1.0 - ADAM_B1.powi(t), 1.0 - ADAM_B2.powi(t));
     let adam = |x: &mut f64, m: &mut f64, v: &mut f64, g: f64, lr: f64| {
@@ -308,30 +306,19 @@ fn step(
             sh.tangents(pre.lower[k], pre.upper[k])
         })
         .collect();
+    let nr = root.unstable.len();
+    let mut g = vec![0.0; nr];
     for (p, &a) in active.iter().enumerate() {
         let r = &mut rows[a];
         let sp = stack.row_splits();
         let splits = &sp.splits[sp.start[p]..sp.start[p + 1]];
         let [ma, va, mb, vb] = &mut r.adam;
-        for (u, n) in root.unstable.iter().enumerate() {
-            let (i, col) = (n.node as usize, n.neuron as usize);
-            // A split neuron is stable in this row: its slope is unused.
-            if splits
-                .iter()
-                .any(|s| s.node == n.node && s.neuron == n.neuron)
-            {
-                continue;
-            }
-            let lam = pass.act_lambda[i].as_ref().expect("λ at every activation")[[p, col]];
-            let zv = z[root.pre(n.node)].as_ref().expect("pre-activations")[[p, col]];
-            let g = if lam >= 0.0 { lam * zv } else { 0.0 };
-            adam(&mut r.alpha[u], &mut ma[u], &mut va[u], g, lr_a);
-            r.alpha[u] = r.alpha[u].clamp(0.0, 1.0);
-        }
+        // The ReLU slopes (a split neuron is stable in this row: gradient 0, its slope stays).
+        index.gradients(&pass.act_lambda, &z, p, splits, &mut g);
+        adam_slopes(&mut r.alpha[..nr], ma, va, &g, lr_a, (c1, c2));
         // Tangent parameters: the line at `ẑ` moves with its touching point `t` by
         // `λ·f''(t)·(ẑ − t)`, and `t` with the parameter by the range's length (see
         // `bounds::alpha`), over the neuron's interval in this row's domain.
-        let nr = root.unstable.len();
         for (c, (n, tn)) in root.curved.iter().zip(&root_tangents).enumerate() {
             let (i, col) = (n.node as usize, n.neuron as usize);
             let sh = SShape::of(&net.nodes()[i].op).expect("a sigmoid or tanh");

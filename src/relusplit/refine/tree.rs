@@ -2,6 +2,7 @@
 
 use super::super::optimise::Stack;
 use super::super::root::Root;
+use super::super::slopes::{adam_slopes, SlopeIndex, ADAM_B1, ADAM_B2};
 use super::super::sub::{RootRows, Sub};
 use super::super::ReluSplitConfig;
 use super::RefineStats;
@@ -17,10 +18,6 @@ const WIDTH: usize = 4;
 /// α/β steps per round, and steps without a better bound in any row before a round stops.
 const ITERATIONS: usize = 8;
 const PATIENCE: usize = 3;
-
-/// Adam's moment decay rates (the usual values).
-const ADAM_B1: f64 = 0.9;
-const ADAM_B2: f64 = 0.999;
 
 /// Branching scores at or below this are no information (a neuron the row does not see).
 const SCORE_FLOOR: f64 = 1e-12;
@@ -230,6 +227,8 @@ fn bound(
     let mut since_better = 0;
     let mut lr = (cfg.lr_alpha, cfg.lr_beta);
     let mut passes = 0;
+    let index = SlopeIndex::new(root);
+    let mut g = vec![0.0; nu];
     for it in 0..=ITERATIONS {
         let stack = Stack::new(
             root,
@@ -280,20 +279,9 @@ fn bound(
         for (p, (_, l)) in items.iter().enumerate() {
             let (alpha, beta) = &mut cur[p];
             let [ma, va, mb, vb] = &mut adam[p];
-            for (u, n) in root.unstable.iter().enumerate() {
-                if l.splits
-                    .iter()
-                    .any(|s| s.node == n.node && s.neuron == n.neuron)
-                {
-                    continue;
-                }
-                let (i, col) = (n.node as usize, n.neuron as usize);
-                let lam = pass.act_lambda[i].as_ref().expect("λ at every activation")[[p, col]];
-                let zv = z[root.pre(n.node)].as_ref().expect("pre-activations")[[p, col]];
-                let g = if lam >= 0.0 { lam * zv } else { 0.0 };
-                adam_step(&mut alpha[u], &mut ma[u], &mut va[u], g, lr.0);
-                alpha[u] = alpha[u].clamp(0.0, 1.0);
-            }
+            // A split neuron's gradient is 0: its slope, unused in the leaf, stays.
+            index.gradients(&pass.act_lambda, &z, p, &l.splits, &mut g);
+            adam_slopes(alpha, ma, va, &g, lr.0, (c1, c2));
             if cfg.beta {
                 for (s, split) in l.splits.iter().enumerate() {
                     let zv = z[root.pre(split.node)].as_ref().expect("pre-activations")
