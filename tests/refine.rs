@@ -12,8 +12,7 @@ use certus::deadline::Deadline;
 use certus::ir::Op;
 use certus::outcome::Verdict;
 use certus::relusplit::{refine_bounds, search, ReluSplitConfig};
-use certus::spec::Property;
-use common::{mlp, random_layers, random_net};
+use common::{margin_instance, mlp, random_layers, random_net};
 use proptest::prelude::*;
 
 fn refining(leaves: usize) -> ReluSplitConfig {
@@ -135,23 +134,6 @@ fn refinement_tightens_and_stabilises() {
         stabilised += stats.stabilised;
     }
     assert!(tightened > 0 && stabilised > 0, "{tightened} {stabilised}");
-}
-
-/// A random 3-6-6-2 network and the property `y0 − y1 <= m − d` over `[−1, 1]^3`, `m` the least
-/// sampled margin (whether it is `unsat` depends on how far below `m` the true minimum lies).
-fn margin_instance(seed: u64, d: f64) -> (certus::ir::Network, Property) {
-    let mut rng = Rng::new(seed);
-    let layers = random_layers(&mut rng, 3, &[6, 6], 2);
-    let net = mlp(3, &layers);
-    let mut m = f64::INFINITY;
-    for _ in 0..20000 {
-        let x: Vec<f64> = (0..3).map(|_| rng.uniform() * 2.0 - 1.0).collect();
-        let y = net.eval_f64(&x);
-        m = m.min(y[0] - y[1]);
-    }
-    let mut prop = Property::robustness(vec![-1.0; 3], vec![1.0; 3], 0, 2);
-    prop.regions[0].disjuncts[0].constraints[0].rhs = m - d;
-    (net, prop)
 }
 
 /// The search with refinement reaches the verdicts it reaches without (an unsat and a sat

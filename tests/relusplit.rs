@@ -11,8 +11,7 @@ use certus::deadline::Deadline;
 use certus::ir::{Network, Op};
 use certus::outcome::Verdict;
 use certus::relusplit::{search, ReluSplitConfig};
-use certus::spec::Property;
-use common::{conv_net, mlp, random_layers, random_net};
+use common::{conv_net, margin_instance, random_net};
 use ndarray::Array2;
 use proptest::prelude::*;
 
@@ -182,24 +181,6 @@ proptest! {
     }
 }
 
-/// A random 3-input network with two layers of 6 ReLUs (`seed`) and the bad case
-/// `y0 − y1 <= m − d` over `[−1, 1]^3`, `m` the least value of `y0 − y1` on 20000 samples: the
-/// search decides these (unsat when `d` is large enough) in tens to hundreds of domains.
-fn instance(seed: u64, d: f64) -> (Network, Property) {
-    let mut rng = Rng::new(seed);
-    let layers = random_layers(&mut rng, 3, &[6, 6], 2);
-    let net = mlp(3, &layers);
-    let mut m = f64::INFINITY;
-    for _ in 0..20000 {
-        let x: Vec<f64> = (0..3).map(|_| rng.uniform() * 2.0 - 1.0).collect();
-        let y = net.eval_f64(&x);
-        m = m.min(y[0] - y[1]);
-    }
-    let mut prop = Property::robustness(vec![-1.0; 3], vec![1.0; 3], 0, 2);
-    prop.regions[0].disjuncts[0].constraints[0].rhs = m - d;
-    (net, prop)
-}
-
 /// The search with `beta` and `exact_leaves`, small batches and budget, and no root refinement
 /// (these tests are about the search's own steps).
 fn cfg(beta: bool, exact_leaves: bool) -> ReluSplitConfig {
@@ -215,7 +196,7 @@ fn cfg(beta: bool, exact_leaves: bool) -> ReluSplitConfig {
 
 #[test]
 fn beta_proves_what_plain_splitting_cannot_within_a_small_budget() {
-    let (net, prop) = instance(8, 0.1);
+    let (net, prop) = margin_instance(8, 0.1);
     let budget = |beta| ReluSplitConfig {
         budget: 100,
         ..cfg(beta, false)
@@ -233,7 +214,7 @@ fn beta_proves_what_plain_splitting_cannot_within_a_small_budget() {
 #[test]
 fn exact_leaves_decide_fully_split_domains() {
     // An unsat instance whose search reaches fully split domains.
-    let (net, prop) = instance(8, 0.03);
+    let (net, prop) = margin_instance(8, 0.03);
     let (v, stats) = search(&net, &prop, &cfg(true, true), Deadline::NONE, None);
     assert_eq!(v, Verdict::Unsat, "{stats:?}");
     assert!(stats.leaves > 0, "{stats:?}");
@@ -243,7 +224,7 @@ fn exact_leaves_decide_fully_split_domains() {
         "{v:?} {stats:?}"
     );
     // A sat instance whose counterexample is found at a leaf (no other candidates evaluated).
-    let (net, prop) = instance(1, 0.01);
+    let (net, prop) = margin_instance(1, 0.01);
     let off = ReluSplitConfig {
         candidates: false,
         budget: u64::MAX,
@@ -257,7 +238,7 @@ fn exact_leaves_decide_fully_split_domains() {
 /// The search on one thread and on two takes the very same steps.
 #[test]
 fn the_same_search_on_one_and_two_threads() {
-    let (net, prop) = instance(8, 0.1);
+    let (net, prop) = margin_instance(8, 0.1);
     let run = |threads: usize| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -285,7 +266,7 @@ fn the_same_search_on_one_and_two_threads() {
 /// reports decided stays within [0, 1].
 #[test]
 fn progress_is_reported() {
-    let (net, prop) = instance(8, 0.03);
+    let (net, prop) = margin_instance(8, 0.03);
     let mut seen: Vec<(&'static str, f64)> = Vec::new();
     let mut record = |p: &certus::search::Progress| seen.push((p.phase, p.decided));
     let (v, _) = search(
@@ -364,11 +345,11 @@ fn rerooted_domains_reach_the_same_verdicts() {
             budget: u64::MAX,
             ..cfg(true, true)
         };
-        let (net, prop) = instance(8, 0.03);
+        let (net, prop) = margin_instance(8, 0.03);
         let (v, stats) = search(&net, &prop, &reroot, Deadline::NONE, None);
         assert_eq!(v, Verdict::Unsat, "first layer {first}: {stats:?}");
         assert!(stats.rebounds > 0, "first layer {first}: {stats:?}");
-        let (net, prop) = instance(1, 0.01);
+        let (net, prop) = margin_instance(1, 0.01);
         let (v, stats) = search(&net, &prop, &reroot, Deadline::NONE, None);
         assert!(
             matches!(v, Verdict::Sat(_)),

@@ -4,6 +4,7 @@
 use certus::attack::Rng;
 use certus::deadline::Deadline;
 use certus::ir::{Affine, Conv2d, Network, Node, NodeId, Op, ScaleShift};
+use certus::spec::Property;
 use ndarray::{Array1, Array2, Array4};
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -394,4 +395,22 @@ pub fn self_labelled(net: &Network, count: usize, seed: u64) -> Vec<certus::radi
             }
         })
         .collect()
+}
+
+/// A random 3-input network with two layers of 6 ReLUs (`seed`) and the bad case
+/// `y0 − y1 <= m − d` over `[−1, 1]^3`, `m` the least value of `y0 − y1` on 20000 samples: the
+/// search decides these (unsat when `d` is large enough) in tens to hundreds of domains.
+pub fn margin_instance(seed: u64, d: f64) -> (Network, Property) {
+    let mut rng = Rng::new(seed);
+    let layers = random_layers(&mut rng, 3, &[6, 6], 2);
+    let net = mlp(3, &layers);
+    let mut m = f64::INFINITY;
+    for _ in 0..20000 {
+        let x: Vec<f64> = (0..3).map(|_| rng.uniform() * 2.0 - 1.0).collect();
+        let y = net.eval_f64(&x);
+        m = m.min(y[0] - y[1]);
+    }
+    let mut prop = Property::robustness(vec![-1.0; 3], vec![1.0; 3], 0, 2);
+    prop.regions[0].disjuncts[0].constraints[0].rhs = m - d;
+    (net, prop)
 }
