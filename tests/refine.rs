@@ -73,12 +73,18 @@ proptest! {
     }
 }
 
-/// With a time limit the trees grow past `refine_leaves` (`refine_max_leaves`) and the layers
-/// share the time by `refine_decay`: the refined bounds still hold at every sampled input (exact
-/// evaluation) and are never looser than α-CROWN's.
+/// With a time limit the trees grow past `refine_leaves` (`refine_max_leaves`), the layers
+/// share the time by `refine_decay` (and `refine_by_size`), and far bounds may be left alone
+/// (`refine_sides`): the refined bounds still hold at every sampled input (exact evaluation) and
+/// are never looser than α-CROWN's.
 #[test]
 fn grown_trees_and_weighted_layers_keep_bounds_sound() {
-    for (seed, decay) in [(3u64, 1.0), (4, 0.5), (5, 0.2)] {
+    let runs = [
+        (3u64, 1.0, 0.0, false),
+        (4, 0.5, 2.0, true),
+        (5, 0.2, 1.0, false),
+    ];
+    for (seed, decay, sides, by_size) in runs {
         let mut rng = Rng::new(seed);
         let net = random_net(&mut rng, 3, &[8, 8, 8], 2, &[Op::Relu]);
         let lo: Vec<f64> = (0..3).map(|_| rng.uniform() * 2.0 - 1.0).collect();
@@ -89,6 +95,8 @@ fn grown_trees_and_weighted_layers_keep_bounds_sound() {
         let cfg = ReluSplitConfig {
             refine_max_leaves: 1 << 12,
             refine_decay: decay,
+            refine_sides: sides,
+            refine_by_size: by_size,
             ..refining(2)
         };
         let deadline = Deadline::after(std::time::Duration::from_millis(150));
@@ -137,13 +145,20 @@ fn refinement_tightens_and_stabilises() {
 }
 
 /// The search with refinement reaches the verdicts it reaches without (an unsat and a sat
-/// instance), and refinement runs.
+/// instance), with the chunks' time shared equally or by influence (`refine_weigh`), and
+/// refinement runs.
 #[test]
 fn the_search_with_refinement_reaches_the_same_verdicts() {
-    for (seed, d, unsat) in [(8, 0.03, true), (1, 0.01, false)] {
+    let runs = [
+        (8, 0.03, true, false),
+        (1, 0.01, false, false),
+        (8, 0.03, true, true),
+    ];
+    for (seed, d, unsat, weigh) in runs {
         let (net, prop) = margin_instance(seed, d);
         let cfg = ReluSplitConfig {
             batch: 4,
+            refine_weigh: weigh,
             ..refining(8)
         };
         let (v, stats) = search(&net, &prop, &cfg, Deadline::NONE, None);

@@ -125,6 +125,23 @@ pub struct ReluSplitConfig {
     /// 1: equal shares; below 1: more for the earlier layers, whose gains compound; 0.5 by
     /// default, see `refine`).
     pub refine_decay: f64,
+    /// Share a layer's refinement time over its chunks of neurons by their influence on the
+    /// output rows (`Σ |λ_j|·u(−l)/(u − l)`, at least 5 % of the mean chunk's) instead of
+    /// equally.
+    pub refine_weigh: bool,
+    /// Refine only a neuron's bounds no more than this many times as far from 0 as its other
+    /// bound (`tree` in `refine`: the far side moves the triangle's height `(far/near)²` times
+    /// less). 0: both bounds always.
+    pub refine_sides: f64,
+    /// Weigh each layer's share of the refinement time by its unstable count too (see
+    /// `refine_decay`).
+    pub refine_by_size: bool,
+    /// The first refinement takes `refine` of at most this many seconds of the time left (0:
+    /// no cap): a long budget then refines briefly, searches, and refines again from there
+    /// (`refine_again`) instead of spending `refine` of all of it first. 90 by default:
+    /// refinement spends its whole share even when the root is refuted early; at 300 s this
+    /// decides four instances in 55–59 s that took 180–270 s or timed out (README).
+    pub refine_first: f64,
     /// Refine on networks with a convolution too (off by default: on oval21's conv nets at
     /// `--timeout-scale 0.05` refinement took 5–10 s of 36 and lost deep img4510 and img4168,
     /// which the search decides without it; README).
@@ -168,6 +185,10 @@ impl Default for ReluSplitConfig {
             refine_layers: usize::MAX,
             refine_last: true,
             refine_decay: 0.5,
+            refine_weigh: false,
+            refine_sides: 0.0,
+            refine_by_size: false,
+            refine_first: 90.0,
             refine_conv: false,
             f32_dots: true,
             max_domains: 1_000_000,
@@ -253,7 +274,13 @@ pub fn search(
         let refine = cfg.refine > 0.0 && (cfg.refine_conv || !conv);
         if refine && subs.iter().any(|s| s.worst() <= 0.0) {
             let t = std::time::Instant::now();
-            let until = deadline.share(cfg.refine, Duration::MAX);
+            // `refine_first` > 0: the share of at most that many seconds (the rest of a long
+            // budget goes to the search and to refining again); no cap with no time limit.
+            let cap = match cfg.refine_first > 0.0 && deadline.remaining().is_some() {
+                true => Duration::try_from_secs_f64(cfg.refine_first).unwrap_or(Duration::MAX),
+                false => Duration::MAX,
+            };
+            let until = deadline.share(cfg.refine, cap);
             stats.refine = refine_root(
                 &dual,
                 &mut root,

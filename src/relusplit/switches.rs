@@ -10,7 +10,7 @@ impl ReluSplitConfig {
         exact-leaves, candidates, reroot-depth, reroot-first, refine (a share of the time, \
         0: off), refine-leaves, refine-max-leaves, refine-again (a share, 0: off), refine-stall, \
         refine-stall-decided, refine-again-after (seconds), refine-again-leaves, refine-layers, \
-        refine-last, refine-decay, refine-conv, f32-dots, max-domains, budget";
+        refine-last, refine-decay, refine-weigh, refine-sides (a ratio, 0: off), refine-by-size, refine-first (seconds, 0: no cap), refine-conv, f32-dots, max-domains, budget";
 
     /// Sets one switch from text (`on`/`off` for switches, a number, or `babsr`/`kfsb`).
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
@@ -80,6 +80,15 @@ impl ReluSplitConfig {
                     return Err(format!("{key}: must be above 0"));
                 }
             }
+            "refine-weigh" => self.refine_weigh = flag()?,
+            "refine-sides" => {
+                self.refine_sides = rate()?;
+                if self.refine_sides > 0.0 && self.refine_sides < 1.0 {
+                    return Err(format!("{key}: must be 0 (off) or at least 1"));
+                }
+            }
+            "refine-by-size" => self.refine_by_size = flag()?,
+            "refine-first" => self.refine_first = rate()?,
             "refine-conv" => self.refine_conv = flag()?,
             "f32-dots" => self.f32_dots = flag()?,
             "max-domains" => self.max_domains = positive()?,
@@ -128,6 +137,14 @@ mod tests {
         assert!(c.refine_max_leaves == 256 && c.refine_again == 0.5 && c.refine_stall == 0.2);
         assert!(c.refine_stall_decided == 0.1 && c.refine_again_after == 30.0);
         assert_eq!(c.refine_again_leaves, 512);
+        c.apply("refine-weigh=on,refine-sides=2.5,refine-by-size=on,refine-first=90")
+            .unwrap();
+        assert!(c.refine_weigh && c.refine_sides == 2.5 && c.refine_by_size);
+        assert_eq!(c.refine_first, 90.0);
+        assert!(c
+            .apply("refine-sides=0.5")
+            .unwrap_err()
+            .contains("at least 1"));
         c.apply("refine-decay=0.3").unwrap();
         assert!(c.refine_decay == 0.3);
         assert!(c.apply("refine-decay=0").unwrap_err().contains("above 0"));

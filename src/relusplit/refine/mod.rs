@@ -17,9 +17,13 @@
 //! with the largest `|λ|·u(−l)/(u − l)` in that leaf's last pass) and bounds all children of all
 //! targets as rows of one batched pass. A target is finished when its bound is `>= 0` (the
 //! neuron is stable: its relaxation is exact), when the other bound of its neuron shows it
-//! stable, at [`ReluSplitConfig::refine_leaves`] leaves, or at its share of the time. Then every
-//! later node is re-bounded (interval step and α-CROWN over the refined bounds, intersected with
-//! the bounds it had: [`DualNetwork::rebound_from_by`]), and the next layer is refined.
+//! stable, at [`ReluSplitConfig::refine_leaves`] leaves, or at its share of the time (the
+//! layers' shares: [`ReluSplitConfig::refine_decay`], [`ReluSplitConfig::refine_by_size`]; each
+//! layer's time goes to its chunks of neurons equally or by their influence,
+//! [`ReluSplitConfig::refine_weigh`]; [`ReluSplitConfig::refine_sides`] leaves far bounds
+//! alone). Then every later node is re-bounded (interval step and α-CROWN over the refined
+//! bounds, intersected with the bounds it had: [`DualNetwork::rebound_from_by`]), and the next
+//! layer is refined.
 
 mod tree;
 
@@ -73,6 +77,10 @@ impl RefineStats {
 
 /// Neurons refined together (each gives two targets, all leaves of all of them one batch).
 const CHUNK: usize = 48;
+
+/// With [`ReluSplitConfig::refine_weigh`], the least weight of a chunk, as a share of the
+/// layer's mean chunk weight.
+const WEIGH_FLOOR: f64 = 0.05;
 
 /// A bound gain below this (absolute) does not count as tightening in [`RefineStats`].
 const GAIN: f64 = 1e-9;
@@ -140,8 +148,19 @@ pub(crate) fn refine(
         let left = (relus.len() - li - usize::from(!cfg.refine_last))
             .min(cfg.refine_layers - stats.layers)
             .max(1);
-        let weights: f64 = (0..left).map(|k| cfg.refine_decay.powi(k as i32)).sum();
-        let layer_deadline = deadline.share(1.0 / weights, Duration::MAX);
+        // With `refine_by_size`, each layer's weight is also multiplied by its unstable count
+        // now (later layers' counts are those before their own refinement).
+        let size = |k: usize| match cfg.refine_by_size {
+            true => {
+                let b = &bounds[relus[li + k].1];
+                (0..b.len()).filter(|&j| is_unstable(b, j)).count().max(1) as f64
+            }
+            false => 1.0,
+        };
+        let weights: f64 = (0..left.min(relus.len() - li))
+            .map(|k| cfg.refine_decay.powi(k as i32) * size(k))
+            .sum();
+        let layer_deadline = deadline.share(size(0) / weights, Duration::MAX);
         let root = Root {
             dual,
             bounds: bounds.to_vec(),
@@ -155,11 +174,35 @@ pub(crate) fn refine(
         stats.layers += 1;
         let chunks: Vec<&[usize]> = order.chunks(CHUNK).collect();
         let mut changed = false;
+        let infl_of = |j: usize| {
+            influence
+                .get(relu)
+                .and_then(|v| v.get(j))
+                .copied()
+                .unwrap_or(0.0)
+        };
+        // Each chunk's weight: its neurons' influence, at least `WEIGH_FLOOR` of the mean
+        // chunk's (a chunk the output rows hardly see still gets a glance).
+        let mut weight: Vec<f64> = chunks
+            .iter()
+            .map(|c| c.iter().map(|&j| infl_of(j)).sum())
+            .collect();
+        let mean = weight.iter().sum::<f64>() / weight.len() as f64;
+        for w in &mut weight {
+            *w = w.max(WEIGH_FLOOR * mean);
+        }
         for (ci, chunk) in chunks.iter().enumerate() {
             if layer_deadline.expired() {
                 break;
             }
-            let until = layer_deadline.share(1.0 / (chunks.len() - ci) as f64, Duration::MAX);
+            // This chunk's share of the layer's time left: equal over the chunks left, or
+            // (`refine_weigh`) its weight against theirs.
+            let rest: f64 = weight[ci..].iter().sum();
+            let frac = match cfg.refine_weigh && rest > 0.0 {
+                true => weight[ci] / rest,
+                false => 1.0 / (chunks.len() - ci) as f64,
+            };
+            let until = layer_deadline.share(frac, Duration::MAX);
             let targets = tree(&root, chunk, cfg, until, &mut stats);
             let b = &mut bounds[p];
             for t in &targets {

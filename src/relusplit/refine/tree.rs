@@ -41,6 +41,8 @@ pub(super) struct Target {
     pub(super) sign: f64,
     leaves: Vec<Leaf>,
     done: bool,
+    /// Not refined at all ([`ReluSplitConfig::refine_sides`]): its bound stays the root's.
+    idle: bool,
 }
 
 impl Target {
@@ -84,8 +86,26 @@ pub(super) fn tree(
                 next: None,
             }],
             done: false,
+            idle: false,
         })
         .collect();
+    // With `refine_sides` = r > 0: a bound more than r times as far from 0 as its neuron's other
+    // bound is left alone. The triangle's height `h = u·(−l)/(u − l)` has `∂h/∂u = l²/(u − l)²`
+    // and `∂h/∂(−l) = u²/(u − l)²`: tightening the far side moves it `(far/near)²` times less
+    // than the near side, which is also the side that can make the neuron stable.
+    if cfg.refine_sides > 0.0 {
+        for &j in chunk {
+            let (up, down) = (b.upper[j], -b.lower[j]);
+            for tg in targets.iter_mut().filter(|t| t.neuron == j) {
+                let (mine, other) = match tg.sign > 0.0 {
+                    true => (down, up),
+                    false => (up, down),
+                };
+                tg.idle = mine > cfg.refine_sides * other;
+                tg.done = tg.idle;
+            }
+        }
+    }
     // Row `t` of `sub.c` is target `t`'s objective.
     let mut c = Array2::zeros((targets.len(), n));
     for (t, tg) in targets.iter().enumerate() {
@@ -169,7 +189,8 @@ fn finish(targets: &mut [Target], leaves: usize) {
             .leaves
             .iter()
             .all(|l| l.splits.is_empty() && l.next.is_none());
-        tg.done = stable[t]
+        tg.done = tg.idle
+            || stable[t]
             || stable.get(other).copied().unwrap_or(false)
             || tg.leaves.len() >= leaves
             || (!fresh && !splittable);
