@@ -46,6 +46,8 @@ struct Domain<'a> {
     /// roots of their own, re-bounded under their splits ([`Root::rebound`]).
     root: Option<Rc<Root<'a>>>,
     reroot: bool,
+    /// Its children's bounds from kFSB's pass (`[up, down]`, per row), if any.
+    kids: Option<[Vec<f64>; 2]>,
 }
 
 /// Domains to bound together: all over one root (`None`: the subproblem's).
@@ -145,22 +147,23 @@ pub(crate) fn run<'a>(
             }
             let decided: Vec<(usize, &Job)> = open.iter().map(|(j, job, _)| (*j, job)).collect();
             let t = std::time::Instant::now();
-            let next: Vec<Option<(Neuron, f64, bool)>> = match curved {
+            type Next = Option<(Neuron, f64, bool, Option<[Vec<f64>; 2]>)>;
+            let next: Vec<Next> = match curved {
                 true => curves::choose(root, &decided, &last)
                     .into_iter()
                     .zip(&decided)
                     .map(|(n, (_, job))| {
-                        n.map(|(n, p)| (n, p, job.splits.len() < cfg.reroot_depth))
+                        n.map(|(n, p)| (n, p, job.splits.len() < cfg.reroot_depth, None))
                     })
                     .collect(),
                 false => branch::choose(root, sub, &decided, &last, cfg, &mut stats.passes)
                     .into_iter()
-                    .map(|(n, reroot)| Some((n, 0.0, reroot)))
+                    .map(|c| Some((c.neuron, 0.0, c.reroot, c.children)))
                     .collect(),
             };
             stats.branch_time += t.elapsed();
             for ((_, job, lb), next) in open.into_iter().zip(next) {
-                let Some((next, point, reroot)) = next else {
+                let Some((next, point, reroot, kids)) = next else {
                     // Nothing left worth splitting: undecided, so the subproblem cannot be
                     // refuted any more.
                     exhausted += 1;
@@ -175,6 +178,7 @@ pub(crate) fn run<'a>(
                     point,
                     root: group_root.clone(),
                     reroot,
+                    kids: kids.filter(|_| cfg.kfsb_reuse),
                 });
             }
         }
@@ -224,9 +228,23 @@ pub(crate) fn run<'a>(
             .take_while(|d| same(d))
             .count();
         let mut plain = Vec::new();
+        // A child whose floor (kFSB's bound of it) is above 0 is refuted already.
+        let refuted = |child: &Job, stats: &mut Stats, report: &mut Reporter| {
+            let r = child.floor.iter().any(|&v| v > 0.0);
+            if r {
+                stats.refuted += 1;
+                stats.kfsb_refuted += 1;
+                report.decide(child.splits.len());
+            }
+            r
+        };
         for d in stack.split_off(stack.len() - take) {
             if !d.reroot {
-                plain.extend(children(d));
+                for child in children(d) {
+                    if !refuted(&child, stats, report) {
+                        plain.push(child);
+                    }
+                }
                 continue;
             }
             let parent_rc = d.root.clone();
@@ -234,6 +252,9 @@ pub(crate) fn run<'a>(
             let parent_alpha = d.alpha.clone();
             let rows = d.lb.len();
             for mut child in children(d) {
+                if refuted(&child, stats, report) {
+                    continue;
+                }
                 let t = std::time::Instant::now();
                 let rebound = parent.rebound(&child.splits, deadline);
                 stats.rebound_time += t.elapsed();
@@ -278,7 +299,9 @@ fn unsplit(root: &Root, splits: &[Split]) -> usize {
 
 /// The two children of `d`: its splits plus `z >= p` or `z <= p` on its chosen neuron (`p` its
 /// point: 0 for a ReLU), each inheriting its slopes, its multipliers (0 for the new split) and
-/// its bound.
+/// its bound, or kFSB's bound of the child where that is higher (both are sound lower bounds of
+/// the row over the child's domain, so their maximum is; kFSB bounded the same split with
+/// `p = 0`, the only point of a ReLU split).
 fn children(d: Domain) -> [Job; 2] {
     let rows = d.lb.len();
     let ns = d.splits.len();
@@ -288,6 +311,13 @@ fn children(d: Domain) -> [Job; 2] {
         beta.push(0.0);
     }
     let child = |up: bool| {
+        let mut floor = d.lb.clone();
+        if let Some(kids) = &d.kids {
+            let kid = &kids[usize::from(!up)];
+            for (f, &k) in floor.iter_mut().zip(kid) {
+                *f = f.max(k);
+            }
+        }
         let mut splits = d.splits.clone();
         splits.push(Split {
             node: d.next.node,
@@ -299,7 +329,7 @@ fn children(d: Domain) -> [Job; 2] {
             splits,
             alpha: d.alpha.clone(),
             beta: beta.clone(),
-            floor: d.lb.clone(),
+            floor,
         }
     };
     [child(true), child(false)]

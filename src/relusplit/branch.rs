@@ -10,6 +10,15 @@ use crate::ir::Op;
 /// Scores below this are no information (a stable or irrelevant neuron).
 const SCORE_FLOOR: f64 = 1e-4;
 
+/// The next split of a job, whether its children re-bound the layers after it, and, when kFSB
+/// bounded them, its two children's bounds from kFSB's pass (`[up, down]`, one per row, each
+/// a sound lower bound of the row over the child's domain).
+pub(crate) struct Choice {
+    pub neuron: Neuron,
+    pub reroot: bool,
+    pub children: Option<[Vec<f64>; 2]>,
+}
+
 /// The next split of each job of `open` (`(index of the job in the last pass, job)`), none of
 /// which is fully split, and whether its children re-bound the layers after it: a job with fewer
 /// than `cfg.reroot_depth` splits splits in the first layer that has an unsplit unstable neuron
@@ -21,7 +30,7 @@ pub(crate) fn choose(
     last: &Last,
     cfg: &ReluSplitConfig,
     passes: &mut u64,
-) -> Vec<(Neuron, bool)> {
+) -> Vec<Choice> {
     let scored: Vec<Scores> = open
         .iter()
         .map(|&(j, job)| babsr(root, job, last, j))
@@ -39,19 +48,27 @@ pub(crate) fn choose(
     let rest_open: Vec<(usize, &Job)> = rest.iter().map(|&o| open[o]).collect();
     let rest_scored: Vec<&Scores> = rest.iter().map(|&o| &scored[o]).collect();
     let mut late = match cfg.branching {
-        Branching::Babsr => rest_scored.iter().map(|s| s.best(root)).collect(),
-        Branching::Kfsb { k } => kfsb(root, sub, &rest_open, &rest_scored, k, passes),
+        Branching::Babsr => rest_scored.iter().map(|s| (s.best(root), None)).collect(),
+        Branching::Kfsb { k } => kfsb(root, sub, &rest_open, &rest_scored, (k, cfg.beta), passes),
     }
     .into_iter();
     early
         .into_iter()
         .zip(open)
         .map(|(e, &(_, job))| match e {
-            Some(n) => (n, true),
-            None => (
-                late.next().expect("one per job left"),
-                job.splits.len() < cfg.reroot_depth,
-            ),
+            Some(neuron) => Choice {
+                neuron,
+                reroot: true,
+                children: None,
+            },
+            None => {
+                let (neuron, children) = late.next().expect("one per job left");
+                Choice {
+                    neuron,
+                    reroot: job.splits.len() < cfg.reroot_depth,
+                    children,
+                }
+            }
         })
         .collect()
 }
@@ -196,15 +213,17 @@ type Item = (usize, usize, Vec<Split>, Vec<f64>, Vec<f64>);
 
 /// kFSB: for each job, both children of each of its top candidates bounded by one pass (the
 /// job's slopes and multipliers, 0 for the new split) for all jobs at once; the candidate whose
-/// worse child is best wins (a child's value is its best row).
+/// worse child is best wins (a child's value is its best row; `with_beta` off: multipliers 0
+/// throughout, as [`ReluSplitConfig::beta`]). With the winner, its children's
+/// bounds per row (`[up, down]`; sound: any slopes in [0, 1] and multipliers `>= 0` are).
 fn kfsb(
     root: &Root,
     sub: &super::sub::Sub,
     open: &[(usize, &Job)],
     scored: &[&Scores],
-    k: usize,
+    (k, with_beta): (usize, bool),
     passes: &mut u64,
-) -> Vec<Neuron> {
+) -> Vec<(Neuron, Option<[Vec<f64>; 2]>)> {
     let nu = root.alpha_len();
     let rows = sub.rhs.len();
     let cands: Vec<Vec<usize>> = scored.iter().map(|s| s.top(k)).collect();
@@ -229,7 +248,7 @@ fn kfsb(
                         .collect();
                     let mut beta: Vec<f64> = job.beta[r * ns..(r + 1) * ns]
                         .iter()
-                        .map(|&b| f64::from(b))
+                        .map(|&b| if with_beta { f64::from(b) } else { 0.0 })
                         .collect();
                     beta.push(0.0);
                     items.push((o, r, splits.clone(), alpha, beta));
@@ -238,7 +257,7 @@ fn kfsb(
         }
     }
     if items.is_empty() {
-        return scored.iter().map(|s| s.best(root)).collect();
+        return scored.iter().map(|s| (s.best(root), None)).collect();
     }
     let stack = Stack::new(
         root,
@@ -254,21 +273,27 @@ fn kfsb(
         .zip(&cands)
         .zip(scored)
         .map(|((_, cs), sc)| {
-            let mut best: Option<(usize, f64)> = None;
+            let mut best: Option<(usize, f64, [Vec<f64>; 2])> = None;
             for &u in cs {
                 let mut side = [f64::NEG_INFINITY; 2];
-                for v in &mut side {
+                let mut lbs = [Vec::with_capacity(rows), Vec::with_capacity(rows)];
+                for (v, lb) in side.iter_mut().zip(&mut lbs) {
                     for r in 0..rows {
-                        *v = v.max(minus_rhs(pass.lower[at], sub.rhs[r]));
+                        let x = minus_rhs(pass.lower[at], sub.rhs[r]);
+                        *v = v.max(x);
+                        lb.push(x);
                         at += 1;
                     }
                 }
                 let v = side[0].min(side[1]);
-                if best.is_none_or(|(_, b)| v > b) {
-                    best = Some((u, v));
+                if best.as_ref().is_none_or(|(_, b, _)| v > *b) {
+                    best = Some((u, v, lbs));
                 }
             }
-            best.map_or_else(|| sc.best(root), |(u, _)| root.unstable[u])
+            best.map_or_else(
+                || (sc.best(root), None),
+                |(u, _, lbs)| (root.unstable[u], Some(lbs)),
+            )
         })
         .collect()
 }

@@ -195,7 +195,8 @@ pub(crate) fn bound(
     let mut refuted = vec![false; jobs.len()];
     let mut active: Vec<usize> = (0..rows.len()).collect();
     let mut since_better = 0;
-    let mut lr = (cfg.lr_alpha, cfg.lr_beta);
+    // `beta` off: the multipliers stay 0 (no step moves them).
+    let mut lr = (cfg.lr_alpha, if cfg.beta { cfg.lr_beta } else { 0.0 });
     let last = 'steps: {
         for it in 0..=iterations {
             let stack = Stack::new(

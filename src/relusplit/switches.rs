@@ -5,8 +5,8 @@ use super::{Branching, ReluSplitConfig};
 impl ReluSplitConfig {
     /// The switches [`ReluSplitConfig::set`] knows, for help texts.
     pub const KEYS: &'static str =
-        "batch, iterations, lr-alpha, lr-beta, lr-decay, beta, tangents, \
-        branching (babsr|kfsb), k, root-iterations, root-intermediate-iterations, root-lp, \
+        "batch, iterations, conv-iterations, lr-alpha, lr-beta, lr-decay, beta, tangents, \
+        branching (babsr|kfsb), k, kfsb-reuse, root-iterations, root-intermediate-iterations, root-lp, \
         exact-leaves, candidates, reroot-depth, reroot-first, refine (a share of the time, \
         0: off), refine-leaves, refine-max-leaves, refine-again (a share, 0: off), refine-stall, \
         refine-stall-decided, refine-again-after (seconds), refine-again-leaves, refine-layers, \
@@ -38,6 +38,7 @@ impl ReluSplitConfig {
         match key {
             "batch" => self.batch = positive()?,
             "iterations" => self.iterations = count()?,
+            "conv-iterations" => self.conv_iterations = count()?,
             "lr-alpha" => self.lr_alpha = rate()?,
             "lr-beta" => self.lr_beta = rate()?,
             "lr-decay" => self.lr_decay = rate()?,
@@ -51,6 +52,7 @@ impl ReluSplitConfig {
                 }
             }
             "k" => self.branching = Branching::Kfsb { k: positive()? },
+            "kfsb-reuse" => self.kfsb_reuse = flag()?,
             "root-iterations" => self.root_iterations = count()?,
             "root-intermediate-iterations" => self.root_intermediate_iterations = count()?,
             "root-lp" => self.root_lp = flag()?,
@@ -153,6 +155,8 @@ mod tests {
         assert!(c.apply("refine=-1").unwrap_err().contains("refine"));
         c.apply("f32-dots=off,refine-conv=on").unwrap();
         assert!(!c.f32_dots && c.refine_conv);
+        c.apply("kfsb-reuse=off,conv-iterations=7").unwrap();
+        assert!(!c.kfsb_reuse && c.conv_iterations == 7);
         c.apply("k=5").unwrap();
         assert_eq!(c.branching, Branching::Kfsb { k: 5 });
         assert!(c.apply("beta=maybe").unwrap_err().contains("beta"));
