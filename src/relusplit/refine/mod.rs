@@ -133,11 +133,18 @@ pub(crate) fn refine(
         if order.is_empty() {
             continue;
         }
+        // A neuron's influence on the output rows (0 where none is known).
+        let infl_of = |j: usize| {
+            influence
+                .get(relu)
+                .and_then(|v| v.get(j))
+                .copied()
+                .unwrap_or(0.0)
+        };
         let rank = |j: usize| {
             let b = &bounds[p];
             let height = b.upper[j] * -b.lower[j] / (b.upper[j] - b.lower[j]);
-            let infl = influence.get(relu).and_then(|v| v.get(j)).copied();
-            (infl.unwrap_or(0.0), height)
+            (infl_of(j), height)
         };
         order.sort_by(|&a, &b| {
             let (ra, rb) = (rank(a), rank(b));
@@ -174,13 +181,6 @@ pub(crate) fn refine(
         stats.layers += 1;
         let chunks: Vec<&[usize]> = order.chunks(CHUNK).collect();
         let mut changed = false;
-        let infl_of = |j: usize| {
-            influence
-                .get(relu)
-                .and_then(|v| v.get(j))
-                .copied()
-                .unwrap_or(0.0)
-        };
         // Each chunk's weight: its neurons' influence, at least `WEIGH_FLOOR` of the mean
         // chunk's (a chunk the output rows hardly see still gets a glance).
         let mut weight: Vec<f64> = chunks
