@@ -54,7 +54,7 @@ pub enum Branching {
 }
 
 /// Settings of the ReLU-split search: one value passed down, every ingredient a switch.
-/// `Default` is the measured best on mnistfc (see the README's ablation table).
+/// `Default` is the measured best on mnistfc (see docs/results.md).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReluSplitConfig {
     /// Domains popped per batch (each gives two children, all bounded in one batch).
@@ -63,7 +63,7 @@ pub struct ReluSplitConfig {
     pub iterations: usize,
     /// `iterations` on networks with a convolution (their passes cost more, and kFSB's pass
     /// already bounds each child: 4 decides oval21's instances with ~10 % more children than 20
-    /// in a third of the bounding time, README).
+    /// in a third of the bounding time, docs/results.md).
     pub conv_iterations: usize,
     /// Adam step sizes for the slopes and the multipliers, and the per-step decay of both.
     pub lr_alpha: f64,
@@ -98,9 +98,9 @@ pub struct ReluSplitConfig {
     pub reroot_first: bool,
     /// Share of the time left at the root spent refining the intermediate bounds by small
     /// branch and bounds over the earlier layers' neurons ([`refine`]; 0: off). On by default:
-    /// +4 on mnistfc, +2 on mnistfc_2021 at `--timeout-scale 0.02` (README); 0.6 (with no leaf
-    /// cap and `refine_decay` 0.5) decides 4 of 6 open mnistfc_2021 instances at 60 s against 2
-    /// for 0.3 with 32 leaves (README).
+    /// +4 on mnistfc, +2 on mnistfc_2021 at `--timeout-scale 0.02` (docs/results.md); 0.6
+    /// (with no leaf cap and `refine_decay` 0.5) decides 4 of 6 open mnistfc_2021 instances at
+    /// 60 s against 2 for 0.3 with 32 leaves (docs/results.md).
     pub refine: f64,
     /// Most leaves of each refined bound's tree.
     pub refine_leaves: usize,
@@ -115,7 +115,7 @@ pub struct ReluSplitConfig {
     /// `refine_again` of the time then left (from the refined bounds, its trees growing up to
     /// `refine_again_leaves` leaves, see `refine_max_leaves`) and the undecided subproblems
     /// start over (once). `refine_again` 0: off. On by default: decides 3 more of eran's
-    /// mnist_relu_9_200 at 300 s (README).
+    /// mnist_relu_9_200 at 300 s (docs/results.md).
     pub refine_again: f64,
     pub refine_stall: f64,
     pub refine_stall_decided: f64,
@@ -125,7 +125,7 @@ pub struct ReluSplitConfig {
     pub refine_layers: usize,
     /// Refine the last ReLU layer too (off: its bounds only shape its own relaxation in the
     /// output rows, which the search's splits tighten; on by default: off loses 2 on
-    /// mnistfc_2021 at `--timeout-scale 0.02` and gains none, README).
+    /// mnistfc_2021 at `--timeout-scale 0.02` and gains none, docs/results.md).
     pub refine_last: bool,
     /// Weights of the refined layers' time shares: the `i`-th layer refined gets the share
     /// `1 / Σ_{k < n} decay^k` of the refinement time left when it starts (`n` layers left;
@@ -147,15 +147,16 @@ pub struct ReluSplitConfig {
     /// no cap): a long budget then refines briefly, searches, and refines again from there
     /// (`refine_again`) instead of spending `refine` of all of it first. 90 by default:
     /// refinement spends its whole share even when the root is refuted early; at 300 s this
-    /// decides four instances in 55–59 s that took 180–270 s or timed out (README).
+    /// decides four instances in 55–59 s that took 180–270 s or timed out (docs/results.md).
     pub refine_first: f64,
     /// Refine on networks with a convolution too (off by default: on oval21's conv nets at
     /// `--timeout-scale 0.05` refinement took 5–10 s of 36 and lost deep img4510 and img4168,
-    /// which the search decides without it; README).
+    /// which the search decides without it; docs/results.md).
     pub refine_conv: bool,
     /// The f32 residual of affine and convolution nodes by the tighter dot-product bound
     /// (only terms that can be nonzero, the largest partial sum; `f32_error::residual`); off:
-    /// `ρ_n·(|W|·M + |b|)`. On by default: +2 on oval21 at `--timeout-scale 0.05` (README).
+    /// `ρ_n·(|W|·M + |b|)`. On by default: +2 on oval21 at `--timeout-scale 0.05`
+    /// (docs/results.md).
     pub f32_dots: bool,
     /// Give up (`unknown`) once this many domains are stored (a memory guard).
     pub max_domains: usize,

@@ -54,7 +54,7 @@ pub fn suits(net: &Network) -> bool {
 }
 
 /// Settings of the input-split search: one value passed down, every ingredient a switch.
-/// `Default` is the measured best on ACAS Xu (see the README's ablation table).
+/// `Default` is the measured best on ACAS Xu (see docs/results.md).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SearchConfig {
     /// Domains bounded per batch (split over the worker threads in chunks of [`Self::chunk`]).
