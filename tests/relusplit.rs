@@ -357,3 +357,33 @@ fn rerooted_domains_reach_the_same_verdicts() {
         );
     }
 }
+
+/// Stall-triggered re-rooting (`reroot-stall`): with a gain no split reaches, every domain
+/// past its first split re-roots its children; the verdicts are those of the frozen search
+/// (two unsat instances, one re-bounded by α-CROWN, and a sat one), and the re-rootings happen.
+#[test]
+fn stall_rerooting_keeps_the_verdicts() {
+    for (seed, d) in [(3, 0.03), (5, 0.03), (1, 0.01)] {
+        let (net, prop) = margin_instance(seed, d);
+        let frozen = ReluSplitConfig {
+            budget: u64::MAX,
+            ..cfg(true, true)
+        };
+        let stall = ReluSplitConfig {
+            reroot_stall: 1,
+            reroot_stall_gain: 1e6,
+            reroot_stall_share: 0.3,
+            reroot_iterations: if seed == 5 { 2 } else { 0 },
+            ..frozen.clone()
+        };
+        let (v0, _) = search(&net, &prop, &frozen, Deadline::NONE, None);
+        let (v1, stats) = search(&net, &prop, &stall, Deadline::NONE, None);
+        assert_eq!(
+            std::mem::discriminant(&v0),
+            std::mem::discriminant(&v1),
+            "seed {seed}, d {d}: {v0:?} {v1:?} {stats:?}"
+        );
+        assert!(stats.stall_reroots > 0, "seed {seed}, d {d}: {stats:?}");
+        assert!(stats.rebounds > 0, "seed {seed}, d {d}: {stats:?}");
+    }
+}

@@ -195,8 +195,12 @@ pub fn check_writable(f: &Path) -> certus::Result<()> {
 /// Prints one progress line over the last one (stderr only).
 fn show_progress(p: &certus::search::Progress) {
     let worst = p.worst.map_or("-".into(), |w| format!("{w:.4}"));
+    let rerooted = match p.rerooted {
+        0 => String::new(),
+        n => format!("{n} rerooted  "),
+    };
     eprint!(
-        "\r{:>6} {:>10} domains done {:>9} open  {:>7.3}% decided  worst bound {worst:>10}  {:.1} s ",
+        "\r{:>6} {:>10} domains done {:>9} open  {:>7.3}% decided  worst bound {worst:>10}  {rerooted}{:.1} s ",
         p.phase,
         p.done,
         p.open,

@@ -33,12 +33,52 @@ pub(crate) struct Limits {
     pub stall: Option<(Deadline, f64)>,
 }
 
+/// A domain's bound along its path, for stall-triggered re-rooting
+/// ([`ReluSplitConfig::reroot_stall`]): the bound (its best row) when it last rose by more
+/// than [`ReluSplitConfig::reroot_stall_gain`] of its distance to 0 (or when the path was last
+/// re-rooted), and the splits since.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Path {
+    pub anchor: f64,
+    pub flat: usize,
+}
+
+impl Default for Path {
+    fn default() -> Self {
+        Path {
+            anchor: f64::NEG_INFINITY,
+            flat: 0,
+        }
+    }
+}
+
+impl Path {
+    /// The path after a split whose domain got the bound `v`: a gain of more than `gain` of
+    /// the anchor's distance to 0 (an open domain's bound is below 0) moves the anchor to `v`;
+    /// anything less counts one more flat split.
+    fn step(self, v: f64, gain: f64) -> Path {
+        match !self.anchor.is_finite() || v - self.anchor > gain * self.anchor.abs() {
+            true => Path { anchor: v, flat: 0 },
+            false => Path {
+                flat: self.flat + 1,
+                ..self
+            },
+        }
+    }
+}
+
+/// A domain's bound: its best row's (any row above 0 refutes it).
+fn best(lb: &[f64]) -> f64 {
+    lb.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+}
+
 /// A stored domain: its splits, what its children inherit, and the split chosen for it.
 struct Domain<'a> {
     splits: Vec<Split>,
     alpha: Vec<f32>,
     beta: Vec<f32>,
     lb: Vec<f64>,
+    path: Path,
     next: Neuron,
     /// Where `next` is split: 0 for a ReLU, see [`super::curves`] for sigmoid and tanh.
     point: f64,
@@ -75,7 +115,10 @@ pub(crate) fn run<'a>(
         alpha: sub.root.alpha.clone(),
         beta: Vec::new(),
         floor: sub.root.lb.clone(),
+        path: Path::default(),
     };
+    // Stall-triggered re-rooting spends at most `reroot_stall_share` of this search's time.
+    let (t0, rebound0) = (std::time::Instant::now(), stats.rebound_time);
     let mut stack: Vec<Domain<'a>> = Vec::new();
     let (mut undecided, mut bounded) = (0u64, 0u64);
     // A network without unstable ReLUs but with sigmoid/tanh neurons splits those: never a
@@ -118,6 +161,7 @@ pub(crate) fn run<'a>(
                 let job = Job {
                     alpha: b.alpha,
                     beta: b.beta,
+                    path: job.path.step(best(&b.lb), cfg.reroot_stall_gain),
                     ..job
                 };
                 if !curved && unsplit(root, &job.splits) == 0 {
@@ -163,17 +207,26 @@ pub(crate) fn run<'a>(
             };
             stats.branch_time += t.elapsed();
             for ((_, job, lb), next) in open.into_iter().zip(next) {
-                let Some((next, point, reroot, kids)) = next else {
+                let Some((next, point, mut reroot, kids)) = next else {
                     // Nothing left worth splitting: undecided, so the subproblem cannot be
                     // refuted any more.
                     exhausted += 1;
                     continue;
                 };
+                // A domain whose bound has not risen over its last `reroot_stall` splits gives
+                // its children roots of their own, within the time share.
+                let share = (stats.rebound_time - rebound0).as_secs_f64()
+                    <= cfg.reroot_stall_share * t0.elapsed().as_secs_f64();
+                if !reroot && cfg.reroot_stall > 0 && job.path.flat >= cfg.reroot_stall && share {
+                    reroot = true;
+                    stats.stall_reroots += 1;
+                }
                 stack.push(Domain {
                     splits: job.splits,
                     alpha: job.alpha,
                     beta: job.beta,
                     lb,
+                    path: job.path,
                     next,
                     point,
                     root: group_root.clone(),
@@ -188,9 +241,13 @@ pub(crate) fn run<'a>(
             break;
         }
         // A domain's bound is its best row's; the search's worst is the lowest of those.
-        report.tick(stats.domains, stack.len(), || {
-            let best = |d: &Domain| d.lb.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            Some(stack.iter().map(best).fold(f64::INFINITY, f64::min))
+        report.tick(stats.domains, stats.rebounds, stack.len(), || {
+            Some(
+                stack
+                    .iter()
+                    .map(|d| best(&d.lb))
+                    .fold(f64::INFINITY, f64::min),
+            )
         });
         if deadline.expired() {
             return Outcome::Timeout;
@@ -255,8 +312,12 @@ pub(crate) fn run<'a>(
                 if refuted(&child, stats, report) {
                     continue;
                 }
+                // Sound for the child's domain and its descendants only: `parent`'s bounds hold
+                // wherever the parent's splits do (a subset of the child's), the child's split
+                // neurons are clamped to their halves, and the later nodes' new bounds hold
+                // where those clamps do, intersected with `parent`'s (`Root::rebound`).
                 let t = std::time::Instant::now();
-                let rebound = parent.rebound(&child.splits, deadline);
+                let rebound = parent.rebound(&child.splits, cfg.reroot_iterations, deadline);
                 stats.rebound_time += t.elapsed();
                 stats.rebounds += 1;
                 let Some(r) = rebound else {
@@ -265,6 +326,15 @@ pub(crate) fn run<'a>(
                     report.decide(child.splits.len());
                     continue;
                 };
+                // Neurons the new root made stable, the child's split ones not counted.
+                let split = child.splits.iter().filter(|s| {
+                    let key = (s.node, s.neuron);
+                    (parent.unstable)
+                        .binary_search_by(|n| (n.node, n.neuron).cmp(&key))
+                        .is_ok()
+                });
+                let gone = parent.unstable.len() - r.unstable.len();
+                stats.reroot_stabilised += gone.saturating_sub(split.count()) as u64;
                 child.alpha = parent.alpha_for(&r, &parent_alpha, rows);
                 groups.push((Some(Rc::new(r)), vec![child]));
             }
@@ -301,9 +371,17 @@ fn unsplit(root: &Root, splits: &[Split]) -> usize {
 /// point: 0 for a ReLU), each inheriting its slopes, its multipliers (0 for the new split) and
 /// its bound, or kFSB's bound of the child where that is higher (both are sound lower bounds of
 /// the row over the child's domain, so their maximum is; kFSB bounded the same split with
-/// `p = 0`, the only point of a ReLU split).
+/// `p = 0`, the only point of a ReLU split). Its path too, started over at its bound when the
+/// children get roots of their own.
 fn children(d: Domain) -> [Job; 2] {
     let rows = d.lb.len();
+    let path = match d.reroot {
+        true => Path {
+            anchor: best(&d.lb),
+            flat: 0,
+        },
+        false => d.path,
+    };
     let ns = d.splits.len();
     let mut beta = Vec::with_capacity(rows * (ns + 1));
     for r in 0..rows {
@@ -330,6 +408,7 @@ fn children(d: Domain) -> [Job; 2] {
             alpha: d.alpha.clone(),
             beta: beta.clone(),
             floor,
+            path,
         }
     };
     [child(true), child(false)]

@@ -96,6 +96,15 @@ pub struct ReluSplitConfig {
     /// (on: the first-layer rule; off: `branching` chooses, and the children re-bound the
     /// layers after whichever neuron it chose).
     pub reroot_first: bool,
+    /// A domain whose bound (best row) has not risen by more than `reroot_stall_gain` of its
+    /// distance to 0 over the last this many splits of its path gives its children roots of
+    /// their own (as `reroot_depth`), and their paths count again from there; at most
+    /// `reroot_stall_share` of the search's time goes to re-bounding. 0: off.
+    pub reroot_stall: usize,
+    pub reroot_stall_gain: f64,
+    pub reroot_stall_share: f64,
+    /// α-CROWN steps of each re-rooting's intermediate bounds (0: CROWN's adaptive slopes).
+    pub reroot_iterations: usize,
     /// Share of the time left at the root spent refining the intermediate bounds by small
     /// branch and bounds over the earlier layers' neurons ([`refine`]; 0: off). On by default:
     /// +4 on mnistfc, +2 on mnistfc_2021 at `--timeout-scale 0.02` (docs/results.md); 0.6
@@ -184,6 +193,10 @@ impl Default for ReluSplitConfig {
             candidates: true,
             reroot_depth: 0,
             reroot_first: false,
+            reroot_stall: 0,
+            reroot_stall_gain: 0.05,
+            reroot_stall_share: 0.3,
+            reroot_iterations: 0,
             refine: 0.6,
             refine_leaves: 32,
             refine_max_leaves: 1 << 20,
@@ -230,10 +243,15 @@ pub struct Stats {
     pub time: Duration,
     pub bound_time: Duration,
     pub branch_time: Duration,
-    /// Domains given a root of their own ([`ReluSplitConfig::reroot_depth`]), and the time that
-    /// took.
+    /// Domains given a root of their own ([`ReluSplitConfig::reroot_depth`],
+    /// [`ReluSplitConfig::reroot_stall`]), and the time that took.
     pub rebounds: u64,
     pub rebound_time: Duration,
+    /// Domains whose children were re-rooted because their bound stalled
+    /// ([`ReluSplitConfig::reroot_stall`]), and the unstable neurons those new roots made
+    /// stable (all re-rootings; the split neurons not counted).
+    pub stall_reroots: u64,
+    pub reroot_stabilised: u64,
     /// What the root refinement of intermediate bounds did ([`ReluSplitConfig::refine`]).
     pub refine: RefineStats,
 }

@@ -33,6 +33,9 @@ pub(crate) struct Job {
     /// A sound lower bound of each row already known (the parent's): the result never goes
     /// below it.
     pub floor: Vec<f64>,
+    /// The bound's progress along the domain's path (the search's bookkeeping; bounding
+    /// ignores it).
+    pub path: super::bab::Path,
 }
 
 /// What bounding one [`Job`] gave.
@@ -375,6 +378,7 @@ pub(crate) fn root_bounds(
                 alpha: alpha.repeat(k),
                 beta: Vec::new(),
                 floor: vec![f64::NEG_INFINITY; k],
+                path: super::bab::Path::default(),
             };
             let mut passes = 0;
             let (mut out, _) = bound(

@@ -17,6 +17,8 @@ pub(crate) struct Reporter<'a> {
     pub decided: f64,
     /// One subproblem's share of the tree.
     pub share: f64,
+    /// Domains given a root of their own, as of the last [`Reporter::tick`].
+    rerooted: u64,
 }
 
 impl<'a> Reporter<'a> {
@@ -31,6 +33,7 @@ impl<'a> Reporter<'a> {
             last: now,
             decided: 0.0,
             share: 1.0 / subproblems.max(1) as f64,
+            rerooted: 0,
         }
     }
 
@@ -51,8 +54,15 @@ impl<'a> Reporter<'a> {
     }
 
     /// Reports the search's state when [`EVERY`] has passed since the last report; `worst` is
-    /// the lowest bound among the stored domains.
-    pub fn tick(&mut self, done: u64, open: usize, worst: impl FnOnce() -> Option<f64>) {
+    /// the lowest bound among the stored domains, `rerooted` the domains given roots of their own.
+    pub fn tick(
+        &mut self,
+        done: u64,
+        rerooted: u64,
+        open: usize,
+        worst: impl FnOnce() -> Option<f64>,
+    ) {
+        self.rerooted = rerooted;
         if self.callback.is_some() && self.last.elapsed() >= EVERY {
             self.send("search", done, open, worst());
         }
@@ -68,6 +78,7 @@ impl<'a> Reporter<'a> {
                 worst,
                 decided: self.decided.min(1.0),
                 closest: None,
+                rerooted: self.rerooted,
                 elapsed: self.t0.elapsed(),
             });
         }

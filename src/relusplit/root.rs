@@ -113,7 +113,9 @@ impl<'a> Root<'a> {
     /// [`DualNetwork::rebound_from`]). Sound over the inputs where `splits` hold, so only for
     /// that domain and its descendants. `None` when some node's bounds are empty: no input lies
     /// in the domain. Past `deadline` the later nodes keep this root's bounds (still sound).
-    pub fn rebound(&self, splits: &[Split], deadline: Deadline) -> Option<Self> {
+    /// `iterations` > 0: the pre-activation bounds by α-CROWN with that many steps (any slopes
+    /// in [0, 1] give sound bounds) instead of CROWN's adaptive slopes.
+    pub fn rebound(&self, splits: &[Split], iterations: usize, deadline: Deadline) -> Option<Self> {
         let mut bounds = self.bounds.clone();
         let mut from = usize::MAX;
         for s in splits {
@@ -126,8 +128,22 @@ impl<'a> Root<'a> {
         if from == usize::MAX {
             return Some(Self::with_bounds(self.dual, bounds, self.tangents));
         }
-        self.dual
-            .rebound_from(&mut bounds, from, Slopes::Adaptive, deadline);
+        match iterations {
+            0 => self
+                .dual
+                .rebound_from(&mut bounds, from, Slopes::Adaptive, deadline),
+            n => {
+                let acfg = AlphaConfig {
+                    iterations: n,
+                    ..AlphaConfig::default()
+                };
+                let rows_lower = |earlier: &[Bounds], i, c: &ndarray::Array2<f64>| {
+                    alpha::optimise_at(self.dual, earlier, i, c, &acfg, deadline)
+                };
+                self.dual
+                    .rebound_from_by(&mut bounds, from, &rows_lower, deadline);
+            }
+        }
         // Not `l <= u` (a NaN included): no input lies in the domain.
         let empty = bounds.iter().any(|b| {
             b.lower

@@ -7,7 +7,8 @@ impl ReluSplitConfig {
     pub const KEYS: &'static str =
         "batch, iterations, conv-iterations, lr-alpha, lr-beta, lr-decay, beta, tangents, \
         branching (babsr|kfsb), k, kfsb-reuse, root-iterations, root-intermediate-iterations, root-lp, \
-        exact-leaves, candidates, reroot-depth, reroot-first, refine (a share of the time, \
+        exact-leaves, candidates, reroot-depth, reroot-first, reroot-stall (splits, 0: off), \
+        reroot-stall-gain, reroot-stall-share, reroot-iterations, refine (a share of the time, \
         0: off), refine-leaves, refine-max-leaves, refine-again (a share, 0: off), refine-stall, \
         refine-stall-decided, refine-again-after (seconds), refine-again-leaves, refine-layers, \
         refine-last, refine-decay, refine-weigh, refine-sides (a ratio, 0: off), refine-by-size, refine-first (seconds, 0: no cap), refine-conv, f32-dots, max-domains, budget";
@@ -60,6 +61,10 @@ impl ReluSplitConfig {
             "candidates" => self.candidates = flag()?,
             "reroot-depth" => self.reroot_depth = count()?,
             "reroot-first" => self.reroot_first = flag()?,
+            "reroot-stall" => self.reroot_stall = count()?,
+            "reroot-stall-gain" => self.reroot_stall_gain = rate()?,
+            "reroot-stall-share" => self.reroot_stall_share = rate()?.min(1.0),
+            "reroot-iterations" => self.reroot_iterations = count()?,
             "refine" => {
                 self.refine = match value {
                     "on" => 0.3,
@@ -157,6 +162,10 @@ mod tests {
         assert!(!c.f32_dots && c.refine_conv);
         c.apply("kfsb-reuse=off,conv-iterations=7").unwrap();
         assert!(!c.kfsb_reuse && c.conv_iterations == 7);
+        c.apply("reroot-stall=4,reroot-stall-gain=0.02,reroot-stall-share=0.5")
+            .unwrap();
+        assert!(c.reroot_stall == 4 && c.reroot_stall_gain == 0.02);
+        assert_eq!(c.reroot_stall_share, 0.5);
         c.apply("k=5").unwrap();
         assert_eq!(c.branching, Branching::Kfsb { k: 5 });
         assert!(c.apply("beta=maybe").unwrap_err().contains("beta"));

@@ -83,6 +83,7 @@ pub fn search(
                 worst: None,
                 decided: 0.0,
                 closest: None,
+                rerooted: 0,
                 elapsed: t0.elapsed(),
             });
         }
@@ -226,6 +227,7 @@ pub fn search(
                     worst: worst_bound(&store),
                     decided: decided / ctx.subs.len().max(1) as f64,
                     closest: Some(closest).filter(|v| v.is_finite()),
+                    rerooted: 0,
                     elapsed: t0.elapsed(),
                 });
             }

@@ -190,6 +190,8 @@ pub struct Progress {
     /// The smallest margin `max_row (c·y − rhs)` of an open disjunct seen at any candidate
     /// point (`<= 0` would be a counterexample); `None` before any.
     pub closest: Option<f64>,
+    /// Domains of the ReLU-split search given a root of their own so far (0 elsewhere).
+    pub rerooted: u64,
     pub elapsed: Duration,
 }
 

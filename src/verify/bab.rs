@@ -119,6 +119,7 @@ pub(super) fn search(
                     worst: (worst.is_finite()).then_some(worst),
                     decided: decided.min(1.0),
                     closest: None,
+                    rerooted: 0,
                     elapsed: t0.elapsed(),
                 });
             }

@@ -229,6 +229,7 @@ fn report_attack(progress: &mut Option<&mut (dyn FnMut(&crate::search::Progress)
             worst: None,
             decided: 0.0,
             closest: None,
+            rerooted: 0,
             elapsed: Duration::ZERO,
         });
     }
