@@ -4,6 +4,7 @@ use super::branch;
 use super::curves;
 use super::leaf::{self, Leaf};
 use super::optimise::{self, Job, Last};
+use super::path::Path;
 use super::report::Reporter;
 use super::root::{Neuron, Root};
 use super::sub::Sub;
@@ -31,40 +32,6 @@ pub(crate) enum Outcome {
 pub(crate) struct Limits {
     pub deadline: Deadline,
     pub stall: Option<(Deadline, f64)>,
-}
-
-/// A domain's bound along its path, for stall-triggered re-rooting
-/// ([`ReluSplitConfig::reroot_stall`]): the bound (its best row) when it last rose by more
-/// than [`ReluSplitConfig::reroot_stall_gain`] of its distance to 0 (or when the path was last
-/// re-rooted), and the splits since.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Path {
-    pub anchor: f64,
-    pub flat: usize,
-}
-
-impl Default for Path {
-    fn default() -> Self {
-        Path {
-            anchor: f64::NEG_INFINITY,
-            flat: 0,
-        }
-    }
-}
-
-impl Path {
-    /// The path after a split whose domain got the bound `v`: a gain of more than `gain` of
-    /// the anchor's distance to 0 (an open domain's bound is below 0) moves the anchor to `v`;
-    /// anything less counts one more flat split.
-    fn step(self, v: f64, gain: f64) -> Path {
-        match !self.anchor.is_finite() || v - self.anchor > gain * self.anchor.abs() {
-            true => Path { anchor: v, flat: 0 },
-            false => Path {
-                flat: self.flat + 1,
-                ..self
-            },
-        }
-    }
 }
 
 /// A domain's bound: its best row's (any row above 0 refutes it).
@@ -215,9 +182,12 @@ pub(crate) fn run<'a>(
                 };
                 // A domain whose bound has not risen over its last `reroot_stall` splits gives
                 // its children roots of their own, within the time share.
-                let share = (stats.rebound_time - rebound0).as_secs_f64()
-                    <= cfg.reroot_stall_share * t0.elapsed().as_secs_f64();
-                if !reroot && cfg.reroot_stall > 0 && job.path.flat >= cfg.reroot_stall && share {
+                let stalled = cfg.reroot_stall > 0 && job.path.flat >= cfg.reroot_stall;
+                let share = || {
+                    (stats.rebound_time - rebound0).as_secs_f64()
+                        <= cfg.reroot_stall_share * t0.elapsed().as_secs_f64()
+                };
+                if !reroot && stalled && share() {
                     reroot = true;
                     stats.stall_reroots += 1;
                 }
@@ -376,10 +346,7 @@ fn unsplit(root: &Root, splits: &[Split]) -> usize {
 fn children(d: Domain) -> [Job; 2] {
     let rows = d.lb.len();
     let path = match d.reroot {
-        true => Path {
-            anchor: best(&d.lb),
-            flat: 0,
-        },
+        true => Path::anchored(best(&d.lb)),
         false => d.path,
     };
     let ns = d.splits.len();

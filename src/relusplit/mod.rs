@@ -27,6 +27,7 @@ mod branch;
 mod curves;
 mod leaf;
 mod optimise;
+mod path;
 mod refine;
 mod report;
 mod root;

@@ -35,7 +35,7 @@ pub(crate) struct Job {
     pub floor: Vec<f64>,
     /// The bound's progress along the domain's path (the search's bookkeeping; bounding
     /// ignores it).
-    pub path: super::bab::Path,
+    pub path: super::path::Path,
 }
 
 /// What bounding one [`Job`] gave.
@@ -378,7 +378,7 @@ pub(crate) fn root_bounds(
                 alpha: alpha.repeat(k),
                 beta: Vec::new(),
                 floor: vec![f64::NEG_INFINITY; k],
-                path: super::bab::Path::default(),
+                path: super::path::Path::default(),
             };
             let mut passes = 0;
             let (mut out, _) = bound(
